@@ -1,0 +1,49 @@
+/**
+ * pgrelay: an identity PostgreSQL wire-protocol proxy for Deno and Bun.
+ *
+ * As a program: `deno run -A mod.ts --listen 127.0.0.1:6432 --upstream 127.0.0.1:5432` or `bun mod.ts ...`.
+ * As a library: `startProxy()` below.
+ * @module
+ */
+import process from "node:process";
+import { adapterFor, type RuntimeName } from "./src/adapters/runtime.ts";
+import { DEFAULT_CONFIG, type Config } from "./src/config/schema.ts";
+import { SILENT_LOGGER, type Logger } from "./src/core/logger.ts";
+import { Proxy } from "./src/core/proxy.ts";
+
+export { Proxy } from "./src/core/proxy.ts";
+export type { Config } from "./src/config/schema.ts";
+export type { Logger, LogLevel } from "./src/core/logger.ts";
+export type { SessionContext } from "./src/core/session_context.ts";
+export type { SocketAddress } from "./src/core/socket.ts";
+
+export interface StartProxyOptions extends Partial<Omit<Config, "logLevel">> {
+  /** Where the proxy reports events; silent by default. */
+  logger?: Logger;
+  /** Force an adapter; by default the one of the running runtime. */
+  runtime?: RuntimeName;
+}
+
+/**
+ * Starts a proxy in this process and resolves once it listens.
+ *
+ * @example
+ * ```ts
+ * const proxy = await startProxy({
+ *   listen: { hostname: "127.0.0.1", port: 0 },
+ *   upstream: { hostname: "127.0.0.1", port: 5432 },
+ * });
+ * console.log(`psql -h ${proxy.address.hostname} -p ${proxy.address.port}`);
+ * await proxy.close();
+ * ```
+ */
+export function startProxy(options: StartProxyOptions = {}): Promise<Proxy> {
+  const { logger = SILENT_LOGGER, runtime, ...config } = options;
+  return Proxy.start(adapterFor(runtime), { ...DEFAULT_CONFIG, ...config, logger });
+}
+
+if (import.meta.main) {
+  const { main } = await import("./src/cli/main.ts");
+  const { cliArguments } = await import("./src/cli/arguments.ts");
+  process.exit(await main(cliArguments()));
+}

@@ -1,0 +1,170 @@
+/**
+ * Deno adapter: `Deno.listen` / `Deno.connect` sockets behind the core's RelaySocket contract.
+ * Reads use a manual loop into one reused 64 KiB buffer per socket (RUNTIME-NOTES: half the CPU of
+ * `pipeTo`); writes are queued views drained by one writer loop, whose completion is the `drain` event.
+ */
+import type { Listener, RelaySocket, RuntimeAdapter, SocketAddress, SocketEvents } from "../core/socket.ts";
+import { withTimeout } from "./with_timeout.ts";
+
+const READ_BUFFER_BYTES = 64 * 1024;
+
+class DenoSocket implements RelaySocket {
+  readonly remoteAddress: SocketAddress;
+  readonly #conn: Deno.TcpConn;
+  readonly #buffer = new Uint8Array(READ_BUFFER_BYTES);
+  #events: SocketEvents | undefined;
+  #paused = false;
+  #wakeReader: (() => void) | undefined;
+  readonly #queue: Uint8Array[] = [];
+  #pendingBytes = 0;
+  #writing = false;
+  #ending = false;
+  #closed = false;
+
+  constructor(conn: Deno.TcpConn) {
+    this.#conn = conn;
+    const remote = conn.remoteAddr;
+    this.remoteAddress = { hostname: remote.hostname, port: remote.port };
+    try {
+      conn.setNoDelay(true);
+      conn.setKeepAlive(true);
+    } catch {
+      // The peer may already be gone; the read loop will report it.
+    }
+  }
+
+  get pendingBytes(): number {
+    return this.#pendingBytes;
+  }
+
+  listen(events: SocketEvents): void {
+    this.#events = events;
+    void this.#readLoop();
+  }
+
+  write(bytes: Uint8Array): boolean {
+    if (this.#closed || this.#ending) return true;
+    if (bytes.length === 0) return this.#queue.length === 0;
+    this.#queue.push(bytes);
+    this.#pendingBytes += bytes.length;
+    if (!this.#writing) void this.#writeLoop();
+    return false;
+  }
+
+  pause(): void {
+    this.#paused = true;
+  }
+
+  resume(): void {
+    this.#paused = false;
+    const wake = this.#wakeReader;
+    this.#wakeReader = undefined;
+    wake?.();
+  }
+
+  end(): void {
+    if (this.#closed || this.#ending) return;
+    this.#ending = true;
+    if (!this.#writing) this.#finish();
+  }
+
+  destroy(): void {
+    this.#finish();
+  }
+
+  async #readLoop(): Promise<void> {
+    let failure: Error | undefined;
+    try {
+      while (!this.#closed) {
+        if (this.#paused) {
+          await new Promise<void>((wake) => this.#wakeReader = wake);
+          continue;
+        }
+        const n = await this.#conn.read(this.#buffer);
+        if (n === null) break;
+        this.#events?.data(this.#buffer.subarray(0, n));
+      }
+    } catch (error) {
+      if (!this.#closed) failure = error as Error;
+    }
+    if (failure) this.#finish(failure);
+    else this.end();
+  }
+
+  async #writeLoop(): Promise<void> {
+    this.#writing = true;
+    try {
+      while (this.#queue.length > 0 && !this.#closed) {
+        const head = this.#queue[0]!;
+        const n = await this.#conn.write(head);
+        this.#pendingBytes -= n;
+        if (n < head.length) this.#queue[0] = head.subarray(n);
+        else this.#queue.shift();
+      }
+    } catch (error) {
+      this.#writing = false;
+      this.#finish(error as Error);
+      return;
+    }
+    this.#writing = false;
+    if (this.#closed) return;
+    if (this.#ending) this.#finish();
+    else this.#events?.drain();
+  }
+
+  #finish(error?: Error): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#queue.length = 0;
+    this.#pendingBytes = 0;
+    try {
+      this.#conn.close();
+    } catch {
+      // Already closed by the runtime.
+    }
+    this.resume();
+    this.#events?.close(error);
+  }
+}
+
+async function listen(address: SocketAddress, accept: (socket: RelaySocket) => void): Promise<Listener> {
+  const listener = Deno.listen({ hostname: address.hostname, port: address.port, transport: "tcp" });
+  let closed = false;
+  void (async () => {
+    while (!closed) {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await listener.accept();
+      } catch {
+        if (closed) return;
+        await new Promise((resolve) => setTimeout(resolve, 50)); // EMFILE and friends: back off, keep serving
+        continue;
+      }
+      accept(new DenoSocket(conn));
+    }
+  })();
+  const bound = listener.addr;
+  return {
+    address: { hostname: bound.hostname, port: bound.port },
+    close() {
+      closed = true;
+      try {
+        listener.close();
+      } catch {
+        // Already closed.
+      }
+      return Promise.resolve();
+    },
+  };
+}
+
+async function connect(address: SocketAddress, options: { timeoutMs: number }): Promise<RelaySocket> {
+  const conn = await withTimeout(
+    Deno.connect({ hostname: address.hostname, port: address.port, transport: "tcp" }),
+    options.timeoutMs,
+    (late) => late.close(),
+  );
+  return new DenoSocket(conn);
+}
+
+export const denoAdapter: RuntimeAdapter = { name: "deno", listen, connect };

@@ -1,0 +1,70 @@
+/**
+ * The one module that knows which flag parser pgrelay uses (`parseArgs` from node:util; JSR's @std/cli is
+ * out of reach). Flags override the config file.
+ */
+import { parseArgs } from "node:util";
+
+export interface CliArgs {
+  help: boolean;
+  version: boolean;
+  check: boolean;
+  config?: string;
+  /** Config keys set by flags, as raw strings, validated like the file's values. */
+  overrides: Record<string, string>;
+}
+
+const OVERRIDE_FLAGS = ["listen", "upstream", "startup-timeout", "connect-timeout", "max-message-size", "log-level"] as const;
+
+export function parseCliArgs(argv: readonly string[]): CliArgs {
+  const { values, positionals } = parseArgs({
+    args: [...argv],
+    strict: true,
+    allowPositionals: true,
+    options: {
+      help: { type: "boolean", short: "h" },
+      version: { type: "boolean", short: "V" },
+      check: { type: "boolean" },
+      config: { type: "string", short: "c" },
+      ...Object.fromEntries(OVERRIDE_FLAGS.map((flag) => [flag, { type: "string" as const }])),
+    },
+  });
+  if (positionals.length > 0) {
+    throw new TypeError(`unexpected argument "${positionals[0]}": pgrelay takes only flags`);
+  }
+  const overrides: Record<string, string> = {};
+  for (const flag of OVERRIDE_FLAGS) {
+    const value = (values as Record<string, unknown>)[flag];
+    if (typeof value === "string") overrides[flag.replaceAll("-", "_")] = value;
+  }
+  const args: CliArgs = {
+    help: values.help === true,
+    version: values.version === true,
+    check: values.check === true,
+    overrides,
+  };
+  if (typeof values.config === "string") args.config = values.config;
+  return args;
+}
+
+export const HELP = `pgrelay: an identity PostgreSQL wire-protocol proxy
+
+Usage:
+  pgrelay [options]                  (deno run -A mod.ts [options] | bun mod.ts [options])
+
+Options:
+  -c, --config FILE           YAML config file; flags override its keys
+      --listen HOST:PORT      where clients connect (default 127.0.0.1:6432)
+      --upstream HOST:PORT    the PostgreSQL server (default 127.0.0.1:5432)
+      --startup-timeout DUR   time to finish connecting and authenticating (default 60s)
+      --connect-timeout DUR   time to open the upstream connection (default 10s)
+      --max-message-size SIZE largest message accepted from either side (default 1GiB)
+      --log-level LEVEL       debug, info, warn or error (default info)
+      --check                 validate the config and exit: 0 if valid, 2 with every error
+  -h, --help                  show this help
+  -V, --version               show the version
+
+Config file keys: listen, upstream, startup_timeout, connect_timeout, max_message_size, log_level.
+Durations: "500ms", "60s", "2m" (or a number of seconds). Sizes: 65536, "64KiB", "10MB", "1GiB".
+Logs: one JSON object per line on stderr. Signals: SIGHUP reloads the config for new sessions;
+SIGTERM/SIGINT stop accepting and end sessions with FATAL 57P01.
+Exit codes: 0 ok, 1 runtime failure (e.g. address in use), 2 bad flags or config.`;

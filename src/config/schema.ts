@@ -1,0 +1,34 @@
+/** pgrelay's configuration: the YAML keys, their defaults, and the validated shape the proxy runs with. */
+import type { LogLevel } from "../core/logger.ts";
+import type { SocketAddress } from "../core/socket.ts";
+import { DEFAULT_MAX_MESSAGE_BYTES } from "../protocol/limits.ts";
+
+export interface Config {
+  listen: SocketAddress;
+  upstream: SocketAddress;
+  startupTimeoutMs: number;
+  connectTimeoutMs: number;
+  maxMessageBytes: number;
+  logLevel: LogLevel;
+}
+
+/** The YAML keys, with what each takes; the order is the order of `--help` and the docs. */
+export const CONFIG_KEYS = {
+  listen: "HOST:PORT pgrelay accepts clients on",
+  upstream: "HOST:PORT of the PostgreSQL server",
+  startup_timeout: "time a client has to finish connecting and authenticating (\"60s\")",
+  connect_timeout: "time allowed to open the upstream connection (\"10s\")",
+  max_message_size: "largest protocol message accepted from either side (\"1GiB\")",
+  log_level: "debug, info, warn or error",
+} as const;
+
+export type ConfigKey = keyof typeof CONFIG_KEYS;
+
+export const DEFAULT_CONFIG: Config = {
+  listen: { hostname: "127.0.0.1", port: 6432 },
+  upstream: { hostname: "127.0.0.1", port: 5432 },
+  startupTimeoutMs: 60_000,
+  connectTimeoutMs: 10_000,
+  maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
+  logLevel: "info",
+};

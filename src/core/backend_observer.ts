@@ -1,0 +1,79 @@
+/**
+ * What the session learns from the server's frames: authentication outcome, ParameterStatus,
+ * BackendKeyData, ReadyForQuery status and errors. Reads only the captured bodies handed over by the scanner.
+ */
+import { AUTH, BACKEND, transactionStatusName } from "../protocol/codes.ts";
+import { decodeErrorFields } from "../protocol/error_response.ts";
+import type { FrameObserver } from "../protocol/frame_scanner.ts";
+import type { SessionContext } from "./session_context.ts";
+
+export const BACKEND_CAPTURES = [
+  BACKEND.AUTHENTICATION,
+  BACKEND.PARAMETER_STATUS,
+  BACKEND.BACKEND_KEY_DATA,
+  BACKEND.READY_FOR_QUERY,
+  BACKEND.ERROR_RESPONSE,
+] as const;
+
+export interface BackendEvents {
+  /** The first ReadyForQuery: the handshake is over. */
+  ready(): void;
+  /** An ErrorResponse; `fatal` when its severity is FATAL or PANIC. */
+  error(fields: Map<string, string>, fatal: boolean): void;
+}
+
+const decoder = new TextDecoder();
+
+export class BackendObserver implements FrameObserver {
+  readonly #context: SessionContext;
+  readonly #events: BackendEvents;
+
+  constructor(context: SessionContext, events: BackendEvents) {
+    this.#context = context;
+    this.#events = events;
+  }
+
+  frame(): void {
+    this.#context.framesFromServer++;
+  }
+
+  message(type: number, body: Uint8Array): void {
+    const context = this.#context;
+    const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
+    switch (type) {
+      case BACKEND.AUTHENTICATION:
+        if (body.length >= 4 && view.getInt32(0) === AUTH.OK) context.phase = "authenticating";
+        break;
+      case BACKEND.PARAMETER_STATUS: {
+        const nameEnd = body.indexOf(0);
+        const valueEnd = body.indexOf(0, nameEnd + 1);
+        if (nameEnd > 0 && valueEnd > nameEnd) {
+          context.parameters.set(
+            decoder.decode(body.subarray(0, nameEnd)),
+            decoder.decode(body.subarray(nameEnd + 1, valueEnd)),
+          );
+        }
+        break;
+      }
+      case BACKEND.BACKEND_KEY_DATA:
+        if (body.length >= 8) {
+          context.backendPid = view.getInt32(0);
+          context.backendSecret = body.slice(4);
+        }
+        break;
+      case BACKEND.READY_FOR_QUERY:
+        context.transactionStatus = transactionStatusName(body[0]);
+        if (context.phase !== "ready") {
+          context.phase = "ready";
+          this.#events.ready();
+        }
+        break;
+      case BACKEND.ERROR_RESPONSE: {
+        const fields = decodeErrorFields(body);
+        const severity = fields.get("V") ?? fields.get("S") ?? "";
+        this.#events.error(fields, severity === "FATAL" || severity === "PANIC");
+        break;
+      }
+    }
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * One direction of a session: forwards every chunk it receives as the same view (no copy, no re-encoding)
+ * after the frame scanner has walked it, and stops reading its source while the destination is backed up.
+ */
+import type { FrameScanner } from "../protocol/frame_scanner.ts";
+import { ProtocolError } from "../protocol/protocol_error.ts";
+import type { RelaySocket } from "./socket.ts";
+
+export interface PumpCounters {
+  bytes: number;
+  stalls: number;
+}
+
+export class RelayPump {
+  readonly #from: RelaySocket;
+  readonly #to: RelaySocket;
+  readonly #scanner: FrameScanner;
+  readonly #onProtocolError: (error: ProtocolError) => void;
+  readonly #counters: PumpCounters;
+  #waitingForDrain = false;
+
+  constructor(
+    from: RelaySocket,
+    to: RelaySocket,
+    scanner: FrameScanner,
+    onProtocolError: (error: ProtocolError) => void,
+    counters: PumpCounters,
+  ) {
+    this.#counters = counters;
+    this.#from = from;
+    this.#to = to;
+    this.#scanner = scanner;
+    this.#onProtocolError = onProtocolError;
+  }
+
+  /** The scanner of this direction, to ask whether the stream sits on a frame boundary. */
+  get scanner(): FrameScanner {
+    return this.#scanner;
+  }
+
+  /** Relays one chunk from the source. */
+  forward(chunk: Uint8Array): void {
+    this.#counters.bytes += chunk.length;
+    try {
+      this.#scanner.scan(chunk);
+    } catch (error) {
+      if (!(error instanceof ProtocolError)) throw error;
+      // The complete frames before the bad one still go through, so the peer sees a well-formed stream.
+      if (error.offset > 0) this.#to.write(chunk.subarray(0, error.offset));
+      this.#onProtocolError(error);
+      return;
+    }
+    if (!this.#to.write(chunk)) this.stall();
+  }
+
+  /** True while the source is paused until the destination drains. */
+  get stalled(): boolean {
+    return this.#waitingForDrain;
+  }
+
+  /** The destination drained: read the source again. */
+  drained(): void {
+    if (!this.#waitingForDrain) return;
+    this.#waitingForDrain = false;
+    this.#from.resume();
+  }
+
+  /** Pauses the source until the destination drains (also used for bytes written outside `forward`). */
+  stall(): void {
+    this.#counters.stalls++;
+    this.#waitingForDrain = true;
+    this.#from.pause();
+  }
+}

@@ -1,0 +1,12 @@
+import type { SocketAddress } from "./socket.ts";
+
+/** What a session needs to know to relay; a snapshot taken when the session starts. */
+export interface RelaySettings {
+  upstream: SocketAddress;
+  /** Time from accept until the server's first ReadyForQuery. */
+  startupTimeoutMs: number;
+  /** Time allowed to open the upstream TCP connection. */
+  connectTimeoutMs: number;
+  /** Largest message body accepted from either side. */
+  maxMessageBytes: number;
+}

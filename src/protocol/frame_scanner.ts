@@ -1,0 +1,150 @@
+/**
+ * Walks the typed frames of one direction of a session across arbitrary chunk boundaries without copying
+ * them: only the bodies of the few message types the proxy must read are handed over, and only those are
+ * copied, and only when they straddle chunks. Every other byte is merely counted past.
+ *
+ * Frame layout: `type byte, int32 length (counts itself, not the type), body`.
+ * https://www.postgresql.org/docs/current/protocol-overview.html#PROTOCOL-MESSAGE-CONCEPTS
+ */
+import { MAX_CAPTURED_BODY_BYTES } from "./limits.ts";
+import { ProtocolError } from "./protocol_error.ts";
+
+export interface FrameObserver {
+  /** Called at every frame header with its type byte and body length. */
+  frame(type: number, bodyLength: number): void;
+  /**
+   * Called with the body of a frame whose type was asked for. The view is only valid during the call.
+   * `truncated` is set when the body was longer than the capture limit and only its head is given.
+   */
+  message(type: number, body: Uint8Array, truncated: boolean): void;
+}
+
+export interface FrameScannerOptions {
+  /** Type bytes whose bodies the observer reads. */
+  capture: Iterable<number>;
+  /** Largest body accepted before the stream is declared broken. */
+  maxBodyBytes: number;
+  /** Bytes of a captured body to hand over; the rest is skipped. */
+  maxCapturedBytes?: number;
+  /** Names the peer in error messages: "client" or "server". */
+  peer: string;
+}
+
+const HEADER_BYTES = 5;
+
+export class FrameScanner {
+  readonly #observer: FrameObserver;
+  readonly #captured = new Uint8Array(256);
+  readonly #maxBodyBytes: number;
+  readonly #maxCapturedBytes: number;
+  readonly #peer: string;
+
+  readonly #header = new Uint8Array(HEADER_BYTES);
+  #headerFill = 0;
+  #type = 0;
+  #remaining = 0;
+  #capturing = false;
+  #truncated = false;
+  #captureBuffer = new Uint8Array(256);
+  #captureFill = 0;
+  #captureWant = 0;
+
+  constructor(observer: FrameObserver, options: FrameScannerOptions) {
+    this.#observer = observer;
+    for (const type of options.capture) this.#captured[type] = 1;
+    this.#maxBodyBytes = options.maxBodyBytes;
+    this.#maxCapturedBytes = options.maxCapturedBytes ?? MAX_CAPTURED_BODY_BYTES;
+    this.#peer = options.peer;
+  }
+
+  /** True when the bytes scanned so far end exactly at a frame boundary. */
+  get atBoundary(): boolean {
+    return this.#headerFill === 0 && this.#remaining === 0;
+  }
+
+  /** Scans one chunk. Throws ProtocolError (with the offset of the bad frame) on an impossible length. */
+  scan(chunk: Uint8Array): void {
+    const end = chunk.length;
+    let at = 0;
+    while (at < end) {
+      if (this.#remaining > 0) {
+        const take = Math.min(this.#remaining, end - at);
+        if (this.#capturing) this.#appendCapture(chunk, at, take);
+        at += take;
+        this.#remaining -= take;
+        if (this.#remaining === 0 && this.#capturing) this.#deliverCapture();
+        continue;
+      }
+      const headerStart = at;
+      let type: number;
+      let length: number;
+      if (this.#headerFill === 0 && end - at >= HEADER_BYTES) {
+        type = chunk[at]!;
+        length = ((chunk[at + 1]! << 24) | (chunk[at + 2]! << 16) | (chunk[at + 3]! << 8) | chunk[at + 4]!);
+        at += HEADER_BYTES;
+      } else {
+        const take = Math.min(HEADER_BYTES - this.#headerFill, end - at);
+        this.#header.set(chunk.subarray(at, at + take), this.#headerFill);
+        this.#headerFill += take;
+        at += take;
+        if (this.#headerFill < HEADER_BYTES) return;
+        const h = this.#header;
+        type = h[0]!;
+        length = (h[1]! << 24) | (h[2]! << 16) | (h[3]! << 8) | h[4]!;
+        this.#headerFill = 0;
+      }
+      at = this.#beginFrame(type, length, chunk, at, headerStart);
+    }
+  }
+
+  /** Starts a frame whose header was just read; returns the new chunk offset. */
+  #beginFrame(type: number, length: number, chunk: Uint8Array, at: number, headerStart: number): number {
+    const bodyLength = length - 4;
+    if (length < 4 || bodyLength > this.#maxBodyBytes) {
+      const letter = type >= 32 && type < 127 ? `'${String.fromCharCode(type)}'` : `0x${type.toString(16)}`;
+      throw new ProtocolError(
+        `invalid message from ${this.#peer}: type ${letter} with length ${length} ` +
+          `(must be 4 to ${this.#maxBodyBytes + 4})`,
+        { offset: headerStart },
+      );
+    }
+    this.#observer.frame(type, bodyLength);
+    if (this.#captured[type] !== 1) {
+      this.#remaining = bodyLength;
+      return at;
+    }
+    const want = Math.min(bodyLength, this.#maxCapturedBytes);
+    const truncated = want < bodyLength;
+    if (chunk.length - at >= want) {
+      // The common case: the body sits in this chunk, hand over a view.
+      this.#observer.message(type, chunk.subarray(at, at + want), truncated);
+      const skip = Math.min(bodyLength, chunk.length - at);
+      this.#remaining = bodyLength - skip;
+      this.#capturing = false;
+      return at + skip;
+    }
+    this.#type = type;
+    this.#remaining = bodyLength;
+    this.#capturing = true;
+    this.#truncated = truncated;
+    this.#captureWant = want;
+    this.#captureFill = 0;
+    if (this.#captureBuffer.length < want) this.#captureBuffer = new Uint8Array(Math.max(want, this.#captureBuffer.length * 2));
+    return at;
+  }
+
+  #appendCapture(chunk: Uint8Array, at: number, take: number): void {
+    const room = this.#captureWant - this.#captureFill;
+    if (room <= 0) return;
+    const n = Math.min(room, take);
+    this.#captureBuffer.set(chunk.subarray(at, at + n), this.#captureFill);
+    this.#captureFill += n;
+    if (this.#captureFill === this.#captureWant) this.#deliverCapture();
+  }
+
+  #deliverCapture(): void {
+    if (!this.#capturing) return;
+    this.#capturing = false;
+    this.#observer.message(this.#type, this.#captureBuffer.subarray(0, this.#captureFill), this.#truncated);
+  }
+}
