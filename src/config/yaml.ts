@@ -24,7 +24,7 @@ export function parseYaml(text: string): YamlDocument {
   const document = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const first = document.errors[0];
   if (first) {
-    const line = first.linePos?.[0]?.line;
+    const line = lineCounter.linePos(first.pos[0]).line;
     throw new YamlSyntaxError(first.message.split("\n")[0] ?? first.message, line);
   }
   return {

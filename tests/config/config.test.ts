@@ -1,0 +1,71 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { configLayerFromYaml } from "../../src/config/load.ts";
+import { buildConfig } from "../../src/config/validate.ts";
+import { parseAddress, parseDuration, parseSize } from "../../src/config/units.ts";
+import { formatIssue } from "../../src/config/config_error.ts";
+
+describe("config units", () => {
+  it("parseAddress() reads IPv4, names and bracketed IPv6", () => {
+    assert.deepEqual(parseAddress("127.0.0.1:6432"), { hostname: "127.0.0.1", port: 6432 });
+    assert.deepEqual(parseAddress("db.internal:5432"), { hostname: "db.internal", port: 5432 });
+    assert.deepEqual(parseAddress("[::1]:0"), { hostname: "::1", port: 0 });
+    for (const bad of ["127.0.0.1", ":5432", "host:99999", "::1:5432", "host:port"]) {
+      assert.throws(() => parseAddress(bad), /expected HOST:PORT/, bad);
+    }
+  });
+
+  it("parseDuration() and parseSize() take units and plain numbers", () => {
+    assert.equal(parseDuration("500ms"), 500);
+    assert.equal(parseDuration("2m"), 120_000);
+    assert.equal(parseDuration(3), 3000);
+    assert.throws(() => parseDuration("soon"), /expected a duration/);
+    assert.equal(parseSize("64KiB"), 65536);
+    assert.equal(parseSize("10MB"), 10_000_000);
+    assert.equal(parseSize(123), 123);
+    assert.throws(() => parseSize("-1"), /expected a size/);
+  });
+});
+
+describe("buildConfig()", () => {
+  it("layers flags over the file over the defaults", () => {
+    const file = configLayerFromYaml("listen: 0.0.0.0:7000\nupstream: db:5433\nstartup_timeout: 5s\n", "pgrelay.yaml");
+    assert.deepEqual(file.issues, []);
+    const { config, issues } = buildConfig([file.layer!, { values: { upstream: "other:6000" } }]);
+    assert.deepEqual(issues, []);
+    assert.deepEqual(config.listen, { hostname: "0.0.0.0", port: 7000 });
+    assert.deepEqual(config.upstream, { hostname: "other", port: 6000 });
+    assert.equal(config.startupTimeoutMs, 5000);
+    assert.equal(config.connectTimeoutMs, 10_000);
+  });
+
+  it("reports every bad key with its file and line", () => {
+    const text = "listen: 127.0.0.1:6432\nupstrem: db:5432\nstartup_timeout: forever\nlog_level: loud\n";
+    const file = configLayerFromYaml(text, "bad.yaml");
+    const { issues } = buildConfig([file.layer!]);
+    assert.deepEqual(issues.map(formatIssue), [
+      "bad.yaml:2: upstrem: unknown key (known keys: listen, upstream, startup_timeout, connect_timeout, max_message_size, log_level)",
+      "bad.yaml:3: startup_timeout: expected a duration such as \"500ms\", \"60s\" or \"2m\", got \"forever\"",
+      "bad.yaml:4: log_level: expected one of debug, info, warn, error, got \"loud\"",
+    ]);
+  });
+
+  it("names the flag when a flag value is bad", () => {
+    const { issues } = buildConfig([{ values: { listen: "nowhere" } }]);
+    assert.equal(issues.length, 1);
+    assert.match(formatIssue(issues[0]!), /^--listen: expected HOST:PORT/);
+  });
+
+  it("reports YAML syntax errors and non-mapping documents with a line", () => {
+    const broken = configLayerFromYaml("listen: [127.0.0.1\nupstream: x\n", "broken.yaml");
+    assert.equal(broken.layer, undefined);
+    assert.match(formatIssue(broken.issues[0]!), /^broken\.yaml:\d+: \(syntax\): /);
+    const list = configLayerFromYaml("- a\n- b\n", "list.yaml");
+    assert.match(formatIssue(list.issues[0]!), /^list\.yaml:1: \(top level\): expected a mapping/);
+  });
+
+  it("rejects a max_message_size below the startup packet limit", () => {
+    const { issues } = buildConfig([{ values: { max_message_size: "1KB" }, source: "x.yaml" }]);
+    assert.match(formatIssue(issues[0]!), /max_message_size: must be at least 10000 bytes/);
+  });
+});
