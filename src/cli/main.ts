@@ -49,38 +49,47 @@ export async function main(argv: readonly string[]): Promise<number> {
 
 async function serve(config: Config, args: CliArgs): Promise<number> {
   const logger = new JsonLogger(config.logLevel, (line) => process.stderr.write(line));
-  let proxy: Proxy;
+  // Signals are wired before the proxy reports that it listens, so a supervisor may signal at once.
+  let proxy: Proxy | undefined;
+  let stopping = false;
+  let exit: (code: number) => void = () => {};
+  const exited = new Promise<number>((resolve) => exit = resolve);
+  const stop = (signal: string) => {
+    if (stopping) {
+      logger.log("warn", "exit_now", { signal });
+      exit(EXIT.OK);
+      return;
+    }
+    stopping = true;
+    logger.log("info", "shutting_down", { signal, sessions: proxy?.sessions.length ?? 0 });
+    if (!proxy) return; // start() finishes, then sees `stopping`
+    void proxy.close().then(() => waitForSessions(proxy!, 5000)).then(() => exit(EXIT.OK));
+  };
+  process.on("SIGINT", () => stop("SIGINT"));
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGHUP", () => {
+    if (!proxy) return;
+    const running = proxy;
+    loadConfig(args.config, args.overrides).then((next) => {
+      if (formatAddress(next.listen) !== formatAddress(config.listen)) {
+        logger.log("warn", "reload_listen_ignored", { listen: formatAddress(next.listen), reason: "changing listen needs a restart" });
+      }
+      running.reconfigure(next);
+      logger.level = next.logLevel;
+      logger.log("info", "config_reloaded", { upstream: formatAddress(next.upstream) });
+    }, (error: Error) => logger.log("error", "config_reload_failed", { error: error.message, kept: "previous config" }));
+  });
   try {
     proxy = await Proxy.start(adapterFor(), { ...config, logger });
   } catch (error) {
     complain(`pgrelay: cannot listen on ${formatAddress(config.listen)}: ${(error as Error).message}`);
     return EXIT.FAILURE;
   }
-  process.on("SIGHUP", () => {
-    loadConfig(args.config, args.overrides).then((next) => {
-      if (formatAddress(next.listen) !== formatAddress(config.listen)) {
-        logger.log("warn", "reload_listen_ignored", { listen: formatAddress(next.listen), reason: "changing listen needs a restart" });
-      }
-      proxy.reconfigure(next);
-      logger.level = next.logLevel;
-      logger.log("info", "config_reloaded", { upstream: formatAddress(next.upstream) });
-    }, (error: Error) => logger.log("error", "config_reload_failed", { error: error.message, kept: "previous config" }));
-  });
-  return await new Promise<number>((resolve) => {
-    let stopping = false;
-    const stop = (signal: string) => {
-      if (stopping) {
-        logger.log("warn", "exit_now", { signal });
-        resolve(EXIT.OK);
-        return;
-      }
-      stopping = true;
-      logger.log("info", "shutting_down", { signal, sessions: proxy.sessions.length });
-      void proxy.close().then(() => waitForSessions(proxy, 5000)).then(() => resolve(EXIT.OK));
-    };
-    process.on("SIGINT", () => stop("SIGINT"));
-    process.on("SIGTERM", () => stop("SIGTERM"));
-  });
+  if (stopping) {
+    await proxy.close();
+    return EXIT.OK;
+  }
+  return await exited;
 }
 
 async function waitForSessions(proxy: Proxy, ms: number): Promise<void> {
