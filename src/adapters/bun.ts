@@ -4,6 +4,7 @@
  * view (Bun hands each `data` event a fresh buffer, so the view stays valid) and flushed on `drain`.
  */
 import type { Listener, RelaySocket, RuntimeAdapter, SocketAddress, SocketEvents } from "../core/socket.ts";
+import { connectError } from "./connect_error.ts";
 import { withTimeout } from "./with_timeout.ts";
 
 /** The part of Bun's socket API this adapter uses (declared here so `deno check` covers this file). */
@@ -164,7 +165,9 @@ function listen(address: SocketAddress, accept: (socket: RelaySocket) => void): 
 
 async function connect(address: SocketAddress, options: { timeoutMs: number }): Promise<RelaySocket> {
   const socket = await withTimeout(
-    Bun.connect({ hostname: address.hostname, port: address.port, socket: handlers() }),
+    Bun.connect({ hostname: address.hostname, port: address.port, socket: handlers() }).catch((error) => {
+      throw connectError(error);
+    }),
     options.timeoutMs,
     (late) => late.terminate(),
   );

@@ -4,6 +4,7 @@
  * `pipeTo`); writes are queued views drained by one writer loop, whose completion is the `drain` event.
  */
 import type { Listener, RelaySocket, RuntimeAdapter, SocketAddress, SocketEvents } from "../core/socket.ts";
+import { connectError } from "./connect_error.ts";
 import { withTimeout } from "./with_timeout.ts";
 
 const READ_BUFFER_BYTES = 64 * 1024;
@@ -160,7 +161,9 @@ async function listen(address: SocketAddress, accept: (socket: RelaySocket) => v
 
 async function connect(address: SocketAddress, options: { timeoutMs: number }): Promise<RelaySocket> {
   const conn = await withTimeout(
-    Deno.connect({ hostname: address.hostname, port: address.port, transport: "tcp" }),
+    Deno.connect({ hostname: address.hostname, port: address.port, transport: "tcp" }).catch((error) => {
+      throw connectError(error);
+    }),
     options.timeoutMs,
     (late) => late.close(),
   );

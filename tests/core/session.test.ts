@@ -114,13 +114,13 @@ describe("Session", () => {
   });
 
   it("tells the client FATAL 08001 naming the upstream when it cannot connect", async () => {
-    const { client } = harness({}, () => Promise.reject(new Error("Connection refused")));
+    const { client } = harness({}, () => Promise.reject(new Error("connection refused (ECONNREFUSED)")));
     client.receive(STARTUP);
     await tick();
     await tick();
     const fields = errorOf(client.bytes);
     assert.equal(fields.C, "08001");
-    assert.equal(fields.M, "pgrelay could not connect to upstream 10.9.9.9:5999: Connection refused");
+    assert.equal(fields.M, "pgrelay could not connect to upstream 10.9.9.9:5999: connection refused (ECONNREFUSED)");
     assert.equal(client.ended, true);
   });
 

@@ -6,10 +6,10 @@
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import process from "node:process";
-import { type StartProxyOptions, startProxy } from "../../mod.ts";
+import { startProxy, type StartProxyOptions } from "../../mod.ts";
 import type { Proxy } from "../../src/core/proxy.ts";
 import type { SocketAddress } from "../../src/core/socket.ts";
-import { runProcess, type ProcessResult } from "./process.ts";
+import { type ProcessResult, runProcess } from "./process.ts";
 
 export const PROJECT_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const MOD = fileURLToPath(new URL("../../mod.ts", import.meta.url));
@@ -18,11 +18,16 @@ export const RUNTIME: "deno" | "bun" = "Bun" in globalThis ? "bun" : "deno";
 
 /** The command line that runs pgrelay's entry point on this runtime. */
 export function pgrelayCommand(args: readonly string[]): [string, string[]] {
-  return RUNTIME === "deno" ? [process.execPath, ["run", "-A", MOD, ...args]] : [process.execPath, [MOD, ...args]];
+  return RUNTIME === "deno"
+    ? [process.execPath, ["run", "-A", MOD, ...args]]
+    : [process.execPath, [MOD, ...args]];
 }
 
 /** Starts a proxy in this process on 127.0.0.1, port 0. */
-export function startTestProxy(upstream: { host: string; port: number }, options: StartProxyOptions = {}): Promise<Proxy> {
+export function startTestProxy(
+  upstream: { host: string; port: number },
+  options: StartProxyOptions = {},
+): Promise<Proxy> {
   return startProxy({
     listen: { hostname: "127.0.0.1", port: 0 },
     upstream: { hostname: upstream.host, port: upstream.port },
@@ -89,6 +94,7 @@ export function spawnPgrelay(args: readonly string[], timeoutMs = 30_000): Promi
 export async function memoryOf(pid: number): Promise<{ rss: number; peak: number }> {
   const { readFile } = await import("node:fs/promises");
   const status = await readFile(`/proc/${pid}/status`, "utf8");
-  const kib = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? NaN) * 1024;
+  const kib = (key: string) =>
+    Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? NaN) * 1024;
   return { rss: kib("VmRSS"), peak: kib("VmHWM") };
 }
