@@ -1,7 +1,7 @@
 /**
- * Makes sure test clusters never outlive the test process: a synchronous process 'exit'
- * handler (clean exits, process.exit) plus a detached shell watchdog that also covers
- * crashes and SIGKILL of the test runtime.
+ * Makes sure test clusters never outlive the test process: a synchronous process 'exit' /
+ * global 'unload' handler (clean exits, process.exit) plus a detached shell watchdog that
+ * also covers uncaught errors under Deno, Ctrl-C and SIGKILL of the test runtime (within ~1 s).
  */
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, rmSync } from "node:fs";
