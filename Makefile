@@ -13,8 +13,11 @@ ARGS ?=
 setup: node_modules/.installed
 	@bash scripts/ensure_postgres.sh
 
+# `npm install`, not `npm ci`: the registry our machines reach does not serve deno's macOS/Windows/arm
+# packages, so npm leaves them out of the lockfile and `npm ci` then rejects it. `npm install` follows
+# the lockfile for everything it lists (deno, bun, pg, postgres, yaml at pinned versions).
 node_modules/.installed: package.json package-lock.json
-	npm ci --no-audit --no-fund
+	npm install --no-audit --no-fund
 	@touch $@
 
 ## run: pgrelay in front of a real server (ARGS="--listen 0.0.0.0:6432 --upstream db:5432" or --config FILE)
