@@ -36,7 +36,14 @@ interface BunListener {
   stop(closeActiveConnections?: boolean): void;
 }
 
+interface BunServer {
+  readonly hostname: string;
+  readonly port: number;
+  stop(closeActiveConnections?: boolean): Promise<void> | void;
+}
+
 declare const Bun: {
+  serve(options: { hostname: string; port: number; fetch: (request: Request) => Promise<Response> }): BunServer;
   listen(options: { hostname: string; port: number; socket: BunSocketHandlers }): BunListener;
   connect(options: { hostname: string; port: number; socket: BunSocketHandlers }): Promise<BunSocket>;
 };
@@ -174,4 +181,14 @@ async function connect(address: SocketAddress, options: { timeoutMs: number }): 
   return socket.data ?? (socket.data = new BunRelaySocket(socket));
 }
 
-export const bunAdapter: RuntimeAdapter = { name: "bun", listen, connect };
+function serveHttp(address: SocketAddress, handler: (request: Request) => Promise<Response>): Promise<Listener> {
+  const server = Bun.serve({ hostname: address.hostname, port: address.port, fetch: handler });
+  return Promise.resolve({
+    address: { hostname: server.hostname, port: server.port },
+    close: async () => {
+      await server.stop(true);
+    },
+  });
+}
+
+export const bunAdapter: RuntimeAdapter = { name: "bun", listen, connect, serveHttp };

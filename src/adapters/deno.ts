@@ -170,4 +170,21 @@ async function connect(address: SocketAddress, options: { timeoutMs: number }): 
   return new DenoSocket(conn);
 }
 
-export const denoAdapter: RuntimeAdapter = { name: "deno", listen, connect };
+function serveHttp(address: SocketAddress, handler: (request: Request) => Promise<Response>): Promise<Listener> {
+  return new Promise((resolve, reject) => {
+    try {
+      const server = Deno.serve({
+        hostname: address.hostname,
+        port: address.port,
+        onListen: (bound) => {
+          const { hostname, port } = bound as Deno.NetAddr;
+          resolve({ address: { hostname, port }, close: () => server.shutdown() });
+        },
+      }, handler);
+    } catch (error) {
+      reject(error);
+    }
+  });
+}
+
+export const denoAdapter: RuntimeAdapter = { name: "deno", listen, connect, serveHttp };

@@ -13,7 +13,16 @@ export interface CliArgs {
   overrides: Record<string, string>;
 }
 
-const OVERRIDE_FLAGS = ["listen", "upstream", "startup-timeout", "connect-timeout", "max-message-size", "log-level"] as const;
+const OVERRIDE_FLAGS = [
+  "listen",
+  "upstream",
+  "startup-timeout",
+  "connect-timeout",
+  "max-message-size",
+  "log-level",
+  "admin",
+  "drain-timeout",
+] as const;
 
 export function parseCliArgs(argv: readonly string[]): CliArgs {
   const { values, positionals } = parseArgs({
@@ -59,12 +68,16 @@ Options:
       --connect-timeout DUR   time to open the upstream connection (default 10s)
       --max-message-size SIZE largest message accepted from either side (default 1GiB)
       --log-level LEVEL       debug, info, warn or error (default info)
+      --admin HOST:PORT       serve /metrics, /healthz and /readyz over HTTP there (default off)
+      --drain-timeout DUR     on SIGTERM/SIGINT, time sessions get to finish (default 30s)
       --check                 validate the config and exit: 0 if valid, 2 with every error
   -h, --help                  show this help
   -V, --version               show the version
 
-Config file keys: listen, upstream, startup_timeout, connect_timeout, max_message_size, log_level.
+Config file keys: listen, upstream, startup_timeout, connect_timeout, max_message_size, log_level,
+admin (listen), drain_timeout.
 Durations: "500ms", "60s", "2m" (or a number of seconds). Sizes: 65536, "64KiB", "10MB", "1GiB".
 Logs: one JSON object per line on stderr. Signals: SIGHUP reloads the config for new sessions;
-SIGTERM/SIGINT stop accepting and end sessions with FATAL 57P01.
+SIGTERM/SIGINT stop accepting, let sessions finish for drain_timeout,
+then end the rest with FATAL 57P01 and exit 0; a second SIGTERM/SIGINT exits at once.
 Exit codes: 0 ok, 1 runtime failure (e.g. address in use), 2 bad flags or config.`;

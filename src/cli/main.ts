@@ -5,6 +5,10 @@ import type { Config } from "../config/schema.ts";
 import { Proxy } from "../core/proxy.ts";
 import { formatAddress } from "../core/session.ts";
 import { adapterFor } from "../adapters/runtime.ts";
+import { createAdminHandler } from "../admin/admin_handler.ts";
+import type { Listener } from "../core/socket.ts";
+import { ProxyMetrics } from "../metrics/proxy_metrics.ts";
+import { notifySystemd } from "./sd_notify.ts";
 import { type CliArgs, HELP, parseCliArgs } from "./args.ts";
 import { JsonLogger } from "./json_logger.ts";
 import { loadConfig } from "./load_config.ts";
@@ -47,52 +51,71 @@ export async function main(argv: readonly string[]): Promise<number> {
   return await serve(config, args);
 }
 
-async function serve(config: Config, args: CliArgs): Promise<number> {
+async function serve(initial: Config, args: CliArgs): Promise<number> {
+  let config = initial;
   const logger = new JsonLogger(config.logLevel, (line) => process.stderr.write(line));
+  const adapter = adapterFor();
+  const metrics = new ProxyMetrics();
   // Signals are wired before the proxy reports that it listens, so a supervisor may signal at once.
   let proxy: Proxy | undefined;
+  let admin: Listener | undefined;
   let stopping = false;
   let exit: (code: number) => void = () => {};
   const exited = new Promise<number>((resolve) => exit = resolve);
   const stop = (signal: string) => {
     if (stopping) {
-      logger.log("warn", "exit_now", { signal });
+      logger.log("warn", "exit_now", { signal, sessions: proxy?.sessions.length ?? 0 });
       exit(EXIT.OK);
       return;
     }
     stopping = true;
-    logger.log("info", "shutting_down", { signal, sessions: proxy?.sessions.length ?? 0 });
+    void notifySystemd("STOPPING=1");
+    logger.log("info", "shutting_down", { signal, sessions: proxy?.sessions.length ?? 0, drain_timeout_ms: config.drainTimeoutMs });
     if (!proxy) return; // start() finishes, then sees `stopping`
-    void proxy.close().then(() => waitForSessions(proxy!, 5000)).then(() => exit(EXIT.OK));
+    void proxy.drain(config.drainTimeoutMs).then(() => admin?.close()).then(() => exit(EXIT.OK));
   };
   process.on("SIGINT", () => stop("SIGINT"));
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGHUP", () => {
-    if (!proxy) return;
+    if (!proxy || stopping) return;
     const running = proxy;
+    void notifySystemd("RELOADING=1");
     loadConfig(args.config, args.overrides).then((next) => {
-      if (formatAddress(next.listen) !== formatAddress(config.listen)) {
-        logger.log("warn", "reload_listen_ignored", { listen: formatAddress(next.listen), reason: "changing listen needs a restart" });
+      for (const [key, now, then] of [
+        ["listen", formatAddress(next.listen), formatAddress(config.listen)],
+        ["admin", next.adminListen && formatAddress(next.adminListen), config.adminListen && formatAddress(config.adminListen)],
+      ] as const) {
+        if (now !== then) logger.log("warn", "reload_ignored", { key, value: now, reason: `changing ${key} needs a restart` });
       }
       running.reconfigure(next);
       logger.level = next.logLevel;
+      config = { ...next, listen: config.listen, adminListen: config.adminListen };
       logger.log("info", "config_reloaded", { upstream: formatAddress(next.upstream) });
-    }, (error: Error) => logger.log("error", "config_reload_failed", { error: error.message, kept: "previous config" }));
+    }, (error: Error) => {
+      logger.log("error", "config_reload_failed", { error: error.message, kept: "previous config" });
+    }).finally(() => void notifySystemd("READY=1"));
   });
   try {
-    proxy = await Proxy.start(adapterFor(), { ...config, logger });
+    proxy = await Proxy.start(adapter, { ...config, logger, metrics });
   } catch (error) {
     complain(`pgrelay: cannot listen on ${formatAddress(config.listen)}: ${(error as Error).message}`);
     return EXIT.FAILURE;
   }
+  if (config.adminListen) {
+    try {
+      admin = await adapter.serveHttp(config.adminListen, createAdminHandler({ proxy, metrics }));
+      logger.log("info", "admin_listening", { admin: formatAddress(admin.address), paths: ["/metrics", "/healthz", "/readyz"] });
+    } catch (error) {
+      complain(`pgrelay: cannot serve admin HTTP on ${formatAddress(config.adminListen)}: ${(error as Error).message}`);
+      await proxy.close();
+      return EXIT.FAILURE;
+    }
+  }
   if (stopping) {
-    await proxy.close();
+    await proxy.drain(config.drainTimeoutMs);
+    await admin?.close();
     return EXIT.OK;
   }
+  void notifySystemd("READY=1");
   return await exited;
-}
-
-async function waitForSessions(proxy: Proxy, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (proxy.sessions.length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
 }

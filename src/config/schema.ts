@@ -10,6 +10,10 @@ export interface Config {
   connectTimeoutMs: number;
   maxMessageBytes: number;
   logLevel: LogLevel;
+  /** Where the admin HTTP endpoints listen; off when undefined. */
+  adminListen: SocketAddress | undefined;
+  /** On SIGTERM/SIGINT: how long sessions may finish before they get FATAL 57P01. */
+  drainTimeoutMs: number;
 }
 
 /** The YAML keys, with what each takes; the order is the order of `--help` and the docs. */
@@ -20,6 +24,8 @@ export const CONFIG_KEYS = {
   connect_timeout: "time allowed to open the upstream connection (\"10s\")",
   max_message_size: "largest protocol message accepted from either side (\"1GiB\")",
   log_level: "debug, info, warn or error",
+  admin: "{ listen: HOST:PORT } for /metrics, /healthz and /readyz (off unless set)",
+  drain_timeout: "on SIGTERM, time sessions get to finish before FATAL 57P01 (\"30s\")",
 } as const;
 
 export type ConfigKey = keyof typeof CONFIG_KEYS;
@@ -31,4 +37,6 @@ export const DEFAULT_CONFIG: Config = {
   connectTimeoutMs: 10_000,
   maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
   logLevel: "info",
+  adminListen: undefined,
+  drainTimeoutMs: 30_000,
 };

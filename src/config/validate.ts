@@ -32,6 +32,21 @@ const SETTERS: { [K in ConfigKey]: (config: Config, value: unknown) => void } = 
     }
     config.logLevel = value as LogLevel;
   },
+  admin: (config, value) => {
+    // The --admin flag gives the address alone; the file gives a mapping.
+    if (typeof value === "string") {
+      config.adminListen = parseAddress(value);
+      return;
+    }
+    if (typeof value !== "object" || value === null || Array.isArray(value)) {
+      throw new TypeError('expected a mapping such as { listen: "127.0.0.1:9187" }');
+    }
+    for (const [key, entry] of Object.entries(value)) {
+      if (key !== "listen") throw new RangeError(`unknown key admin.${key} (known keys: admin.listen)`);
+      config.adminListen = parseAddress(asString(entry));
+    }
+  },
+  drain_timeout: (config, value) => config.drainTimeoutMs = parseDuration(value),
 };
 
 /** Applies the layers in order over the defaults; returns the config and the issues found. */

@@ -13,28 +13,36 @@ export const BACKEND_CAPTURES = [
   BACKEND.BACKEND_KEY_DATA,
   BACKEND.READY_FOR_QUERY,
   BACKEND.ERROR_RESPONSE,
+  BACKEND.COMMAND_COMPLETE,
 ] as const;
 
 export interface BackendEvents {
+  /** Every frame header from the server. */
+  frame(type: number): void;
   /** The first ReadyForQuery: the handshake is over. */
   ready(): void;
+  /** ReadyForQuery went from a transaction block back to idle. */
+  transactionEnded(kind: "commit" | "rollback"): void;
   /** An ErrorResponse; `fatal` when its severity is FATAL or PANIC. */
   error(fields: Map<string, string>, fatal: boolean): void;
 }
 
 const decoder = new TextDecoder();
+const ROLLBACK_TAG = new TextEncoder().encode("ROLLBACK");
 
 export class BackendObserver implements FrameObserver {
   readonly #context: SessionContext;
   readonly #events: BackendEvents;
+  #lastTagWasRollback = false;
 
   constructor(context: SessionContext, events: BackendEvents) {
     this.#context = context;
     this.#events = events;
   }
 
-  frame(): void {
+  frame(type: number): void {
     this.#context.framesFromServer++;
+    this.#events.frame(type);
   }
 
   message(type: number, body: Uint8Array): void {
@@ -61,13 +69,22 @@ export class BackendObserver implements FrameObserver {
           context.backendSecret = body.slice(4);
         }
         break;
-      case BACKEND.READY_FOR_QUERY:
+      case BACKEND.COMMAND_COMPLETE:
+        this.#lastTagWasRollback = body.length > ROLLBACK_TAG.length && ROLLBACK_TAG.every((b, i) => body[i] === b);
+        break;
+      case BACKEND.READY_FOR_QUERY: {
+        const previous = context.transactionStatus;
         context.transactionStatus = transactionStatusName(body[0]);
+        if (context.transactionStatus === "idle" && (previous === "in_transaction" || previous === "failed")) {
+          this.#events.transactionEnded(previous === "failed" || this.#lastTagWasRollback ? "rollback" : "commit");
+        }
+        this.#lastTagWasRollback = false;
         if (context.phase !== "ready") {
           context.phase = "ready";
           this.#events.ready();
         }
         break;
+      }
       case BACKEND.ERROR_RESPONSE: {
         const fields = decodeErrorFields(body);
         const severity = fields.get("V") ?? fields.get("S") ?? "";

@@ -5,6 +5,7 @@
 import type { ProxyError } from "../protocol/error_response.ts";
 import { SQLSTATE } from "../protocol/sqlstate.ts";
 import type { Logger } from "./logger.ts";
+import { type MetricsSink, NO_METRICS } from "./metrics_sink.ts";
 import type { RelaySettings } from "./relay_settings.ts";
 import { formatAddress, Session, type SessionHost } from "./session.ts";
 import type { SessionContext } from "./session_context.ts";
@@ -13,6 +14,7 @@ import type { Listener, RuntimeAdapter, SocketAddress } from "./socket.ts";
 export interface ProxyOptions extends RelaySettings {
   listen: SocketAddress;
   logger: Logger;
+  metrics?: MetricsSink;
 }
 
 export class Proxy {
@@ -23,6 +25,7 @@ export class Proxy {
   #settings: RelaySettings;
   #listener: Listener | undefined;
   #nextId = 1;
+  #draining = false;
   #host: SessionHost;
 
   private constructor(adapter: RuntimeAdapter, options: ProxyOptions) {
@@ -32,6 +35,7 @@ export class Proxy {
     this.#host = {
       connect: adapter.connect,
       logger: options.logger,
+      metrics: options.metrics ?? NO_METRICS,
       cancelTarget: (pid, secret) => this.#cancelTarget(pid, secret),
       sessionEnded: (session) => this.#sessions.delete(session),
     };
@@ -60,13 +64,59 @@ export class Proxy {
     return [...this.#sessions].map((session) => session.context);
   }
 
+  /** Bytes queued in per-session write buffers. */
+  get bufferedBytes(): number {
+    let total = 0;
+    for (const session of this.#sessions) total += session.bufferedBytes;
+    return total;
+  }
+
+  /** True once drain() or close() has started. */
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  /** The upstream new sessions go to. */
+  get upstream(): SocketAddress {
+    return this.#settings.upstream;
+  }
+
+  /** Opens and closes a TCP connection to the upstream (the server logs nothing for one that sends no byte). */
+  async probeUpstream(timeoutMs: number): Promise<{ ok: true } | { ok: false; reason: string }> {
+    try {
+      const socket = await this.#adapter.connect(this.#settings.upstream, { timeoutMs });
+      socket.listen({ data() {}, drain() {}, close() {} });
+      socket.destroy();
+      return { ok: true };
+    } catch (error) {
+      return { ok: false, reason: (error as Error).message };
+    }
+  }
+
+  /**
+   * Stops accepting, lets sessions finish for up to `timeoutMs`, then ends the rest with FATAL 57P01.
+   * Resolves once every session is closed.
+   */
+  async drain(timeoutMs: number): Promise<void> {
+    this.#draining = true;
+    await this.#listener?.close();
+    this.#logger.log("info", "draining", { sessions: this.#sessions.size, timeout_ms: timeoutMs });
+    const deadline = Date.now() + timeoutMs;
+    while (this.#sessions.size > 0 && Date.now() < deadline) await sleep(Math.min(50, deadline - Date.now()));
+    if (this.#sessions.size > 0) {
+      this.#logger.log("warn", "drain_timeout", { sessions: this.#sessions.size });
+      await this.close();
+    }
+  }
+
   /** Applies new relay settings to sessions that start from now on. */
   reconfigure(settings: RelaySettings): void {
     this.#settings = settingsOf(settings);
   }
 
-  /** Stops accepting and ends every session with FATAL 57P01. */
+  /** Stops accepting and ends every session with FATAL 57P01; resolves once they are closed (at most 2 s). */
   async close(): Promise<void> {
+    this.#draining = true;
     await this.#listener?.close();
     const error: ProxyError = {
       severity: "FATAL",
@@ -74,6 +124,8 @@ export class Proxy {
       message: "terminating connection because pgrelay is shutting down",
     };
     for (const session of this.#sessions) session.terminate(error);
+    const deadline = Date.now() + 2000;
+    while (this.#sessions.size > 0 && Date.now() < deadline) await sleep(10);
   }
 
   #accept(socket: Parameters<Parameters<RuntimeAdapter["listen"]>[1]>[0]): void {
@@ -93,6 +145,8 @@ export class Proxy {
     return undefined;
   }
 }
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function settingsOf(options: RelaySettings): RelaySettings {
   return {

@@ -8,8 +8,13 @@ import type { RelaySocket } from "./socket.ts";
 
 export interface PumpCounters {
   bytes: number;
+  /** Pauses longer than STALL_THRESHOLD_MS (on Deno every write completes asynchronously, so shorter waits are normal flow). */
   stalls: number;
+  /** Total time the source was paused waiting for the destination to drain. */
+  stallSeconds: number;
 }
+
+const STALL_THRESHOLD_MS = 1;
 
 export class RelayPump {
   readonly #from: RelaySocket;
@@ -18,6 +23,7 @@ export class RelayPump {
   readonly #onProtocolError: (error: ProtocolError) => void;
   readonly #counters: PumpCounters;
   #waitingForDrain = false;
+  #stalledAt = 0;
 
   constructor(
     from: RelaySocket,
@@ -62,12 +68,15 @@ export class RelayPump {
   drained(): void {
     if (!this.#waitingForDrain) return;
     this.#waitingForDrain = false;
+    const waitedMs = performance.now() - this.#stalledAt;
+    this.#counters.stallSeconds += waitedMs / 1000;
+    if (waitedMs > STALL_THRESHOLD_MS) this.#counters.stalls++;
     this.#from.resume();
   }
 
   /** Pauses the source until the destination drains (also used for bytes written outside `forward`). */
   stall(): void {
-    this.#counters.stalls++;
+    this.#stalledAt = performance.now();
     this.#waitingForDrain = true;
     this.#from.pause();
   }

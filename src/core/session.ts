@@ -12,6 +12,8 @@ import { decodeStartupPacket } from "../protocol/startup.ts";
 import { StartupReader } from "../protocol/startup_reader.ts";
 import { BACKEND_CAPTURES, BackendObserver } from "./backend_observer.ts";
 import type { Logger } from "./logger.ts";
+import type { MetricsSink, SessionOutcome } from "./metrics_sink.ts";
+import { QueryTimer } from "./query_timer.ts";
 import { RelayPump } from "./relay_pump.ts";
 import type { RelaySettings } from "./relay_settings.ts";
 import { SessionContext } from "./session_context.ts";
@@ -21,6 +23,7 @@ import type { Connector, RelaySocket, SocketAddress } from "./socket.ts";
 export interface SessionHost {
   readonly connect: Connector;
   readonly logger: Logger;
+  readonly metrics: MetricsSink;
   /** Where a CancelRequest for this backend key goes, when this proxy knows the session. */
   cancelTarget(processId: number, secretKey: Uint8Array): SocketAddress | undefined;
   /** The session ended; both sockets are closed or closing. */
@@ -53,7 +56,9 @@ export class Session {
   #clientOpen = true;
   #serverOpen = false;
   #endReason: EndReason | undefined;
+  #outcome: SessionOutcome | undefined;
   #ended = false;
+  readonly #acceptedAt = performance.now();
 
   constructor(id: string, client: RelaySocket, settings: RelaySettings, host: SessionHost) {
     this.context = new SessionContext(id, client.remoteAddress);
@@ -62,7 +67,13 @@ export class Session {
     this.#host = host;
   }
 
+  /** Bytes written to either socket that the operating system has not taken yet. */
+  get bufferedBytes(): number {
+    return this.#client.pendingBytes + (this.#server?.pendingBytes ?? 0);
+  }
+
   start(): void {
+    this.#host.metrics.sessionAccepted();
     this.#startupTimer = setTimeout(() => this.#startupTimedOut(), this.#settings.startupTimeoutMs);
     this.#client.listen({
       data: (chunk) => this.#toServer ? this.#toServer.forward(chunk) : this.#startupData(chunk),
@@ -91,6 +102,7 @@ export class Session {
         switch (packet.kind) {
           case "ssl_request":
           case "gssenc_request":
+            this.#host.metrics.encryptionRequest(packet.kind === "ssl_request" ? "ssl" : "gssenc", "N");
             this.#client.write(REFUSE_ENCRYPTION);
             continue;
           case "cancel_request":
@@ -138,6 +150,7 @@ export class Session {
     try {
       server = await this.#host.connect(upstream, { timeoutMs: this.#settings.connectTimeoutMs });
     } catch (error) {
+      this.#host.metrics.upstreamConnectFailed();
       this.#fail({
         severity: "FATAL",
         code: SQLSTATE.SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
@@ -154,19 +167,26 @@ export class Session {
     this.#server = server;
     this.#serverOpen = true;
     const limits = { maxBodyBytes: this.#settings.maxMessageBytes };
+    const metrics = this.#host.metrics;
+    const timer = new QueryTimer((seconds) => metrics.queryFinished(seconds));
     const frontend = new FrameScanner({
       frame: (type) => {
         this.context.framesFromClient++;
+        metrics.frontendMessages[type]!++;
+        timer.frontend(type);
         if (type === FRONTEND.TERMINATE) this.#endReason ??= "client_closed";
       },
       message() {},
     }, { ...limits, capture: [], peer: "client" });
     const backend = new FrameScanner(
       new BackendObserver(this.context, {
-        ready: () => this.#handshakeDone(),
-        error: (fields, fatal) => {
-          if (fatal) this.#host.logger.log("info", "server_fatal", { ...this.context.toJSON(), sqlstate: fields.get("C"), message: fields.get("M") });
+        frame: (type) => {
+          metrics.backendMessages[type]!++;
+          timer.backend(type);
         },
+        ready: () => this.#handshakeDone(),
+        transactionEnded: (kind) => metrics.transactionEnded(kind),
+        error: (fields, fatal) => this.#serverError(fields, fatal),
       }),
       { ...limits, capture: BACKEND_CAPTURES, peer: "server" },
     );
@@ -196,11 +216,29 @@ export class Session {
 
   #handshakeDone(): void {
     clearTimeout(this.#startupTimer);
+    this.#reportOutcome("ok");
+    this.#host.metrics.handshakeDone((performance.now() - this.#acceptedAt) / 1000);
     this.#host.logger.log("info", "session_ready", this.context.toJSON());
+  }
+
+  #serverError(fields: Map<string, string>, fatal: boolean): void {
+    const code = fields.get("C") ?? "XX000";
+    this.#host.metrics.serverError(code);
+    if (!fatal) return;
+    if (this.context.phase !== "ready") this.#reportOutcome(code.startsWith("28") ? "auth_failed" : "server_rejected");
+    this.#host.logger.log("info", "server_fatal", { ...this.context.toJSON(), sqlstate: code, message: fields.get("M") });
+  }
+
+  /** Counts the session's outcome once, as soon as it is known. */
+  #reportOutcome(outcome: SessionOutcome): void {
+    if (this.#outcome !== undefined) return;
+    this.#outcome = outcome;
+    this.#host.metrics.sessionOutcome(outcome);
   }
 
   #forwardCancel(packet: Uint8Array, processId: number, secretKey: Uint8Array): void {
     this.#endReason = "cancel_request";
+    this.#reportOutcome("cancel_request");
     clearTimeout(this.#startupTimer);
     const target = this.#host.cancelTarget(processId, secretKey) ?? this.#settings.upstream;
     const done = () => this.#client.end();
@@ -232,6 +270,8 @@ export class Session {
   /** Sends the client a FATAL error when its stream sits on a frame boundary, then closes both legs. */
   #fail(error: ProxyError, reason: EndReason): void {
     this.#endReason ??= reason;
+    if (reason === "protocol_error" || reason === "startup_timeout") this.#reportOutcome(reason);
+    if (reason === "upstream_unreachable") this.#reportOutcome("upstream_error");
     this.#host.logger.log(reason === "shutdown" ? "info" : "warn", reason, {
       ...this.context.toJSON(),
       sqlstate: error.code,
@@ -265,7 +305,10 @@ export class Session {
     this.#ended = true;
     clearTimeout(this.#startupTimer);
     const context = this.context;
+    // Left before the handshake finished, with no error of pgrelay's or the server's to explain it.
+    this.#reportOutcome(this.#endReason === "server_closed" ? "server_rejected" : "client_aborted");
     context.phase = "closed";
+    this.#host.metrics.sessionEnded(context, (performance.now() - this.#acceptedAt) / 1000);
     this.#host.logger.log("info", "session_end", {
       ...context.toJSON(),
       reason: this.#endReason,

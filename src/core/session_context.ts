@@ -23,8 +23,8 @@ export class SessionContext {
   transactionStatus: TransactionStatus = "unknown";
   readonly parameters = new Map<string, string>();
   /** Bytes and backpressure stalls of each direction, kept current by the relay pumps. */
-  readonly fromClient: PumpCounters = { bytes: 0, stalls: 0 };
-  readonly fromServer: PumpCounters = { bytes: 0, stalls: 0 };
+  readonly fromClient: PumpCounters = { bytes: 0, stalls: 0, stallSeconds: 0 };
+  readonly fromServer: PumpCounters = { bytes: 0, stalls: 0, stallSeconds: 0 };
   framesFromClient = 0;
   framesFromServer = 0;
 

@@ -58,9 +58,13 @@ export interface Listener {
 /** Starts accepting connections, handing each socket to `accept`. */
 export type Listen = (address: SocketAddress, accept: (socket: RelaySocket) => void) => Promise<Listener>;
 
+/** Serves HTTP with a web-standard handler (the admin endpoints). */
+export type ServeHttp = (address: SocketAddress, handler: (request: Request) => Promise<Response>) => Promise<Listener>;
+
 /** What an adapter provides to the core. */
 export interface RuntimeAdapter {
   readonly name: "deno" | "bun";
   listen: Listen;
   connect: Connector;
+  serveHttp: ServeHttp;
 }

@@ -44,6 +44,8 @@ export function runPgrelay(args: readonly string[], timeoutMs = 30_000): Promise
 export interface PgrelayProcess {
   readonly pid: number;
   readonly address: SocketAddress;
+  /** The admin HTTP address, when started with --admin. */
+  readonly admin: SocketAddress | undefined;
   /** Everything the process wrote to stderr so far (its JSON log lines). */
   readonly stderr: () => string;
   /** Sends a signal and waits for exit; resolves with the exit code. */
@@ -68,12 +70,14 @@ export function spawnPgrelay(args: readonly string[], timeoutMs = 30_000): Promi
     child.stderr.on("data", (text: string) => {
       stderr += text;
       const match = /"event":"listening","listen":"([^"]+):(\d+)"/.exec(stderr);
-      if (!match || child.pid === undefined) return;
+      const admin = /"event":"admin_listening","admin":"([^"]+):(\d+)"/.exec(stderr);
+      if (!match || child.pid === undefined || (args.includes("--admin") && !admin)) return;
       clearTimeout(timer);
       const pid = child.pid;
       resolve({
         pid,
         address: { hostname: match[1]!, port: Number(match[2]) },
+        admin: admin ? { hostname: admin[1]!, port: Number(admin[2]) } : undefined,
         stderr: () => stderr,
         exited,
         stop(signal = "SIGTERM") {

@@ -1,0 +1,53 @@
+/**
+ * What the core reports for metrics. The core depends on this interface only; src/metrics implements it.
+ * Message counts are plain arrays indexed by type byte, so counting a frame costs one increment.
+ */
+import type { SessionContext } from "./session_context.ts";
+
+export const SESSION_OUTCOMES = [
+  "ok",
+  "auth_failed",
+  "denied",
+  "server_rejected",
+  "upstream_error",
+  "protocol_error",
+  "startup_timeout",
+  "client_aborted",
+  "cancel_request",
+] as const;
+export type SessionOutcome = typeof SESSION_OUTCOMES[number];
+
+export interface MetricsSink {
+  /** Frontend messages by type byte. */
+  readonly frontendMessages: Float64Array;
+  /** Backend messages by type byte. */
+  readonly backendMessages: Float64Array;
+  sessionAccepted(): void;
+  /** The server's first ReadyForQuery, `seconds` after accept. */
+  handshakeDone(seconds: number): void;
+  /** How the session's connection attempt turned out; reported once, as soon as it is known. */
+  sessionOutcome(outcome: SessionOutcome): void;
+  sessionEnded(context: SessionContext, seconds: number): void;
+  upstreamConnectFailed(): void;
+  /** A simple query (to its ReadyForQuery) or an Execute (to its completion) finished. */
+  queryFinished(seconds: number): void;
+  /** An ErrorResponse from the server. */
+  serverError(sqlstate: string): void;
+  transactionEnded(kind: "commit" | "rollback"): void;
+  /** An SSLRequest or GSSENCRequest and pgrelay's one-byte answer. */
+  encryptionRequest(kind: "ssl" | "gssenc", answer: "S" | "N"): void;
+}
+
+export const NO_METRICS: MetricsSink = {
+  frontendMessages: new Float64Array(256),
+  backendMessages: new Float64Array(256),
+  sessionAccepted() {},
+  handshakeDone() {},
+  sessionOutcome() {},
+  sessionEnded() {},
+  upstreamConnectFailed() {},
+  queryFinished() {},
+  serverError() {},
+  transactionEnded() {},
+  encryptionRequest() {},
+};

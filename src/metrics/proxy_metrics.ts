@@ -1,0 +1,134 @@
+/**
+ * pgrelay's metrics: the core reports into this through the MetricsSink interface; `render()` turns it
+ * into Prometheus text at scrape time, adding what is read from live sessions then (active sessions,
+ * bytes in flight) so the relay path never pays for it. Labels stay low-cardinality: no query text,
+ * no client address, no user.
+ */
+import type { MetricsSink, SessionOutcome } from "../core/metrics_sink.ts";
+import type { SessionContext } from "../core/session_context.ts";
+import { Counter, Gauge, Histogram, LATENCY_BUCKETS, SESSION_BUCKETS } from "./prometheus.ts";
+
+/** What the proxy knows at scrape time. */
+export interface LiveState {
+  sessions: readonly SessionContext[];
+  /** Bytes accepted by write() but not yet taken by the OS, over all sessions. */
+  bufferedBytes: number;
+  /** The last upstream probe: 1 reachable, 0 not, undefined not probed. */
+  upstreamUp: number | undefined;
+  draining: boolean;
+}
+
+const letter = (type: number) => type >= 32 && type < 127 ? String.fromCharCode(type) : `0x${type.toString(16)}`;
+
+export class ProxyMetrics implements MetricsSink {
+  readonly frontendMessages = new Float64Array(256);
+  readonly backendMessages = new Float64Array(256);
+  readonly #connections = new Counter("pgrelay_client_connections_total", "Client connections by outcome.");
+  readonly #handshake = new Histogram("pgrelay_handshake_duration_seconds", "Time from accept to the server's first ReadyForQuery.", LATENCY_BUCKETS);
+  readonly #sessionDuration = new Histogram("pgrelay_session_duration_seconds", "Length of ended sessions.", SESSION_BUCKETS);
+  readonly #queryDuration = new Histogram("pgrelay_query_duration_seconds", "Time from Query to ReadyForQuery, or from Execute to its completion.", LATENCY_BUCKETS);
+  readonly #errors = new Counter("pgrelay_server_errors_total", "ErrorResponses from the server, by SQLSTATE class (first two characters).");
+  readonly #transactions = new Counter("pgrelay_transactions_total", "Transactions ended, from ReadyForQuery transitions.");
+  readonly #connectFailures = new Counter("pgrelay_upstream_connect_failures_total", "Failed attempts to open an upstream connection.");
+  readonly #encryption = new Counter("pgrelay_encryption_requests_total", "SSLRequest and GSSENCRequest packets and pgrelay's answer.");
+  #endedBytesFromClient = 0;
+  #endedBytesFromServer = 0;
+  #endedStalls = 0;
+  #endedStallSeconds = 0;
+
+  sessionAccepted(): void {}
+
+  handshakeDone(seconds: number): void {
+    this.#handshake.observe(seconds);
+  }
+
+  sessionOutcome(outcome: SessionOutcome): void {
+    this.#connections.add(1, { outcome });
+  }
+
+  sessionEnded(context: SessionContext, seconds: number): void {
+    this.#sessionDuration.observe(seconds);
+    this.#endedBytesFromClient += context.fromClient.bytes;
+    this.#endedBytesFromServer += context.fromServer.bytes;
+    this.#endedStalls += context.fromClient.stalls + context.fromServer.stalls;
+    this.#endedStallSeconds += context.fromClient.stallSeconds + context.fromServer.stallSeconds;
+  }
+
+  upstreamConnectFailed(): void {
+    this.#connectFailures.add();
+  }
+
+  queryFinished(seconds: number): void {
+    this.#queryDuration.observe(seconds);
+  }
+
+  serverError(sqlstate: string): void {
+    this.#errors.add(1, { class: sqlstate.slice(0, 2) });
+  }
+
+  transactionEnded(kind: "commit" | "rollback"): void {
+    this.#transactions.add(1, { result: kind });
+  }
+
+  encryptionRequest(kind: "ssl" | "gssenc", answer: "S" | "N"): void {
+    this.#encryption.add(1, { kind, answer });
+  }
+
+  render(live: LiveState): string {
+    const gauge = (name: string, help: string, value: number, labels: Record<string, string> = {}) => {
+      const g = new Gauge(name, help);
+      g.set(value, labels);
+      return g.render();
+    };
+    let bytesFromClient = this.#endedBytesFromClient;
+    let bytesFromServer = this.#endedBytesFromServer;
+    let stalls = this.#endedStalls;
+    let stallSeconds = this.#endedStallSeconds;
+    const phases = new Map<string, number>();
+    for (const session of live.sessions) {
+      bytesFromClient += session.fromClient.bytes;
+      bytesFromServer += session.fromServer.bytes;
+      stalls += session.fromClient.stalls + session.fromServer.stalls;
+      stallSeconds += session.fromClient.stallSeconds + session.fromServer.stallSeconds;
+      phases.set(session.phase, (phases.get(session.phase) ?? 0) + 1);
+    }
+    const active = new Gauge("pgrelay_client_connections_active", "Open client sessions by phase.");
+    for (const phase of ["startup", "connecting", "authenticating", "ready"]) active.set(phases.get(phase) ?? 0, { phase });
+    const bytes = new Counter("pgrelay_bytes_total", "Bytes relayed, by the side that sent them.");
+    bytes.add(bytesFromClient, { from: "client" });
+    bytes.add(bytesFromServer, { from: "server" });
+    const messages = new Counter("pgrelay_messages_total", "Protocol messages relayed, by sender and type letter.");
+    for (let type = 0; type < 256; type++) {
+      if (this.frontendMessages[type]! > 0) messages.add(this.frontendMessages[type]!, { from: "client", type: letter(type) });
+      if (this.backendMessages[type]! > 0) messages.add(this.backendMessages[type]!, { from: "server", type: letter(type) });
+    }
+    const queries = new Counter("pgrelay_queries_total", "Queries finished (simple queries and Executes).");
+    queries.add(this.#queryDuration.count);
+    const stallCount = new Counter("pgrelay_backpressure_stalls_total", "Times a relay paused reading for more than 1 ms because the other side was backed up.");
+    stallCount.add(stalls);
+    const stallTime = new Counter("pgrelay_backpressure_seconds_total", "Time relays spent paused waiting for the other side to drain.");
+    stallTime.add(stallSeconds);
+    const tls = new Counter("pgrelay_tls_sessions_total", "Sessions by TLS mode of each leg (TLS is not implemented yet: all plaintext).");
+    tls.add(this.#connections.value({ outcome: "ok" }), { leg: "client", mode: "disabled" });
+    return [
+      active.render(),
+      this.#connections.render(),
+      this.#handshake.render(),
+      this.#sessionDuration.render(),
+      bytes.render(),
+      messages.render(),
+      queries.render(),
+      this.#queryDuration.render(),
+      this.#errors.render(),
+      this.#transactions.render(),
+      this.#connectFailures.render(),
+      gauge("pgrelay_upstream_up", "1 if the last probe of the upstream connected, 0 if not.", live.upstreamUp ?? 0),
+      this.#encryption.render(),
+      tls.render(),
+      stallCount.render(),
+      stallTime.render(),
+      gauge("pgrelay_buffered_bytes", "Bytes queued in per-session write buffers, waiting for a slow peer.", live.bufferedBytes),
+      gauge("pgrelay_draining", "1 while pgrelay drains sessions before exiting.", live.draining ? 1 : 0),
+    ].join("");
+  }
+}
