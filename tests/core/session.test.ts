@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Session, type SessionHost } from "../../src/core/session.ts";
+import { NO_METRICS } from "../../src/core/metrics_sink.ts";
 import type { RelaySettings } from "../../src/core/relay_settings.ts";
 import type { RelaySocket, SocketAddress } from "../../src/core/socket.ts";
 import { decodeErrorFields } from "../../src/protocol/error_response.ts";
@@ -35,6 +36,7 @@ function harness(settings: Partial<RelaySettings> = {}, connectResult?: (address
       return Promise.resolve(server);
     },
     logger: { log() {} },
+    metrics: NO_METRICS,
     cancelTarget: () => undefined,
     sessionEnded: () => ended = true,
   };
