@@ -3,7 +3,7 @@
  * Bun's `write` takes what the kernel accepts and returns the count; the unwritten tail is queued as a
  * view (Bun hands each `data` event a fresh buffer, so the view stays valid) and flushed on `drain`.
  */
-import type { Listener, RelaySocket, RuntimeAdapter, SocketAddress, SocketEvents } from "../core/socket.ts";
+import type { Listener, ListenOptions, RelaySocket, RuntimeAdapter, SocketAddress, SocketEvents } from "../core/socket.ts";
 import { connectError } from "./connect_error.ts";
 import { withTimeout } from "./with_timeout.ts";
 
@@ -44,7 +44,7 @@ interface BunServer {
 
 declare const Bun: {
   serve(options: { hostname: string; port: number; fetch: (request: Request) => Promise<Response> }): BunServer;
-  listen(options: { hostname: string; port: number; socket: BunSocketHandlers }): BunListener;
+  listen(options: { hostname: string; port: number; reusePort?: boolean; socket: BunSocketHandlers }): BunListener;
   connect(options: { hostname: string; port: number; socket: BunSocketHandlers }): Promise<BunSocket>;
 };
 
@@ -159,8 +159,17 @@ const handlers = (accept?: (socket: RelaySocket) => void): BunSocketHandlers => 
   error: (socket, error) => socket.data?.onClose(error),
 });
 
-function listen(address: SocketAddress, accept: (socket: RelaySocket) => void): Promise<Listener> {
-  const listener = Bun.listen({ hostname: address.hostname, port: address.port, socket: handlers(accept) });
+function listen(
+  address: SocketAddress,
+  accept: (socket: RelaySocket) => void,
+  options: ListenOptions = {},
+): Promise<Listener> {
+  const listener = Bun.listen({
+    hostname: address.hostname,
+    port: address.port,
+    reusePort: options.reusePort === true,
+    socket: handlers(accept),
+  });
   return Promise.resolve({
     address: { hostname: listener.hostname, port: listener.port },
     close() {

@@ -3,7 +3,7 @@
  * Reads use a manual loop into one reused 64 KiB buffer per socket (RUNTIME-NOTES: half the CPU of
  * `pipeTo`); writes are queued views drained by one writer loop, whose completion is the `drain` event.
  */
-import type { Listener, RelaySocket, RuntimeAdapter, SocketAddress, SocketEvents } from "../core/socket.ts";
+import type { Listener, ListenOptions, RelaySocket, RuntimeAdapter, SocketAddress, SocketEvents } from "../core/socket.ts";
 import { connectError } from "./connect_error.ts";
 import { withTimeout } from "./with_timeout.ts";
 
@@ -128,8 +128,18 @@ class DenoSocket implements RelaySocket {
   }
 }
 
-async function listen(address: SocketAddress, accept: (socket: RelaySocket) => void): Promise<Listener> {
-  const listener = Deno.listen({ hostname: address.hostname, port: address.port, transport: "tcp" });
+async function listen(
+  address: SocketAddress,
+  accept: (socket: RelaySocket) => void,
+  options: ListenOptions = {},
+): Promise<Listener> {
+  // reusePort needs `"unstable": ["net"]` in deno.json (or --unstable-net), which this project sets.
+  const listener = Deno.listen({
+    hostname: address.hostname,
+    port: address.port,
+    transport: "tcp",
+    ...(options.reusePort ? { reusePort: true } : {}),
+  });
   let closed = false;
   void (async () => {
     while (!closed) {

@@ -22,6 +22,7 @@ const OVERRIDE_FLAGS = [
   "log-level",
   "admin",
   "drain-timeout",
+  "workers",
 ] as const;
 
 export function parseCliArgs(argv: readonly string[]): CliArgs {
@@ -70,12 +71,13 @@ Options:
       --log-level LEVEL       debug, info, warn or error (default info)
       --admin HOST:PORT       serve /metrics, /healthz and /readyz over HTTP there (default off)
       --drain-timeout DUR     on SIGTERM/SIGINT, time sessions get to finish (default 30s)
+      --workers N             N processes share the listen port (SO_REUSEPORT, Linux); default 1
       --check                 validate the config and exit: 0 if valid, 2 with every error
   -h, --help                  show this help
   -V, --version               show the version
 
 Config file keys: listen, upstream, startup_timeout, connect_timeout, max_message_size, log_level,
-admin (listen), drain_timeout.
+admin (listen), drain_timeout, workers.
 Durations: "500ms", "60s", "2m" (or a number of seconds). Sizes: 65536, "64KiB", "10MB", "1GiB".
 Logs: one JSON object per line on stderr. Signals: SIGHUP reloads the config for new sessions;
 SIGTERM/SIGINT stop accepting, let sessions finish for drain_timeout,

@@ -4,10 +4,13 @@ import { type LogFields, type Logger, type LogLevel, LOG_LEVELS } from "../core/
 export class JsonLogger implements Logger {
   #minimum: number;
   readonly #write: (line: string) => void;
+  readonly #base: LogFields;
 
-  constructor(level: LogLevel, write: (line: string) => void) {
+  /** `base` fields start every line (e.g. the worker number). */
+  constructor(level: LogLevel, write: (line: string) => void, base: LogFields = {}) {
     this.#minimum = LOG_LEVELS.indexOf(level);
     this.#write = write;
+    this.#base = base;
   }
 
   set level(level: LogLevel) {
@@ -16,6 +19,6 @@ export class JsonLogger implements Logger {
 
   log(level: LogLevel, event: string, fields?: LogFields): void {
     if (LOG_LEVELS.indexOf(level) < this.#minimum) return;
-    this.#write(JSON.stringify({ ts: new Date().toISOString(), level, event, ...fields }) + "\n");
+    this.#write(JSON.stringify({ ts: new Date().toISOString(), level, event, ...fields, ...this.#base }) + "\n");
   }
 }

@@ -9,6 +9,7 @@ import { createAdminHandler } from "../admin/admin_handler.ts";
 import type { Listener } from "../core/socket.ts";
 import { ProxyMetrics } from "../metrics/proxy_metrics.ts";
 import { notifySystemd } from "./sd_notify.ts";
+import { superviseWorkers, WORKER_ENV } from "./worker_supervisor.ts";
 import { type CliArgs, HELP, parseCliArgs } from "./args.ts";
 import { JsonLogger } from "./json_logger.ts";
 import { loadConfig } from "./load_config.ts";
@@ -48,12 +49,14 @@ export async function main(argv: readonly string[]): Promise<number> {
     print(`pgrelay: config OK: listen ${formatAddress(config.listen)}, upstream ${formatAddress(config.upstream)}`);
     return EXIT.OK;
   }
-  return await serve(config, args);
+  const workerId = process.env[WORKER_ENV];
+  const logger = new JsonLogger(config.logLevel, (line) => process.stderr.write(line), workerId ? { worker: Number(workerId), pid: process.pid } : {});
+  if (workerId === undefined && config.workers > 1) return await superviseWorkers(config, logger);
+  return await serve(config, args, logger, workerId !== undefined);
 }
 
-async function serve(initial: Config, args: CliArgs): Promise<number> {
+async function serve(initial: Config, args: CliArgs, logger: JsonLogger, isWorker: boolean): Promise<number> {
   let config = initial;
-  const logger = new JsonLogger(config.logLevel, (line) => process.stderr.write(line));
   const adapter = adapterFor();
   const metrics = new ProxyMetrics();
   // Signals are wired before the proxy reports that it listens, so a supervisor may signal at once.
@@ -69,7 +72,7 @@ async function serve(initial: Config, args: CliArgs): Promise<number> {
       return;
     }
     stopping = true;
-    void notifySystemd("STOPPING=1");
+    if (!isWorker) void notifySystemd("STOPPING=1");
     logger.log("info", "shutting_down", { signal, sessions: proxy?.sessions.length ?? 0, drain_timeout_ms: config.drainTimeoutMs });
     if (!proxy) return; // start() finishes, then sees `stopping`
     void proxy.drain(config.drainTimeoutMs).then(() => admin?.close()).then(() => exit(EXIT.OK));
@@ -79,7 +82,7 @@ async function serve(initial: Config, args: CliArgs): Promise<number> {
   process.on("SIGHUP", () => {
     if (!proxy || stopping) return;
     const running = proxy;
-    void notifySystemd("RELOADING=1");
+    if (!isWorker) void notifySystemd("RELOADING=1");
     loadConfig(args.config, args.overrides).then((next) => {
       for (const [key, now, then] of [
         ["listen", formatAddress(next.listen), formatAddress(config.listen)],
@@ -93,10 +96,12 @@ async function serve(initial: Config, args: CliArgs): Promise<number> {
       logger.log("info", "config_reloaded", { upstream: formatAddress(next.upstream) });
     }, (error: Error) => {
       logger.log("error", "config_reload_failed", { error: error.message, kept: "previous config" });
-    }).finally(() => void notifySystemd("READY=1"));
+    }).finally(() => {
+      if (!isWorker) void notifySystemd("READY=1");
+    });
   });
   try {
-    proxy = await Proxy.start(adapter, { ...config, logger, metrics });
+    proxy = await Proxy.start(adapter, { ...config, logger, metrics, reusePort: isWorker });
   } catch (error) {
     complain(`pgrelay: cannot listen on ${formatAddress(config.listen)}: ${(error as Error).message}`);
     return EXIT.FAILURE;
@@ -104,7 +109,11 @@ async function serve(initial: Config, args: CliArgs): Promise<number> {
   if (config.adminListen) {
     try {
       admin = await adapter.serveHttp(config.adminListen, createAdminHandler({ proxy, metrics }));
-      logger.log("info", "admin_listening", { admin: formatAddress(admin.address), paths: ["/metrics", "/healthz", "/readyz"] });
+      // A worker's admin endpoint is internal: the supervisor asks it and serves the combined answer.
+      logger.log("info", isWorker ? "worker_admin_listening" : "admin_listening", {
+        admin: formatAddress(admin.address),
+        paths: ["/metrics", "/healthz", "/readyz"],
+      });
     } catch (error) {
       complain(`pgrelay: cannot serve admin HTTP on ${formatAddress(config.adminListen)}: ${(error as Error).message}`);
       await proxy.close();
@@ -116,6 +125,6 @@ async function serve(initial: Config, args: CliArgs): Promise<number> {
     await admin?.close();
     return EXIT.OK;
   }
-  void notifySystemd("READY=1");
+  if (!isWorker) void notifySystemd("READY=1");
   return await exited;
 }

@@ -14,6 +14,8 @@ export interface Config {
   adminListen: SocketAddress | undefined;
   /** On SIGTERM/SIGINT: how long sessions may finish before they get FATAL 57P01. */
   drainTimeoutMs: number;
+  /** Processes sharing the listen port (SO_REUSEPORT); 1 runs the proxy in this process. */
+  workers: number;
 }
 
 /** The YAML keys, with what each takes; the order is the order of `--help` and the docs. */
@@ -26,6 +28,7 @@ export const CONFIG_KEYS = {
   log_level: "debug, info, warn or error",
   admin: "{ listen: HOST:PORT } for /metrics, /healthz and /readyz (off unless set)",
   drain_timeout: "on SIGTERM, time sessions get to finish before FATAL 57P01 (\"30s\")",
+  workers: "processes sharing the listen port with SO_REUSEPORT (1 to 64; default 1)",
 } as const;
 
 export type ConfigKey = keyof typeof CONFIG_KEYS;
@@ -39,4 +42,5 @@ export const DEFAULT_CONFIG: Config = {
   logLevel: "info",
   adminListen: undefined,
   drainTimeoutMs: 30_000,
+  workers: 1,
 };

@@ -47,6 +47,13 @@ const SETTERS: { [K in ConfigKey]: (config: Config, value: unknown) => void } = 
     }
   },
   drain_timeout: (config, value) => config.drainTimeoutMs = parseDuration(value),
+  workers: (config, value) => {
+    const workers = typeof value === "string" && /^\d+$/.test(value) ? Number(value) : value;
+    if (typeof workers !== "number" || !Number.isInteger(workers) || workers < 1 || workers > 64) {
+      throw new RangeError(`expected a whole number from 1 to 64, got ${JSON.stringify(value)}`);
+    }
+    config.workers = workers;
+  },
 };
 
 /** Applies the layers in order over the defaults; returns the config and the issues found. */

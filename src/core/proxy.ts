@@ -13,6 +13,8 @@ import type { Listener, RuntimeAdapter, SocketAddress } from "./socket.ts";
 
 export interface ProxyOptions extends RelaySettings {
   listen: SocketAddress;
+  /** Share the listen port with other processes (SO_REUSEPORT), as `--workers` does. */
+  reusePort?: boolean;
   logger: Logger;
   metrics?: MetricsSink;
 }
@@ -44,7 +46,9 @@ export class Proxy {
   /** Binds the listen address and starts accepting. */
   static async start(adapter: RuntimeAdapter, options: ProxyOptions): Promise<Proxy> {
     const proxy = new Proxy(adapter, options);
-    proxy.#listener = await adapter.listen(options.listen, (socket) => proxy.#accept(socket));
+    proxy.#listener = await adapter.listen(options.listen, (socket) => proxy.#accept(socket), {
+      reusePort: options.reusePort === true,
+    });
     options.logger.log("info", "listening", {
       listen: formatAddress(proxy.address),
       upstream: formatAddress(options.upstream),

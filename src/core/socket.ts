@@ -55,8 +55,17 @@ export interface Listener {
   close(): Promise<void>;
 }
 
+export interface ListenOptions {
+  /** SO_REUSEPORT: several processes share the port and the kernel spreads connections over them. */
+  reusePort?: boolean;
+}
+
 /** Starts accepting connections, handing each socket to `accept`. */
-export type Listen = (address: SocketAddress, accept: (socket: RelaySocket) => void) => Promise<Listener>;
+export type Listen = (
+  address: SocketAddress,
+  accept: (socket: RelaySocket) => void,
+  options?: ListenOptions,
+) => Promise<Listener>;
 
 /** Serves HTTP with a web-standard handler (the admin endpoints). */
 export type ServeHttp = (address: SocketAddress, handler: (request: Request) => Promise<Response>) => Promise<Listener>;
