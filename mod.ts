@@ -6,21 +6,30 @@
  * @module
  */
 import process from "node:process";
+import { nodeAdapter } from "./src/adapters/node.ts";
 import { adapterFor, type RuntimeName } from "./src/adapters/runtime.ts";
-import { DEFAULT_CONFIG, type Config } from "./src/config/schema.ts";
+import { DEFAULT_CONFIG } from "./src/config/schema.ts";
 import { SILENT_LOGGER, type Logger } from "./src/core/logger.ts";
+import type { MetricsSink } from "./src/core/metrics_sink.ts";
 import { Proxy } from "./src/core/proxy.ts";
+import type { RelaySettings } from "./src/core/relay_settings.ts";
+import type { SocketAddress } from "./src/core/socket.ts";
+import { NO_CLIENT_TLS, NO_UPSTREAM_TLS, needsTlsSockets } from "./src/core/tls_settings.ts";
 
 export { Proxy } from "./src/core/proxy.ts";
 export type { Config } from "./src/config/schema.ts";
 export type { Logger, LogLevel } from "./src/core/logger.ts";
 export type { SessionContext } from "./src/core/session_context.ts";
 export type { SocketAddress } from "./src/core/socket.ts";
+export type { ClientTlsSettings, UpstreamTlsSettings } from "./src/core/tls_settings.ts";
 
-export interface StartProxyOptions extends Partial<Omit<Config, "logLevel">> {
+export interface StartProxyOptions extends Partial<RelaySettings> {
+  /** Where clients connect (default 127.0.0.1:6432). */
+  listen?: SocketAddress;
   /** Where the proxy reports events; silent by default. */
   logger?: Logger;
-  /** Force an adapter; by default the one of the running runtime. */
+  metrics?: MetricsSink;
+  /** Force an adapter; by default the one of the running runtime (node:tls sockets when TLS is on). */
   runtime?: RuntimeName;
 }
 
@@ -38,8 +47,18 @@ export interface StartProxyOptions extends Partial<Omit<Config, "logLevel">> {
  * ```
  */
 export function startProxy(options: StartProxyOptions = {}): Promise<Proxy> {
-  const { logger = SILENT_LOGGER, runtime, ...config } = options;
-  return Proxy.start(adapterFor(runtime), { ...DEFAULT_CONFIG, ...config, logger });
+  const { logger = SILENT_LOGGER, runtime, ...settings } = options;
+  const tls = needsTlsSockets(settings.clientEncryption ?? NO_CLIENT_TLS, settings.upstreamEncryption ?? NO_UPSTREAM_TLS);
+  const { listen, upstream, startupTimeoutMs, connectTimeoutMs, maxMessageBytes } = DEFAULT_CONFIG;
+  return Proxy.start(tls ? nodeAdapter : adapterFor(runtime), {
+    listen,
+    upstream,
+    startupTimeoutMs,
+    connectTimeoutMs,
+    maxMessageBytes,
+    ...settings,
+    logger,
+  });
 }
 
 if (import.meta.main) {

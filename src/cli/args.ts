@@ -9,8 +9,8 @@ export interface CliArgs {
   version: boolean;
   check: boolean;
   config?: string;
-  /** Config keys set by flags, as raw strings, validated like the file's values. */
-  overrides: Record<string, string>;
+  /** Config keys set by flags, validated like the file's values (nested keys as mappings). */
+  overrides: Record<string, unknown>;
 }
 
 const OVERRIDE_FLAGS = [
@@ -25,6 +25,15 @@ const OVERRIDE_FLAGS = [
   "workers",
 ] as const;
 
+/** Flags that set one key of a nested mapping: flag -> [top-level key, nested key]. */
+const NESTED_FLAGS = {
+  "tls-mode": ["tls", "mode"],
+  "tls-cert": ["tls", "cert"],
+  "tls-key": ["tls", "key"],
+  "upstream-tls": ["upstream_tls", "mode"],
+  "upstream-ca": ["upstream_tls", "ca"],
+} as const;
+
 export function parseCliArgs(argv: readonly string[]): CliArgs {
   const { values, positionals } = parseArgs({
     args: [...argv],
@@ -35,16 +44,20 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
       version: { type: "boolean", short: "V" },
       check: { type: "boolean" },
       config: { type: "string", short: "c" },
-      ...Object.fromEntries(OVERRIDE_FLAGS.map((flag) => [flag, { type: "string" as const }])),
+      ...Object.fromEntries([...OVERRIDE_FLAGS, ...Object.keys(NESTED_FLAGS)].map((flag) => [flag, { type: "string" as const }])),
     },
   });
   if (positionals.length > 0) {
     throw new TypeError(`unexpected argument "${positionals[0]}": pgrelay takes only flags`);
   }
-  const overrides: Record<string, string> = {};
+  const overrides: Record<string, unknown> = {};
   for (const flag of OVERRIDE_FLAGS) {
     const value = (values as Record<string, unknown>)[flag];
     if (typeof value === "string") overrides[flag.replaceAll("-", "_")] = value;
+  }
+  for (const [flag, [key, nested]] of Object.entries(NESTED_FLAGS)) {
+    const value = (values as Record<string, unknown>)[flag];
+    if (typeof value === "string") overrides[key] = { ...(overrides[key] as object | undefined), [nested]: value };
   }
   const args: CliArgs = {
     help: values.help === true,
@@ -72,12 +85,18 @@ Options:
       --admin HOST:PORT       serve /metrics, /healthz and /readyz over HTTP there (default off)
       --drain-timeout DUR     on SIGTERM/SIGINT, time sessions get to finish (default 30s)
       --workers N             N processes share the listen port (SO_REUSEPORT, Linux); default 1
+      --tls-mode MODE         client leg: disable (default), terminate or passthrough
+      --tls-cert FILE         pgrelay's certificate (PEM), for terminate
+      --tls-key FILE          pgrelay's private key (PEM), for terminate
+      --upstream-tls MODE     upstream leg: disable (default), prefer, require, verify-ca, verify-full
+      --upstream-ca FILE      CA certificate (PEM) that signed the server's, for verify-ca/verify-full
       --check                 validate the config and exit: 0 if valid, 2 with every error
   -h, --help                  show this help
   -V, --version               show the version
 
 Config file keys: listen, upstream, startup_timeout, connect_timeout, max_message_size, log_level,
-admin (listen), drain_timeout, workers.
+admin (listen), drain_timeout, workers, tls (mode, cert, key, require),
+upstream_tls (mode, ca, server_name).
 Durations: "500ms", "60s", "2m" (or a number of seconds). Sizes: 65536, "64KiB", "10MB", "1GiB".
 Logs: one JSON object per line on stderr. Signals: SIGHUP reloads the config for new sessions;
 SIGTERM/SIGINT stop accepting, let sessions finish for drain_timeout,

@@ -5,7 +5,7 @@ import { configLayerFromYaml } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
 import { buildConfig, type RawLayer } from "../config/validate.ts";
 
-export async function loadConfig(file: string | undefined, overrides: Record<string, string>): Promise<Config> {
+export async function loadConfig(file: string | undefined, overrides: Record<string, unknown>): Promise<Config> {
   const layers: RawLayer[] = [];
   const issues: ConfigIssue[] = [];
   if (file !== undefined) {

@@ -4,7 +4,10 @@ import { ConfigError } from "../config/config_error.ts";
 import type { Config } from "../config/schema.ts";
 import { Proxy } from "../core/proxy.ts";
 import { formatAddress } from "../core/session.ts";
+import { nodeAdapter } from "../adapters/node.ts";
 import { adapterFor } from "../adapters/runtime.ts";
+import { needsTlsSockets } from "../core/tls_settings.ts";
+import { relaySettingsOf } from "./tls_material.ts";
 import { createAdminHandler } from "../admin/admin_handler.ts";
 import type { Listener } from "../core/socket.ts";
 import { ProxyMetrics } from "../metrics/proxy_metrics.ts";
@@ -45,6 +48,13 @@ export async function main(argv: readonly string[]): Promise<number> {
     for (const line of error.message.split("\n")) complain(`pgrelay: ${line}`);
     return EXIT.USAGE;
   }
+  try {
+    await relaySettingsOf(config); // reads and parses the TLS files
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    for (const line of error.message.split("\n")) complain(`pgrelay: ${line}`);
+    return EXIT.USAGE;
+  }
   if (args.check) {
     print(`pgrelay: config OK: listen ${formatAddress(config.listen)}, upstream ${formatAddress(config.upstream)}`);
     return EXIT.OK;
@@ -57,7 +67,8 @@ export async function main(argv: readonly string[]): Promise<number> {
 
 async function serve(initial: Config, args: CliArgs, logger: JsonLogger, isWorker: boolean): Promise<number> {
   let config = initial;
-  const adapter = adapterFor();
+  let settings = await relaySettingsOf(config);
+  const adapter = needsTlsSockets(settings.clientEncryption!, settings.upstreamEncryption!) ? nodeAdapter : adapterFor();
   const metrics = new ProxyMetrics();
   // Signals are wired before the proxy reports that it listens, so a supervisor may signal at once.
   let proxy: Proxy | undefined;
@@ -83,14 +94,19 @@ async function serve(initial: Config, args: CliArgs, logger: JsonLogger, isWorke
     if (!proxy || stopping) return;
     const running = proxy;
     if (!isWorker) void notifySystemd("RELOADING=1");
-    loadConfig(args.config, args.overrides).then((next) => {
+    loadConfig(args.config, args.overrides).then(async (next) => {
+      for (const [key, now, then] of [["tls.mode", next.tls.mode, config.tls.mode], ["upstream_tls.mode", next.upstreamTls.mode, config.upstreamTls.mode]] as const) {
+        if (now !== then) throw new Error(`${key} changed from ${then} to ${now}: restart pgrelay to change TLS modes`);
+      }
+      const nextSettings = await relaySettingsOf(next);
       for (const [key, now, then] of [
         ["listen", formatAddress(next.listen), formatAddress(config.listen)],
         ["admin", next.adminListen && formatAddress(next.adminListen), config.adminListen && formatAddress(config.adminListen)],
       ] as const) {
         if (now !== then) logger.log("warn", "reload_ignored", { key, value: now, reason: `changing ${key} needs a restart` });
       }
-      running.reconfigure(next);
+      settings = nextSettings;
+      running.reconfigure(settings);
       logger.level = next.logLevel;
       config = { ...next, listen: config.listen, adminListen: config.adminListen };
       logger.log("info", "config_reloaded", { upstream: formatAddress(next.upstream) });
@@ -101,7 +117,7 @@ async function serve(initial: Config, args: CliArgs, logger: JsonLogger, isWorke
     });
   });
   try {
-    proxy = await Proxy.start(adapter, { ...config, logger, metrics, reusePort: isWorker });
+    proxy = await Proxy.start(adapter, { ...settings, listen: config.listen, logger, metrics, reusePort: isWorker });
   } catch (error) {
     complain(`pgrelay: cannot listen on ${formatAddress(config.listen)}: ${(error as Error).message}`);
     return EXIT.FAILURE;

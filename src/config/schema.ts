@@ -2,6 +2,27 @@
 import type { LogLevel } from "../core/logger.ts";
 import type { SocketAddress } from "../core/socket.ts";
 import { DEFAULT_MAX_MESSAGE_BYTES } from "../protocol/limits.ts";
+import type { ClientTlsMode, UpstreamTlsMode } from "../core/tls_settings.ts";
+
+export const CLIENT_TLS_MODES = ["disable", "terminate", "passthrough"] as const satisfies readonly ClientTlsMode[];
+export const UPSTREAM_TLS_MODES = ["disable", "prefer", "require", "verify-ca", "verify-full"] as const satisfies readonly UpstreamTlsMode[];
+
+export interface ClientTlsConfig {
+  mode: ClientTlsMode;
+  /** PEM files of pgrelay's own certificate and key (terminate). */
+  cert: string | undefined;
+  key: string | undefined;
+  /** Refuse clients that do not encrypt, with FATAL 28000. */
+  require: boolean;
+}
+
+export interface UpstreamTlsConfig {
+  mode: UpstreamTlsMode;
+  /** PEM file of the CA that signed the server's certificate (verify-ca, verify-full). */
+  ca: string | undefined;
+  /** Name the server's certificate must carry (verify-full); default: the upstream host. */
+  serverName: string | undefined;
+}
 
 export interface Config {
   listen: SocketAddress;
@@ -16,6 +37,8 @@ export interface Config {
   drainTimeoutMs: number;
   /** Processes sharing the listen port (SO_REUSEPORT); 1 runs the proxy in this process. */
   workers: number;
+  tls: ClientTlsConfig;
+  upstreamTls: UpstreamTlsConfig;
 }
 
 /** The YAML keys, with what each takes; the order is the order of `--help` and the docs. */
@@ -29,6 +52,8 @@ export const CONFIG_KEYS = {
   admin: "{ listen: HOST:PORT } for /metrics, /healthz and /readyz (off unless set)",
   drain_timeout: "on SIGTERM, time sessions get to finish before FATAL 57P01 (\"30s\")",
   workers: "processes sharing the listen port with SO_REUSEPORT (1 to 64; default 1)",
+  tls: "client leg: { mode: disable|terminate|passthrough, cert, key, require }",
+  upstream_tls: "upstream leg: { mode: disable|prefer|require|verify-ca|verify-full, ca, server_name }",
 } as const;
 
 export type ConfigKey = keyof typeof CONFIG_KEYS;
@@ -43,4 +68,6 @@ export const DEFAULT_CONFIG: Config = {
   adminListen: undefined,
   drainTimeoutMs: 30_000,
   workers: 1,
+  tls: { mode: "disable", cert: undefined, key: undefined, require: false },
+  upstreamTls: { mode: "disable", ca: undefined, serverName: undefined },
 };

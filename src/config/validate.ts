@@ -5,7 +5,8 @@
 import { LOG_LEVELS, type LogLevel } from "../core/logger.ts";
 import { MAX_STARTUP_PACKET_BYTES } from "../protocol/limits.ts";
 import { type ConfigIssue } from "./config_error.ts";
-import { type Config, CONFIG_KEYS, type ConfigKey, DEFAULT_CONFIG } from "./schema.ts";
+import type { ClientTlsMode, UpstreamTlsMode } from "../core/tls_settings.ts";
+import { CLIENT_TLS_MODES, type Config, CONFIG_KEYS, type ConfigKey, DEFAULT_CONFIG, UPSTREAM_TLS_MODES } from "./schema.ts";
 import { parseAddress, parseDuration, parseSize } from "./units.ts";
 
 /** One layer of raw settings: the config file or the command line. */
@@ -47,6 +48,21 @@ const SETTERS: { [K in ConfigKey]: (config: Config, value: unknown) => void } = 
     }
   },
   drain_timeout: (config, value) => config.drainTimeoutMs = parseDuration(value),
+  tls: (config, value) => {
+    for (const [key, entry] of entriesOf(value, "tls", ["mode", "cert", "key", "require"])) {
+      if (key === "mode") config.tls.mode = oneOf(entry, CLIENT_TLS_MODES) as ClientTlsMode;
+      if (key === "cert") config.tls.cert = asString(entry);
+      if (key === "key") config.tls.key = asString(entry);
+      if (key === "require") config.tls.require = asBoolean(entry);
+    }
+  },
+  upstream_tls: (config, value) => {
+    for (const [key, entry] of entriesOf(value, "upstream_tls", ["mode", "ca", "server_name"])) {
+      if (key === "mode") config.upstreamTls.mode = oneOf(entry, UPSTREAM_TLS_MODES) as UpstreamTlsMode;
+      if (key === "ca") config.upstreamTls.ca = asString(entry);
+      if (key === "server_name") config.upstreamTls.serverName = asString(entry);
+    }
+  },
   workers: (config, value) => {
     const workers = typeof value === "string" && /^\d+$/.test(value) ? Number(value) : value;
     if (typeof workers !== "number" || !Number.isInteger(workers) || workers < 1 || workers > 64) {
@@ -75,13 +91,57 @@ export function buildConfig(layers: readonly RawLayer[]): { config: Config; issu
       }
     }
   }
+  issues.push(...crossCheck(config));
   return { config, issues };
+}
+
+/** Rules that involve several keys, checked once every layer is applied. */
+function crossCheck(config: Config): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const { tls, upstreamTls } = config;
+  if (tls.mode === "terminate" && (tls.cert === undefined || tls.key === undefined)) {
+    issues.push({ key: "tls", message: "mode terminate needs cert and key (PEM files of pgrelay's certificate and private key)" });
+  }
+  if (tls.mode === "disable" && tls.require) {
+    issues.push({ key: "tls.require", message: "needs tls.mode terminate or passthrough: with mode disable no client can encrypt" });
+  }
+  if ((upstreamTls.mode === "verify-ca" || upstreamTls.mode === "verify-full") && upstreamTls.ca === undefined) {
+    issues.push({ key: "upstream_tls", message: `mode ${upstreamTls.mode} needs ca (the PEM file of the CA that signed the server's certificate)` });
+  }
+  if (tls.mode === "passthrough" && upstreamTls.mode !== "disable") {
+    issues.push({ key: "upstream_tls", message: "must be disable with tls.mode passthrough: the client's own TLS session goes through to the server" });
+  }
+  return issues;
 }
 
 function whereOf(layer: RawLayer, key: string): { source?: string; line?: number } {
   if (layer.source === undefined) return {};
   const line = layer.lineOf?.(key);
   return line === undefined ? { source: layer.source } : { source: layer.source, line };
+}
+
+/** The entries of a nested mapping such as `tls:`, refusing unknown keys. */
+function entriesOf(value: unknown, name: string, known: readonly string[]): Array<[string, unknown]> {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new TypeError(`expected a mapping with keys ${known.join(", ")}`);
+  }
+  const entries = Object.entries(value);
+  const unknown = entries.find(([key]) => !known.includes(key));
+  if (unknown) throw new RangeError(`unknown key ${name}.${unknown[0]} (known keys: ${known.map((k) => `${name}.${k}`).join(", ")})`);
+  return entries;
+}
+
+function oneOf(value: unknown, allowed: readonly string[]): string {
+  if (typeof value !== "string" || !allowed.includes(value)) {
+    throw new RangeError(`expected one of ${allowed.join(", ")}, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+function asBoolean(value: unknown): boolean {
+  if (value === true || value === "true") return true;
+  if (value === false || value === "false") return false;
+  throw new TypeError(`expected true or false, got ${JSON.stringify(value)}`);
 }
 
 function asString(value: unknown): string {

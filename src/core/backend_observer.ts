@@ -23,6 +23,8 @@ export interface BackendEvents {
   ready(): void;
   /** ReadyForQuery went from a transaction block back to idle. */
   transactionEnded(kind: "commit" | "rollback"): void;
+  /** AuthenticationSASL: the mechanisms the server offers. */
+  saslMechanisms(mechanisms: string[]): void;
   /** An ErrorResponse; `fatal` when its severity is FATAL or PANIC. */
   error(fields: Map<string, string>, fatal: boolean): void;
 }
@@ -50,7 +52,10 @@ export class BackendObserver implements FrameObserver {
     const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
     switch (type) {
       case BACKEND.AUTHENTICATION:
-        if (body.length >= 4 && view.getInt32(0) === AUTH.OK) context.phase = "authenticating";
+        if (body.length < 4) break;
+        if (view.getInt32(0) === AUTH.SASL) {
+          this.#events.saslMechanisms(decoder.decode(body.subarray(4)).split("\0").filter((m) => m !== ""));
+        }
         break;
       case BACKEND.PARAMETER_STATUS: {
         const nameEnd = body.indexOf(0);

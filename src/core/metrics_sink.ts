@@ -14,6 +14,7 @@ export const SESSION_OUTCOMES = [
   "startup_timeout",
   "client_aborted",
   "cancel_request",
+  "passthrough",
 ] as const;
 export type SessionOutcome = typeof SESSION_OUTCOMES[number];
 
@@ -36,6 +37,8 @@ export interface MetricsSink {
   transactionEnded(kind: "commit" | "rollback"): void;
   /** An SSLRequest or GSSENCRequest and pgrelay's one-byte answer. */
   encryptionRequest(kind: "ssl" | "gssenc", answer: "S" | "N"): void;
+  /** A session's legs are set up: how each is encrypted. */
+  tlsSession(client: "none" | "terminated" | "passthrough", upstream: boolean): void;
 }
 
 export const NO_METRICS: MetricsSink = {
@@ -50,4 +53,5 @@ export const NO_METRICS: MetricsSink = {
   serverError() {},
   transactionEnded() {},
   encryptionRequest() {},
+  tlsSession() {},
 };

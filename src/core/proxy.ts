@@ -7,6 +7,7 @@ import { SQLSTATE } from "../protocol/sqlstate.ts";
 import type { Logger } from "./logger.ts";
 import { type MetricsSink, NO_METRICS } from "./metrics_sink.ts";
 import type { RelaySettings } from "./relay_settings.ts";
+import { NO_CLIENT_TLS, NO_UPSTREAM_TLS } from "./tls_settings.ts";
 import { formatAddress, Session, type SessionHost } from "./session.ts";
 import type { SessionContext } from "./session_context.ts";
 import type { Listener, RuntimeAdapter, SocketAddress } from "./socket.ts";
@@ -158,6 +159,8 @@ function settingsOf(options: RelaySettings): RelaySettings {
     startupTimeoutMs: options.startupTimeoutMs,
     connectTimeoutMs: options.connectTimeoutMs,
     maxMessageBytes: options.maxMessageBytes,
+    clientEncryption: options.clientEncryption ?? NO_CLIENT_TLS,
+    upstreamEncryption: options.upstreamEncryption ?? NO_UPSTREAM_TLS,
   };
 }
 

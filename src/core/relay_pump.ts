@@ -1,6 +1,7 @@
 /**
  * One direction of a session: forwards every chunk it receives as the same view (no copy, no re-encoding)
  * after the frame scanner has walked it, and stops reading its source while the destination is backed up.
+ * Without a scanner (TLS passthrough) the bytes are opaque and only counted.
  */
 import type { FrameScanner } from "../protocol/frame_scanner.ts";
 import { ProtocolError } from "../protocol/protocol_error.ts";
@@ -19,7 +20,7 @@ const STALL_THRESHOLD_MS = 1;
 export class RelayPump {
   readonly #from: RelaySocket;
   readonly #to: RelaySocket;
-  readonly #scanner: FrameScanner;
+  readonly #scanner: FrameScanner | null;
   readonly #onProtocolError: (error: ProtocolError) => void;
   readonly #counters: PumpCounters;
   #waitingForDrain = false;
@@ -28,7 +29,7 @@ export class RelayPump {
   constructor(
     from: RelaySocket,
     to: RelaySocket,
-    scanner: FrameScanner,
+    scanner: FrameScanner | null,
     onProtocolError: (error: ProtocolError) => void,
     counters: PumpCounters,
   ) {
@@ -39,16 +40,16 @@ export class RelayPump {
     this.#onProtocolError = onProtocolError;
   }
 
-  /** The scanner of this direction, to ask whether the stream sits on a frame boundary. */
-  get scanner(): FrameScanner {
-    return this.#scanner;
+  /** True when the bytes relayed so far end at a frame boundary (never for an opaque TLS stream). */
+  get atBoundary(): boolean {
+    return this.#scanner?.atBoundary ?? false;
   }
 
   /** Relays one chunk from the source. */
   forward(chunk: Uint8Array): void {
     this.#counters.bytes += chunk.length;
     try {
-      this.#scanner.scan(chunk);
+      this.#scanner?.scan(chunk);
     } catch (error) {
       if (!(error instanceof ProtocolError)) throw error;
       // The complete frames before the bad one still go through, so the peer sees a well-formed stream.

@@ -1,4 +1,5 @@
 import type { SocketAddress } from "./socket.ts";
+import type { ClientTlsSettings, UpstreamTlsSettings } from "./tls_settings.ts";
 
 /** What a session needs to know to relay; a snapshot taken when the session starts. */
 export interface RelaySettings {
@@ -9,4 +10,8 @@ export interface RelaySettings {
   connectTimeoutMs: number;
   /** Largest message body accepted from either side. */
   maxMessageBytes: number;
+  /** Client leg encryption (default: SSLRequest answered N). */
+  clientEncryption?: ClientTlsSettings;
+  /** Upstream leg encryption (default: plaintext). */
+  upstreamEncryption?: UpstreamTlsSettings;
 }

@@ -1,7 +1,11 @@
 /**
- * One client session: the startup phase that pgrelay must understand (SSLRequest, GSSENCRequest,
- * CancelRequest, StartupMessage), then two relay pumps that forward bytes untouched while the frame
+ * One client session: the startup phase that pgrelay must understand (SSLRequest, GSSENCRequest, direct
+ * TLS, CancelRequest, StartupMessage), then two relay pumps that forward bytes untouched while the frame
  * scanners keep the session context current.
+ *
+ * Client leg encryption (`tls.mode`): `disable` answers SSLRequest with N; `terminate` answers S and runs
+ * TLS with pgrelay's certificate; `passthrough` hands the SSLRequest to the server and splices the
+ * encrypted stream, so pgrelay sees no query. https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-SSL
  */
 import { FRONTEND } from "../protocol/codes.ts";
 import { encodeErrorResponse, type ProxyError } from "../protocol/error_response.ts";
@@ -11,6 +15,7 @@ import { SQLSTATE } from "../protocol/sqlstate.ts";
 import { decodeStartupPacket } from "../protocol/startup.ts";
 import { StartupReader } from "../protocol/startup_reader.ts";
 import { BACKEND_CAPTURES, BackendObserver } from "./backend_observer.ts";
+import { channelBindingProblem } from "./channel_binding.ts";
 import type { Logger } from "./logger.ts";
 import type { MetricsSink, SessionOutcome } from "./metrics_sink.ts";
 import { QueryTimer } from "./query_timer.ts";
@@ -18,6 +23,8 @@ import { RelayPump } from "./relay_pump.ts";
 import type { RelaySettings } from "./relay_settings.ts";
 import { SessionContext } from "./session_context.ts";
 import type { Connector, RelaySocket, SocketAddress } from "./socket.ts";
+import { NO_CLIENT_TLS, NO_UPSTREAM_TLS } from "./tls_settings.ts";
+import { requestTls, secureUpstream } from "./upstream_tls.ts";
 
 /** What a session needs from the proxy that owns it. */
 export interface SessionHost {
@@ -36,23 +43,29 @@ export type EndReason =
   | "startup_timeout"
   | "protocol_error"
   | "upstream_unreachable"
+  | "tls_required"
+  | "tls_failed"
+  | "channel_binding"
   | "cancel_request"
   | "shutdown";
 
-/** `N`: the answer to SSLRequest and GSSENCRequest while pgrelay does not encrypt. */
+const ACCEPT_ENCRYPTION = new Uint8Array(["S".charCodeAt(0)]);
 const REFUSE_ENCRYPTION = new Uint8Array(["N".charCodeAt(0)]);
+/** The first byte of a TLS handshake record: a client using direct TLS (PostgreSQL 17 sslnegotiation=direct). */
+const TLS_HANDSHAKE_RECORD = 0x16;
 
 export class Session {
   readonly context: SessionContext;
-  readonly #client: RelaySocket;
   readonly #host: SessionHost;
   readonly #settings: RelaySettings;
   readonly #reader = new StartupReader();
+  #client: RelaySocket;
   #server: RelaySocket | undefined;
   #toServer: RelayPump | undefined;
   #toClient: RelayPump | undefined;
   #pendingClientBytes: Uint8Array | undefined;
   #startupTimer: ReturnType<typeof setTimeout> | undefined;
+  #firstChunk = true;
   #clientOpen = true;
   #serverOpen = false;
   #endReason: EndReason | undefined;
@@ -72,14 +85,14 @@ export class Session {
     return this.#client.pendingBytes + (this.#server?.pendingBytes ?? 0);
   }
 
+  get #clientTls() {
+    return this.#settings.clientEncryption ?? NO_CLIENT_TLS;
+  }
+
   start(): void {
     this.#host.metrics.sessionAccepted();
     this.#startupTimer = setTimeout(() => this.#startupTimedOut(), this.#settings.startupTimeoutMs);
-    this.#client.listen({
-      data: (chunk) => this.#toServer ? this.#toServer.forward(chunk) : this.#startupData(chunk),
-      drain: () => this.#toClient?.drained(),
-      close: (error) => this.#clientClosed(error),
-    });
+    this.#listenToClient(this.#client);
   }
 
   /** Ends the session from outside (shutdown): FATAL to the client where the stream allows it. */
@@ -87,9 +100,23 @@ export class Session {
     this.#fail(error, reason);
   }
 
+  #listenToClient(socket: RelaySocket): void {
+    socket.listen({
+      data: (chunk) => this.#toServer ? this.#toServer.forward(chunk) : this.#startupData(chunk),
+      drain: () => this.#toClient?.drained(),
+      close: (error) => this.#clientClosed(error),
+    });
+  }
+
   #startupData(chunk: Uint8Array): void {
     if (this.context.phase !== "startup") {
       this.#holdEarlyClientBytes(chunk);
+      return;
+    }
+    const first = this.#firstChunk;
+    this.#firstChunk = false;
+    if (first && chunk[0] === TLS_HANDSHAKE_RECORD && this.#clientTls.mode !== "disable") {
+      this.#startDirectTls(chunk);
       return;
     }
     let rest = chunk;
@@ -101,8 +128,18 @@ export class Session {
         const packet = decodeStartupPacket(read.packet);
         switch (packet.kind) {
           case "ssl_request":
+            if (this.context.clientTls === "none" && this.#clientTls.mode !== "disable") {
+              // CVE-2021-23214: bytes sent before the handshake must not count as part of the encrypted session.
+              if (rest.length > 0) throw new ProtocolError("received unencrypted data after SSL request");
+              if (this.#clientTls.mode === "terminate") void this.#terminateTls();
+              else void this.#passthrough(read.packet);
+              return;
+            }
+            this.#host.metrics.encryptionRequest("ssl", "N");
+            this.#client.write(REFUSE_ENCRYPTION);
+            continue;
           case "gssenc_request":
-            this.#host.metrics.encryptionRequest(packet.kind === "ssl_request" ? "ssl" : "gssenc", "N");
+            this.#host.metrics.encryptionRequest("gssenc", "N");
             this.#client.write(REFUSE_ENCRYPTION);
             continue;
           case "cancel_request":
@@ -113,6 +150,15 @@ export class Session {
             this.context.database = packet.parameters.get("database") ?? this.context.user;
             this.context.applicationName = packet.parameters.get("application_name") ?? "";
             this.context.protocol = `${packet.major}.${packet.minor}`;
+            if (this.#clientTls.require && this.context.clientTls === "none") {
+              this.#fail({
+                severity: "FATAL",
+                code: SQLSTATE.INVALID_AUTHORIZATION_SPECIFICATION,
+                message: "pgrelay requires TLS: this connection is not encrypted",
+                hint: "Connect with sslmode=require (or verify-ca / verify-full).",
+              }, "tls_required");
+              return;
+            }
             if (rest.length > 0) this.#holdEarlyClientBytes(rest);
             void this.#connectUpstream(read.packet);
             return;
@@ -122,6 +168,102 @@ export class Session {
       if (!(error instanceof ProtocolError)) throw error;
       this.#fail({ severity: "FATAL", code: error.sqlstate, message: error.message }, "protocol_error");
     }
+  }
+
+  /** SSLRequest in terminate mode: answer S and run the TLS handshake with pgrelay's certificate. */
+  async #terminateTls(replay?: Uint8Array): Promise<void> {
+    const server = this.#clientTls.server;
+    const raw = this.#client;
+    if (!server || !raw.upgradeTls) {
+      this.#fail({ severity: "FATAL", code: SQLSTATE.INTERNAL_ERROR, message: "pgrelay has no TLS certificate loaded" }, "tls_failed");
+      return;
+    }
+    this.#host.metrics.encryptionRequest("ssl", "S");
+    raw.pause();
+    if (!replay) raw.write(ACCEPT_ENCRYPTION);
+    let secure: RelaySocket;
+    try {
+      secure = await raw.upgradeTls({
+        role: "server",
+        server: replay ? { ...server, alpnProtocols: ["postgresql"] } : server,
+        ...(replay ? { replay } : {}),
+      });
+    } catch (error) {
+      this.#host.logger.log("warn", "tls_failed", { session: this.context.id, leg: "client", error: (error as Error).message });
+      this.#endReason = "tls_failed";
+      this.#reportOutcome("protocol_error");
+      this.#clientClosed();
+      return;
+    }
+    if (replay && secure.tls?.alpn !== "postgresql") {
+      // PostgreSQL requires ALPN "postgresql" on direct TLS connections, so a client cannot be confused
+      // about which protocol runs inside.
+      this.#client = secure;
+      this.#listenToClient(secure);
+      this.#fail({
+        severity: "FATAL",
+        code: SQLSTATE.PROTOCOL_VIOLATION,
+        message: "received direct SSL connection request without ALPN protocol negotiation extension",
+        hint: 'Direct TLS needs ALPN "postgresql" (libpq 17: sslnegotiation=direct).',
+      }, "protocol_error");
+      return;
+    }
+    this.#client = secure;
+    this.context.clientTls = "terminated";
+    this.context.clientTlsProtocol = secure.tls?.protocol;
+    this.#listenToClient(secure);
+    secure.resume();
+  }
+
+  /** A client that starts with a TLS record (direct TLS): no SSLRequest, ALPN "postgresql" required. */
+  #startDirectTls(firstChunk: Uint8Array): void {
+    if (this.#clientTls.mode === "terminate") void this.#terminateTls(firstChunk);
+    else void this.#passthrough(undefined, firstChunk);
+  }
+
+  /**
+   * Passthrough: the server answers the client's SSLRequest (or receives its direct TLS handshake) and the
+   * encrypted stream is spliced both ways. pgrelay sees neither authentication nor queries.
+   */
+  async #passthrough(sslRequest: Uint8Array | undefined, directTls?: Uint8Array): Promise<void> {
+    const client = this.#client;
+    client.pause();
+    const server = await this.#openUpstream();
+    if (!server) return;
+    if (sslRequest) {
+      let answer: string;
+      try {
+        answer = await requestTls(server, this.#settings.connectTimeoutMs, sslRequest);
+      } catch (error) {
+        server.destroy();
+        this.#upstreamFailed(`pgrelay could not pass TLS through to upstream`, error as Error);
+        return;
+      }
+      if (answer !== "S") {
+        // The server refuses TLS: tell the client so, and let it go on in plaintext through a new connection.
+        server.destroy();
+        this.#host.metrics.encryptionRequest("ssl", "N");
+        this.context.phase = "startup";
+        client.write(REFUSE_ENCRYPTION);
+        client.resume();
+        return;
+      }
+      this.#host.metrics.encryptionRequest("ssl", "S");
+      client.write(ACCEPT_ENCRYPTION);
+    }
+    this.context.clientTls = "passthrough";
+    this.context.phase = "passthrough";
+    clearTimeout(this.#startupTimer);
+    this.#reportOutcome("passthrough");
+    this.#host.metrics.tlsSession("passthrough", false);
+    this.#host.logger.log("info", "session_passthrough", {
+      ...this.context.toJSON(),
+      note: "end-to-end TLS: pgrelay relays encrypted bytes and sees no authentication or queries",
+    });
+    this.#startPumps(server, null, null);
+    if (directTls) this.#toServer!.forward(directTls);
+    server.resume();
+    client.resume();
   }
 
   /** Bytes a client sends after its StartupMessage but before the upstream is connected. */
@@ -141,22 +283,45 @@ export class Session {
     this.#pendingClientBytes = joined;
   }
 
-  async #connectUpstream(startupPacket: Uint8Array): Promise<void> {
+  /** Opens the upstream TCP connection; on failure tells the client (08001) and returns undefined. */
+  async #openUpstream(): Promise<RelaySocket | undefined> {
     const upstream = this.#settings.upstream;
     this.context.phase = "connecting";
     this.context.upstream = upstream;
-    this.#client.pause();
     let server: RelaySocket;
     try {
       server = await this.#host.connect(upstream, { timeoutMs: this.#settings.connectTimeoutMs });
     } catch (error) {
-      this.#host.metrics.upstreamConnectFailed();
-      this.#fail({
-        severity: "FATAL",
-        code: SQLSTATE.SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
-        message: `pgrelay could not connect to upstream ${formatAddress(upstream)}: ${(error as Error).message}`,
-        hint: "Check that the PostgreSQL server is running and that pgrelay's upstream setting points at it.",
-      }, "upstream_unreachable");
+      this.#upstreamFailed("pgrelay could not connect to upstream", error as Error);
+      return undefined;
+    }
+    if (!this.#clientOpen || this.#endReason !== undefined) {
+      server.destroy();
+      return undefined;
+    }
+    return server;
+  }
+
+  #upstreamFailed(what: string, error: Error): void {
+    this.#host.metrics.upstreamConnectFailed();
+    this.#fail({
+      severity: "FATAL",
+      code: SQLSTATE.SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
+      message: `${what} ${formatAddress(this.#settings.upstream)}: ${error.message}`,
+      hint: "Check that the PostgreSQL server is running and that pgrelay's upstream settings match it.",
+    }, "upstream_unreachable");
+  }
+
+  async #connectUpstream(startupPacket: Uint8Array): Promise<void> {
+    this.#client.pause();
+    const plain = await this.#openUpstream();
+    if (!plain) return;
+    let server: RelaySocket;
+    try {
+      server = await secureUpstream(plain, this.#settings.upstreamEncryption ?? NO_UPSTREAM_TLS, this.#settings.connectTimeoutMs);
+    } catch (error) {
+      plain.destroy();
+      this.#upstreamFailed("pgrelay could not secure the connection to upstream", error as Error);
       return;
     }
     if (!this.#clientOpen || this.#endReason !== undefined) {
@@ -164,11 +329,15 @@ export class Session {
       return;
     }
     this.context.phase = "authenticating";
-    this.#server = server;
-    this.#serverOpen = true;
-    const limits = { maxBodyBytes: this.#settings.maxMessageBytes };
+    this.context.upstreamTls = server.tls !== undefined;
+    this.#host.metrics.tlsSession(this.context.clientTls, this.context.upstreamTls);
     const metrics = this.#host.metrics;
+    const limits = { maxBodyBytes: this.#settings.maxMessageBytes };
     const timer = new QueryTimer((seconds) => metrics.queryFinished(seconds));
+    // Channel binding can only break where both legs are TLS sessions of pgrelay's: then the client's
+    // SASL choice is read before it reaches the server.
+    const watchBinding = this.context.clientTls === "terminated" && this.context.upstreamTls;
+    let offered: string[] = [];
     const frontend = new FrameScanner({
       frame: (type) => {
         this.context.framesFromClient++;
@@ -176,8 +345,13 @@ export class Session {
         timer.frontend(type);
         if (type === FRONTEND.TERMINATE) this.#endReason ??= "client_closed";
       },
-      message() {},
-    }, { ...limits, capture: [], peer: "client" });
+      message: (type, body) => {
+        if (type !== FRONTEND.PASSWORD || offered.length === 0) return;
+        const problem = channelBindingProblem(offered, body);
+        offered = [];
+        if (problem) this.#fail(problem, "channel_binding");
+      },
+    }, { ...limits, capture: watchBinding ? [FRONTEND.PASSWORD] : [], peer: "client" });
     const backend = new FrameScanner(
       new BackendObserver(this.context, {
         frame: (type) => {
@@ -186,10 +360,28 @@ export class Session {
         },
         ready: () => this.#handshakeDone(),
         transactionEnded: (kind) => metrics.transactionEnded(kind),
+        saslMechanisms: (mechanisms) => {
+          if (watchBinding) offered = mechanisms;
+        },
         error: (fields, fatal) => this.#serverError(fields, fatal),
       }),
       { ...limits, capture: BACKEND_CAPTURES, peer: "server" },
     );
+    this.#startPumps(server, frontend, backend);
+    const toServer = this.#toServer!;
+    if (!server.write(startupPacket)) toServer.stall();
+    const early = this.#pendingClientBytes;
+    this.#pendingClientBytes = undefined;
+    if (early) toServer.forward(early);
+    server.resume();
+    if (!toServer.stalled) this.#client.resume();
+  }
+
+  /** Connects the two relay pumps between the client and `server`. */
+  #startPumps(server: RelaySocket, frontend: FrameScanner | null, backend: FrameScanner | null): void {
+    const upstream = formatAddress(this.#settings.upstream);
+    this.#server = server;
+    this.#serverOpen = true;
     const toServer = new RelayPump(this.#client, server, frontend, (error) => this.#fail({
       severity: "FATAL",
       code: error.sqlstate,
@@ -198,7 +390,7 @@ export class Session {
     const toClient = new RelayPump(server, this.#client, backend, (error) => this.#fail({
       severity: "FATAL",
       code: SQLSTATE.PROTOCOL_VIOLATION,
-      message: `pgrelay received a malformed message from upstream ${formatAddress(upstream)}: ${error.message}`,
+      message: `pgrelay received a malformed message from upstream ${upstream}: ${error.message}`,
     }, "protocol_error"), this.context.fromServer);
     this.#toServer = toServer;
     this.#toClient = toClient;
@@ -207,11 +399,6 @@ export class Session {
       drain: () => toServer.drained(),
       close: (error) => this.#serverClosed(error),
     });
-    if (!server.write(startupPacket)) toServer.stall();
-    const early = this.#pendingClientBytes;
-    this.#pendingClientBytes = undefined;
-    if (early) toServer.forward(early);
-    if (!toServer.stalled) this.#client.resume();
   }
 
   #handshakeDone(): void {
@@ -248,6 +435,7 @@ export class Session {
       upstream: formatAddress(target),
     });
     // The server answers a cancel by closing; the client learns the cancel was delivered from our close.
+    // CancelRequest is sent in plaintext even to servers that use TLS, as libpq does.
     this.#host.connect(target, { timeoutMs: this.#settings.connectTimeoutMs }).then((server) => {
       server.listen({ data() {}, drain() {}, close: done });
       server.write(packet);
@@ -258,7 +446,7 @@ export class Session {
   }
 
   #startupTimedOut(): void {
-    if (this.context.phase === "ready" || this.#ended) return;
+    if (this.context.phase === "ready" || this.context.phase === "passthrough" || this.#ended) return;
     this.#fail({
       severity: "FATAL",
       code: SQLSTATE.QUERY_CANCELED,
@@ -267,24 +455,30 @@ export class Session {
     }, "startup_timeout");
   }
 
-  /** Sends the client a FATAL error when its stream sits on a frame boundary, then closes both legs. */
+  /**
+   * Sends the client a FATAL error where it can read one (its stream sits on a frame boundary and is not
+   * someone else's TLS session), then closes both legs.
+   */
   #fail(error: ProxyError, reason: EndReason): void {
     this.#endReason ??= reason;
     if (reason === "protocol_error" || reason === "startup_timeout") this.#reportOutcome(reason);
     if (reason === "upstream_unreachable") this.#reportOutcome("upstream_error");
+    if (reason === "tls_required" || reason === "channel_binding") this.#reportOutcome("denied");
     this.#host.logger.log(reason === "shutdown" ? "info" : "warn", reason, {
       ...this.context.toJSON(),
       sqlstate: error.code,
       message: error.message,
     });
     if (this.#clientOpen) {
-      if (this.#toClient?.scanner.atBoundary ?? true) this.#client.write(encodeErrorResponse(error));
+      const readable = this.context.clientTls !== "passthrough" && (this.#toClient?.atBoundary ?? true);
+      if (readable) this.#client.write(encodeErrorResponse(error));
       this.#client.end();
     }
     if (this.#serverOpen) this.#server?.destroy();
   }
 
   #clientClosed(error?: Error): void {
+    if (!this.#clientOpen) return;
     this.#clientOpen = false;
     this.#endReason ??= error ? "protocol_error" : "client_closed";
     if (error) this.#host.logger.log("debug", "client_socket_error", { session: this.context.id, error: error.message });

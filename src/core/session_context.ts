@@ -6,7 +6,10 @@ import type { TransactionStatus } from "../protocol/codes.ts";
 import type { PumpCounters } from "./relay_pump.ts";
 import type { SocketAddress } from "./socket.ts";
 
-export type SessionPhase = "startup" | "connecting" | "authenticating" | "ready" | "closed";
+export type SessionPhase = "startup" | "connecting" | "authenticating" | "ready" | "passthrough" | "closed";
+
+/** How the client leg is encrypted: not at all, by pgrelay, or end to end through pgrelay to the server. */
+export type ClientLegTls = "none" | "terminated" | "passthrough";
 
 export class SessionContext {
   readonly id: string;
@@ -21,6 +24,11 @@ export class SessionContext {
   backendPid: number | undefined;
   backendSecret: Uint8Array | undefined;
   transactionStatus: TransactionStatus = "unknown";
+  clientTls: ClientLegTls = "none";
+  /** True when pgrelay's connection to the server is encrypted by pgrelay. */
+  upstreamTls = false;
+  /** TLS protocol and ALPN of the client leg, when pgrelay terminates it. */
+  clientTlsProtocol: string | undefined;
   readonly parameters = new Map<string, string>();
   /** Bytes and backpressure stalls of each direction, kept current by the relay pumps. */
   readonly fromClient: PumpCounters = { bytes: 0, stalls: 0, stallSeconds: 0 };
@@ -45,6 +53,8 @@ export class SessionContext {
       upstream: this.upstream ? `${this.upstream.hostname}:${this.upstream.port}` : undefined,
       backend_pid: this.backendPid,
       transaction_status: this.transactionStatus,
+      client_tls: this.clientTls,
+      upstream_tls: this.upstreamTls,
       bytes_from_client: this.fromClient.bytes,
       bytes_from_server: this.fromServer.bytes,
       backpressure_stalls: this.fromClient.stalls + this.fromServer.stalls,

@@ -24,8 +24,44 @@ export interface SocketEvents {
   close(error?: Error): void;
 }
 
+/** What pgrelay presents as a TLS server on the client leg. */
+export interface ServerTlsOptions {
+  key: Uint8Array;
+  cert: Uint8Array;
+  /** ALPN protocols to accept (direct TLS requires "postgresql"). */
+  alpnProtocols?: string[];
+}
+
+/** How pgrelay checks the upstream server's certificate (libpq sslmode meanings). */
+export interface ClientTlsOptions {
+  /** "none": encrypt only; "ca": chain must lead to `ca`; "full": chain and host name. */
+  verify: "none" | "ca" | "full";
+  ca?: Uint8Array;
+  /** The name the certificate must carry (verify "full"); defaults to the upstream host. */
+  serverName: string;
+}
+
+export type TlsUpgrade =
+  /** `replay`: bytes already read that belong to the handshake (direct TLS's first chunk). */
+  | { role: "server"; server: ServerTlsOptions; replay?: Uint8Array }
+  | { role: "client"; client: ClientTlsOptions };
+
+/** Facts about an established TLS session. */
+export interface TlsInfo {
+  protocol: string;
+  cipher: string;
+  alpn: string | undefined;
+}
+
 export interface RelaySocket {
   readonly remoteAddress: SocketAddress;
+  /** Set once the socket carries TLS. */
+  readonly tls?: TlsInfo | undefined;
+  /**
+   * Starts TLS on this connection (after SSLRequest and its answer) and resolves with the encrypted
+   * socket, which replaces this one. Only adapters that can do it define it.
+   */
+  upgradeTls?(options: TlsUpgrade): Promise<RelaySocket>;
   /** Installs the event handlers; reading starts once they are set. */
   listen(events: SocketEvents): void;
   /**
@@ -72,7 +108,7 @@ export type ServeHttp = (address: SocketAddress, handler: (request: Request) => 
 
 /** What an adapter provides to the core. */
 export interface RuntimeAdapter {
-  readonly name: "deno" | "bun";
+  readonly name: "deno" | "bun" | "node";
   listen: Listen;
   connect: Connector;
   serveHttp: ServeHttp;

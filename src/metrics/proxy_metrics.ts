@@ -31,6 +31,7 @@ export class ProxyMetrics implements MetricsSink {
   readonly #transactions = new Counter("pgrelay_transactions_total", "Transactions ended, from ReadyForQuery transitions.");
   readonly #connectFailures = new Counter("pgrelay_upstream_connect_failures_total", "Failed attempts to open an upstream connection.");
   readonly #encryption = new Counter("pgrelay_encryption_requests_total", "SSLRequest and GSSENCRequest packets and pgrelay's answer.");
+  readonly #tls = new Counter("pgrelay_tls_sessions_total", "Sessions by how each leg is encrypted: client none|terminated|passthrough, upstream true|false.");
   #endedBytesFromClient = 0;
   #endedBytesFromServer = 0;
   #endedStalls = 0;
@@ -74,6 +75,10 @@ export class ProxyMetrics implements MetricsSink {
     this.#encryption.add(1, { kind, answer });
   }
 
+  tlsSession(client: "none" | "terminated" | "passthrough", upstream: boolean): void {
+    this.#tls.add(1, { client, upstream: String(upstream) });
+  }
+
   render(live: LiveState): string {
     const gauge = (name: string, help: string, value: number, labels: Record<string, string> = {}) => {
       const g = new Gauge(name, help);
@@ -108,8 +113,6 @@ export class ProxyMetrics implements MetricsSink {
     stallCount.add(stalls);
     const stallTime = new Counter("pgrelay_backpressure_seconds_total", "Time relays spent paused waiting for the other side to drain.");
     stallTime.add(stallSeconds);
-    const tls = new Counter("pgrelay_tls_sessions_total", "Sessions by TLS mode of each leg (TLS is not implemented yet: all plaintext).");
-    tls.add(this.#connections.value({ outcome: "ok" }), { leg: "client", mode: "disabled" });
     return [
       active.render(),
       this.#connections.render(),
@@ -124,7 +127,7 @@ export class ProxyMetrics implements MetricsSink {
       this.#connectFailures.render(),
       gauge("pgrelay_upstream_up", "1 if the last probe of the upstream connected, 0 if not.", live.upstreamUp ?? 0),
       this.#encryption.render(),
-      tls.render(),
+      this.#tls.render(),
       stallCount.render(),
       stallTime.render(),
       gauge("pgrelay_buffered_bytes", "Bytes queued in per-session write buffers, waiting for a slow peer.", live.bufferedBytes),

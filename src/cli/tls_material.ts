@@ -1,0 +1,61 @@
+/**
+ * Reads the certificate, key and CA files named by the config and checks that they parse, so a bad file
+ * is reported at startup (or keeps the old material on SIGHUP) instead of failing the first client.
+ */
+import { createPrivateKey, X509Certificate } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { ConfigError, type ConfigIssue } from "../config/config_error.ts";
+import type { Config } from "../config/schema.ts";
+import type { RelaySettings } from "../core/relay_settings.ts";
+import type { ClientTlsSettings, UpstreamTlsSettings } from "../core/tls_settings.ts";
+
+type Check = "certificate" | "key";
+
+async function readPem(path: string, key: string, check: Check, issues: ConfigIssue[]): Promise<Uint8Array | undefined> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(path);
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    issues.push({ key, message: `cannot read "${path}": ${code === "ENOENT" ? "no such file" : (error as Error).message}` });
+    return undefined;
+  }
+  try {
+    if (check === "certificate") new X509Certificate(bytes);
+    else createPrivateKey({ key: Buffer.from(bytes), format: "pem" });
+  } catch (error) {
+    issues.push({ key, message: `"${path}" is not a PEM ${check === "key" ? "private key" : "certificate"}: ${(error as Error).message}` });
+    return undefined;
+  }
+  return bytes;
+}
+
+/** The relay settings of a config, with TLS material loaded. Throws ConfigError naming each bad file. */
+export async function relaySettingsOf(config: Config): Promise<RelaySettings> {
+  const issues: ConfigIssue[] = [];
+  const { tls, upstreamTls } = config;
+  let clientEncryption: ClientTlsSettings = { mode: tls.mode, require: tls.require, server: undefined };
+  if (tls.mode === "terminate" && tls.cert && tls.key) {
+    const cert = await readPem(tls.cert, "tls.cert", "certificate", issues);
+    const key = await readPem(tls.key, "tls.key", "key", issues);
+    if (cert && key) clientEncryption = { ...clientEncryption, server: { cert, key } };
+  }
+  let upstreamEncryption: UpstreamTlsSettings = { mode: upstreamTls.mode, client: undefined };
+  if (upstreamTls.mode !== "disable") {
+    const ca = upstreamTls.ca === undefined ? undefined : await readPem(upstreamTls.ca, "upstream_tls.ca", "certificate", issues);
+    const verify = upstreamTls.mode === "verify-full" ? "full" : upstreamTls.mode === "verify-ca" ? "ca" : "none";
+    upstreamEncryption = {
+      mode: upstreamTls.mode,
+      client: { verify, serverName: upstreamTls.serverName ?? config.upstream.hostname, ...(ca ? { ca } : {}) },
+    };
+  }
+  if (issues.length > 0) throw new ConfigError(issues);
+  return {
+    upstream: config.upstream,
+    startupTimeoutMs: config.startupTimeoutMs,
+    connectTimeoutMs: config.connectTimeoutMs,
+    maxMessageBytes: config.maxMessageBytes,
+    clientEncryption,
+    upstreamEncryption,
+  };
+}
