@@ -110,7 +110,7 @@ async function serve(initial: Config, args: CliArgs, logger: JsonLogger, isWorke
       logger.level = next.logLevel;
       config = { ...next, listen: config.listen, adminListen: config.adminListen };
       logger.log("info", "config_reloaded", { upstream: formatAddress(next.upstream) });
-    }, (error: Error) => {
+    }).catch((error: Error) => {
       logger.log("error", "config_reload_failed", { error: error.message, kept: "previous config" });
     }).finally(() => {
       if (!isWorker) void notifySystemd("READY=1");

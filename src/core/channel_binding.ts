@@ -43,3 +43,35 @@ export function channelBindingProblem(offered: readonly string[], body: Uint8Arr
   }
   return undefined;
 }
+
+const encoder = new TextEncoder();
+
+/**
+ * AuthenticationSASL without SCRAM-SHA-256-PLUS, for a client whose own connection is not encrypted:
+ * libpq refuses a -PLUS offer on such a connection, and the server accepts the plain mechanism from a
+ * client that says (gs2 flag "n") it cannot bind. The SCRAM proof does not cover the offered list, so
+ * this one rewrite keeps the exchange intact.
+ */
+export function saslOfferWithoutChannelBinding(mechanisms: readonly string[]): Uint8Array {
+  const names = mechanisms.filter((m) => m !== "SCRAM-SHA-256-PLUS").map((m) => encoder.encode(m));
+  const bodyLength = 4 + names.reduce((n, name) => n + name.length + 1, 0) + 1;
+  const frame = new Uint8Array(1 + 4 + bodyLength);
+  const view = new DataView(frame.buffer);
+  frame[0] = "R".charCodeAt(0);
+  view.setInt32(1, 4 + bodyLength);
+  view.setInt32(5, 10); // AuthenticationSASL
+  let at = 9;
+  for (const name of names) {
+    frame.set(name, at);
+    at += name.length + 1;
+  }
+  return frame;
+}
+
+export const PLAINTEXT_CLIENT_BINDING_ERROR: ProxyError = {
+  severity: "FATAL",
+  code: SQLSTATE.INVALID_AUTHORIZATION_SPECIFICATION,
+  message: "the server offers channel binding (SCRAM-SHA-256-PLUS) over pgrelay's TLS connection, which " +
+    "libpq refuses on an unencrypted client connection, and pgrelay could not remove the offer",
+  hint: HINT,
+};

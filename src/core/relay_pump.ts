@@ -57,6 +57,15 @@ export class RelayPump {
       this.#onProtocolError(error);
       return;
     }
+    const replacement = this.#scanner?.takeReplacement();
+    if (replacement) {
+      // A frame the session chose to rewrite (see Session: SCRAM mechanisms for plaintext clients).
+      let flushed = this.#to.write(chunk.subarray(0, replacement.start));
+      flushed = this.#to.write(replacement.bytes) && flushed;
+      flushed = this.#to.write(chunk.subarray(replacement.end)) && flushed;
+      if (!flushed) this.stall();
+      return;
+    }
     if (!this.#to.write(chunk)) this.stall();
   }
 

@@ -15,7 +15,7 @@ import { SQLSTATE } from "../protocol/sqlstate.ts";
 import { decodeStartupPacket } from "../protocol/startup.ts";
 import { StartupReader } from "../protocol/startup_reader.ts";
 import { BACKEND_CAPTURES, BackendObserver } from "./backend_observer.ts";
-import { channelBindingProblem } from "./channel_binding.ts";
+import { channelBindingProblem, PLAINTEXT_CLIENT_BINDING_ERROR, saslOfferWithoutChannelBinding } from "./channel_binding.ts";
 import type { Logger } from "./logger.ts";
 import type { MetricsSink, SessionOutcome } from "./metrics_sink.ts";
 import { QueryTimer } from "./query_timer.ts";
@@ -337,6 +337,8 @@ export class Session {
     // Channel binding can only break where both legs are TLS sessions of pgrelay's: then the client's
     // SASL choice is read before it reaches the server.
     const watchBinding = this.context.clientTls === "terminated" && this.context.upstreamTls;
+    // A plaintext client behind pgrelay's TLS to the server must not be offered -PLUS (libpq refuses it).
+    const stripBinding = this.context.clientTls === "none" && this.context.upstreamTls;
     let offered: string[] = [];
     const frontend = new FrameScanner({
       frame: (type) => {
@@ -362,6 +364,11 @@ export class Session {
         transactionEnded: (kind) => metrics.transactionEnded(kind),
         saslMechanisms: (mechanisms) => {
           if (watchBinding) offered = mechanisms;
+          else if (stripBinding && mechanisms.includes("SCRAM-SHA-256-PLUS")) {
+            if (!backend.replaceCurrentFrame(saslOfferWithoutChannelBinding(mechanisms))) {
+              this.#fail(PLAINTEXT_CLIENT_BINDING_ERROR, "channel_binding");
+            }
+          }
         },
         error: (fields, fatal) => this.#serverError(fields, fatal),
       }),

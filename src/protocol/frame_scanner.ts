@@ -48,6 +48,10 @@ export class FrameScanner {
   #captureBuffer = new Uint8Array(256);
   #captureFill = 0;
   #captureWant = 0;
+  /** Where the frame being handed over sits in the current chunk, when it sits there whole. */
+  #frameStart = -1;
+  #frameEnd = -1;
+  #replacement: { start: number; end: number; bytes: Uint8Array } | undefined;
 
   constructor(observer: FrameObserver, options: FrameScannerOptions) {
     this.#observer = observer;
@@ -60,6 +64,24 @@ export class FrameScanner {
   /** True when the bytes scanned so far end exactly at a frame boundary. */
   get atBoundary(): boolean {
     return this.#headerFill === 0 && this.#remaining === 0;
+  }
+
+  /**
+   * Called from `message()`: asks that the frame being handed over reach the peer as `frame` (a whole
+   * frame, header included) instead. Only possible when that frame lies whole in the current chunk;
+   * returns false otherwise. One replacement per chunk; the relay pump applies it.
+   */
+  replaceCurrentFrame(frame: Uint8Array): boolean {
+    if (this.#frameStart < 0 || this.#replacement) return false;
+    this.#replacement = { start: this.#frameStart, end: this.#frameEnd, bytes: frame };
+    return true;
+  }
+
+  /** The replacement requested while scanning the last chunk, if any (cleared by reading it). */
+  takeReplacement(): { start: number; end: number; bytes: Uint8Array } | undefined {
+    const replacement = this.#replacement;
+    this.#replacement = undefined;
+    return replacement;
   }
 
   /** Scans one chunk. Throws ProtocolError (with the offset of the bad frame) on an impossible length. */
@@ -93,12 +115,12 @@ export class FrameScanner {
         length = (h[1]! << 24) | (h[2]! << 16) | (h[3]! << 8) | h[4]!;
         this.#headerFill = 0;
       }
-      at = this.#beginFrame(type, length, chunk, at, headerStart);
+      at = this.#beginFrame(type, length, chunk, at, headerStart, at - headerStart === HEADER_BYTES);
     }
   }
 
   /** Starts a frame whose header was just read; returns the new chunk offset. */
-  #beginFrame(type: number, length: number, chunk: Uint8Array, at: number, headerStart: number): number {
+  #beginFrame(type: number, length: number, chunk: Uint8Array, at: number, headerStart: number, headerInChunk: boolean): number {
     const bodyLength = length - 4;
     if (length < 4 || bodyLength > this.#maxBodyBytes) {
       const letter = type >= 32 && type < 127 ? `'${String.fromCharCode(type)}'` : `0x${type.toString(16)}`;
@@ -117,7 +139,11 @@ export class FrameScanner {
     const truncated = want < bodyLength;
     if (chunk.length - at >= want) {
       // The common case: the body sits in this chunk, hand over a view.
+      const whole = headerInChunk && chunk.length - at >= bodyLength;
+      this.#frameStart = whole ? headerStart : -1;
+      this.#frameEnd = whole ? at + bodyLength : -1;
       this.#observer.message(type, chunk.subarray(at, at + want), truncated);
+      this.#frameStart = -1;
       const skip = Math.min(bodyLength, chunk.length - at);
       this.#remaining = bodyLength - skip;
       this.#capturing = false;

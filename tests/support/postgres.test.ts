@@ -1,9 +1,15 @@
 /** Self-test of the integration rig: cluster lifecycle, psql and RawClient authentication. */
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { runPsql } from "./clients.ts";
-import { type PgCredentials, type PostgresCluster, startPostgres } from "./postgres.ts";
+import {
+  type PgCredentials,
+  type PostgresCluster,
+  startPostgres,
+  type TlsPostgresCluster,
+} from "./postgres.ts";
 import { BackendError, dataRowValues, RawClient } from "./raw_client.ts";
 
 describe("test rig: startPostgres", () => {
@@ -39,6 +45,8 @@ describe("test rig: startPostgres", () => {
     assert.ok(pg.port > 0);
     assert.ok(pg.version >= 13, `version ${pg.version}`);
     assert.ok(existsSync(pg.dataDir));
+    assert.equal(pg.ssl, false);
+    assert.equal(pg.pki, undefined);
   });
 
   for (const kind of ["scram", "md5", "plain"] as const) {
@@ -92,5 +100,102 @@ describe("test rig: startPostgres", () => {
     assert.equal(existsSync(pg.dataDir), false);
     assert.equal(existsSync(pg.socketDir), false);
     await pg.stop();
+  });
+});
+
+describe("test rig: startPostgres({ ssl: true })", () => {
+  let pg: TlsPostgresCluster;
+
+  before(async () => {
+    pg = await startPostgres({
+      ssl: true,
+      hba: ["hostnossl all md5_user 127.0.0.1/32 reject"],
+      conf: { ssl_min_protocol_version: "TLSv1.3" },
+    });
+  });
+
+  after(async () => {
+    await pg?.stop();
+  });
+
+  /** psql -At -c `sql` as `kind` with extra libpq environment; `sslmode=disable` by default. */
+  function psql(kind: "scram" | "md5" | "superuser", sql: string, env: Record<string, string>) {
+    const { user, password } = pg.users[kind];
+    return runPsql(["-At", "-c", sql], {
+      host: pg.host,
+      port: pg.port,
+      user,
+      password,
+      env: { PGSSLMODE: "disable", ...env },
+    });
+  }
+
+  const SSL_IN_USE = "select ssl from pg_stat_ssl where pid = pg_backend_pid()";
+
+  it("exposes ssl and the PKI; the key in the data dir is 0600", () => {
+    assert.equal(pg.ssl, true);
+    assert.ok(existsSync(pg.pki.ca.certPath));
+    assert.equal(statSync(join(pg.dataDir, "server.key")).mode & 0o777, 0o600);
+  });
+
+  it("psql sslmode=verify-full with the CA connects over TLS as scram_user", async () => {
+    const res = await psql("scram", SSL_IN_USE, {
+      PGSSLMODE: "verify-full",
+      PGSSLROOTCERT: pg.pki.ca.certPath,
+    });
+    assert.equal(res.code, 0, res.stderr);
+    assert.equal(res.stdout.trim(), "t");
+  });
+
+  it("psql sslmode=verify-full with the other CA fails certificate verification", async () => {
+    const res = await psql("scram", "select 1", {
+      PGSSLMODE: "verify-full",
+      PGSSLROOTCERT: pg.pki.otherCa.certPath,
+    });
+    assert.notEqual(res.code, 0);
+    assert.match(res.stderr, /certificate verify failed/);
+  });
+
+  it("channel_binding=require succeeds over TLS (the server offers SCRAM-SHA-256-PLUS)", async () => {
+    const res = await psql("scram", "select current_user", {
+      PGSSLMODE: "verify-full",
+      PGSSLROOTCERT: pg.pki.ca.certPath,
+      PGCHANNELBINDING: "require",
+    });
+    assert.equal(res.code, 0, res.stderr);
+    assert.equal(res.stdout.trim(), "scram_user");
+  });
+
+  it("channel_binding=require without TLS is refused by libpq", async () => {
+    const res = await psql("scram", "select 1", { PGCHANNELBINDING: "require" });
+    assert.notEqual(res.code, 0);
+    assert.match(res.stderr, /channel binding/i);
+  });
+
+  it("plaintext still works on the same port for default host lines", async () => {
+    const res = await psql("scram", SSL_IN_USE, {});
+    assert.equal(res.code, 0, res.stderr);
+    assert.equal(res.stdout.trim(), "f");
+  });
+
+  it("opts.hba lines come first: hostnossl reject for md5_user", async () => {
+    const plain = await psql("md5", "select 1", {});
+    assert.notEqual(plain.code, 0);
+    assert.match(plain.stderr, /pg_hba\.conf rejects connection .*"md5_user".*no encryption/);
+    const tls = await psql("md5", SSL_IN_USE, { PGSSLMODE: "require" });
+    assert.equal(tls.code, 0, tls.stderr);
+    assert.equal(tls.stdout.trim(), "t");
+  });
+
+  it("opts.conf settings are applied (ssl_min_protocol_version = TLSv1.3)", async () => {
+    const show = await psql("superuser", "show ssl_min_protocol_version", { PGSSLMODE: "require" });
+    assert.equal(show.code, 0, show.stderr);
+    assert.equal(show.stdout.trim(), "TLSv1.3");
+    const tls12 = await psql("scram", "select 1", {
+      PGSSLMODE: "require",
+      PGSSLMAXPROTOCOLVERSION: "TLSv1.2",
+    });
+    assert.notEqual(tls12.code, 0);
+    assert.match(tls12.stderr, /protocol version|unsupported protocol/i);
   });
 });
