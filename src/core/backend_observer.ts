@@ -32,6 +32,10 @@ export interface BackendEvents {
 const decoder = new TextDecoder();
 const ROLLBACK_TAG = new TextEncoder().encode("ROLLBACK");
 
+/** Reads a big-endian int32 without allocating a DataView (this runs for every ReadyForQuery). */
+const int32 = (bytes: Uint8Array, at: number) =>
+  (bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!;
+
 export class BackendObserver implements FrameObserver {
   readonly #context: SessionContext;
   readonly #events: BackendEvents;
@@ -49,11 +53,10 @@ export class BackendObserver implements FrameObserver {
 
   message(type: number, body: Uint8Array): void {
     const context = this.#context;
-    const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
     switch (type) {
       case BACKEND.AUTHENTICATION:
         if (body.length < 4) break;
-        if (view.getInt32(0) === AUTH.SASL) {
+        if (int32(body, 0) === AUTH.SASL) {
           this.#events.saslMechanisms(decoder.decode(body.subarray(4)).split("\0").filter((m) => m !== ""));
         }
         break;
@@ -70,12 +73,13 @@ export class BackendObserver implements FrameObserver {
       }
       case BACKEND.BACKEND_KEY_DATA:
         if (body.length >= 8) {
-          context.backendPid = view.getInt32(0);
+          context.backendPid = int32(body, 0);
           context.backendSecret = body.slice(4);
         }
         break;
       case BACKEND.COMMAND_COMPLETE:
-        this.#lastTagWasRollback = body.length > ROLLBACK_TAG.length && ROLLBACK_TAG.every((b, i) => body[i] === b);
+        this.#lastTagWasRollback = body.length > ROLLBACK_TAG.length && body[0] === ROLLBACK_TAG[0] &&
+          ROLLBACK_TAG.every((b, i) => body[i] === b);
         break;
       case BACKEND.READY_FOR_QUERY: {
         const previous = context.transactionStatus;
