@@ -32,6 +32,7 @@ import { type PostgresCluster, startPostgres } from "../tests/support/postgres.t
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const MOD = join(ROOT, "mod.ts");
+const BARE_RELAY = join(ROOT, "bench", "bare_relay.ts");
 const DENO = join(ROOT, "node_modules/.bin/deno");
 const BUN = join(ROOT, "node_modules/.bin/bun");
 const HAPROXY = "/usr/sbin/haproxy";
@@ -57,11 +58,15 @@ const GOAL_COPY_VS_DIRECT = 1.05;
 /** A measurement during which foreign processes (or steal) took more than this share of the host is flagged. */
 const NOISE_LIMIT = 0.1;
 
-type TargetName = "direct" | "deno" | "bun" | "haproxy";
+type TargetName = "direct" | "deno" | "bun" | "bare-deno" | "bare-bun" | "haproxy";
 const LABEL: Record<TargetName, string> = {
   direct: "direct",
   deno: "pgrelay (Deno)",
   bun: "pgrelay (Bun)",
+  // References: pgrelay's adapters and pumps with no scanning, session or metrics (bench/bare_relay.ts).
+  // The gap between a bare row and its pgrelay row is pgrelay's own work; the rest is the runtime's.
+  "bare-deno": "bare relay (Deno)",
+  "bare-bun": "bare relay (Bun)",
   haproxy: "haproxy (tcp)",
 };
 
@@ -422,6 +427,13 @@ function startPgrelay(runtime: "deno" | "bun", upstreamPort: number): Promise<Ta
   return runtime === "deno"
     ? spawnProxy("deno", DENO, ["run", "-A", MOD, ...flags])
     : spawnProxy("bun", BUN, [MOD, ...flags]);
+}
+
+function startBareRelay(runtime: "deno" | "bun", upstreamPort: number): Promise<Target> {
+  const args = ["0", String(upstreamPort)];
+  return runtime === "deno"
+    ? spawnProxy("bare-deno", DENO, ["run", "-A", BARE_RELAY, ...args])
+    : spawnProxy("bare-bun", BUN, [BARE_RELAY, ...args]);
 }
 
 async function startHaproxy(upstreamPort: number): Promise<Target> {
@@ -855,8 +867,13 @@ async function main(): Promise<void> {
   progress("starting pgrelay on Deno, pgrelay on Bun and haproxy");
   // haproxy needs a port picked in advance: bind it before the others take kernel-assigned ports.
   const haproxy = await startHaproxy(pg.port);
-  const [deno, bun] = await Promise.all([startPgrelay("deno", pg.port), startPgrelay("bun", pg.port)]);
-  const targets: Target[] = [newTarget("direct", pg.port), deno, bun, haproxy];
+  const [deno, bun, bareDeno, bareBun] = await Promise.all([
+    startPgrelay("deno", pg.port),
+    startPgrelay("bun", pg.port),
+    startBareRelay("deno", pg.port),
+    startBareRelay("bun", pg.port),
+  ]);
+  const targets: Target[] = [newTarget("direct", pg.port), deno, bun, bareDeno, bareBun, haproxy];
   if (new Set(targets.map((t) => t.port)).size !== targets.length) {
     throw new Error(`targets share a port: ${targets.map((t) => `${t.name}=${t.port}`).join(" ")}`);
   }
