@@ -21,6 +21,7 @@ class DenoSocket implements RelaySocket {
   #writing = false;
   #ending = false;
   #closed = false;
+  #reading = false;
 
   constructor(conn: Deno.TcpConn) {
     this.#conn = conn;
@@ -40,6 +41,8 @@ class DenoSocket implements RelaySocket {
 
   listen(events: SocketEvents): void {
     this.#events = events;
+    if (this.#reading) return; // a new set of handlers; the one read loop goes on
+    this.#reading = true;
     void this.#readLoop();
   }
 

@@ -32,6 +32,8 @@ const NESTED_FLAGS = {
   "tls-key": ["tls", "key"],
   "upstream-tls": ["upstream_tls", "mode"],
   "upstream-ca": ["upstream_tls", "ca"],
+  "auth-mode": ["auth", "mode"],
+  "auth-file": ["auth", "file"],
 } as const;
 
 export function parseCliArgs(argv: readonly string[]): CliArgs {
@@ -90,13 +92,15 @@ Options:
       --tls-key FILE          pgrelay's private key (PEM), for terminate
       --upstream-tls MODE     upstream leg: disable (default), prefer, require, verify-ca, verify-full
       --upstream-ca FILE      CA certificate (PEM) that signed the server's, for verify-ca/verify-full
+      --auth-mode MODE        relay (default: auth messages pass untouched) or scram (pgrelay authenticates)
+      --auth-file FILE        for scram: "user" "SCRAM-SHA-256$..." lines (PgBouncer's auth_file format)
       --check                 validate the config and exit: 0 if valid, 2 with every error
   -h, --help                  show this help
   -V, --version               show the version
 
 Config file keys: listen, upstream, startup_timeout, connect_timeout, max_message_size, log_level,
 admin (listen), drain_timeout, workers, tls (mode, cert, key, require),
-upstream_tls (mode, ca, server_name).
+upstream_tls (mode, ca, server_name), auth (mode, file).
 Durations: "500ms", "60s", "2m" (or a number of seconds). Sizes: 65536, "64KiB", "10MB", "1GiB".
 Logs: one JSON object per line on stderr. Signals: SIGHUP reloads the config for new sessions;
 SIGTERM/SIGINT stop accepting, let sessions finish for drain_timeout,

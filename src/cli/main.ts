@@ -7,7 +7,7 @@ import { formatAddress } from "../core/session.ts";
 import { nodeAdapter } from "../adapters/node.ts";
 import { adapterFor } from "../adapters/runtime.ts";
 import { needsTlsSockets } from "../core/tls_settings.ts";
-import { relaySettingsOf } from "./tls_material.ts";
+import { relaySettingsOf } from "./relay_settings_of.ts";
 import { createAdminHandler } from "../admin/admin_handler.ts";
 import type { Listener } from "../core/socket.ts";
 import { ProxyMetrics } from "../metrics/proxy_metrics.ts";

@@ -1,5 +1,5 @@
 /**
- * Reads the certificate, key and CA files named by the config and checks that they parse, so a bad file
+ * Reads the certificate, key, CA and auth files named by the config and checks that they parse, so a bad file
  * is reported at startup (or keeps the old material on SIGHUP) instead of failing the first client.
  */
 import { createPrivateKey, X509Certificate } from "node:crypto";
@@ -8,6 +8,7 @@ import { ConfigError, type ConfigIssue } from "../config/config_error.ts";
 import type { Config } from "../config/schema.ts";
 import type { RelaySettings } from "../core/relay_settings.ts";
 import type { ClientTlsSettings, UpstreamTlsSettings } from "../core/tls_settings.ts";
+import { parseUserlist } from "../auth/userlist.ts";
 
 type Check = "certificate" | "key";
 
@@ -49,8 +50,19 @@ export async function relaySettingsOf(config: Config): Promise<RelaySettings> {
       client: { verify, serverName: upstreamTls.serverName ?? config.upstream.hostname, ...(ca ? { ca } : {}) },
     };
   }
+  let authentication: RelaySettings["authentication"] = { mode: "relay" };
+  if (config.auth.mode === "scram" && config.auth.file !== undefined) {
+    try {
+      authentication = { mode: "scram", users: parseUserlist(await readFile(config.auth.file, "utf8")) };
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      const reason = code === "ENOENT" ? "no such file" : (error as Error).message;
+      issues.push({ key: "auth.file", message: `"${config.auth.file}": ${reason}` });
+    }
+  }
   if (issues.length > 0) throw new ConfigError(issues);
   return {
+    authentication,
     upstream: config.upstream,
     startupTimeoutMs: config.startupTimeoutMs,
     connectTimeoutMs: config.connectTimeoutMs,

@@ -24,6 +24,16 @@ export interface UpstreamTlsConfig {
   serverName: string | undefined;
 }
 
+export const AUTH_MODES = ["relay", "scram"] as const;
+export type AuthMode = typeof AUTH_MODES[number];
+
+export interface AuthConfig {
+  /** relay: every auth message passes untouched. scram: pgrelay authenticates clients itself. */
+  mode: AuthMode;
+  /** PgBouncer-style userlist with SCRAM verifiers (scram). */
+  file: string | undefined;
+}
+
 export interface Config {
   listen: SocketAddress;
   upstream: SocketAddress;
@@ -39,6 +49,7 @@ export interface Config {
   workers: number;
   tls: ClientTlsConfig;
   upstreamTls: UpstreamTlsConfig;
+  auth: AuthConfig;
 }
 
 /** The YAML keys, with what each takes; the order is the order of `--help` and the docs. */
@@ -54,6 +65,7 @@ export const CONFIG_KEYS = {
   workers: "processes sharing the listen port with SO_REUSEPORT (1 to 64; default 1)",
   tls: "client leg: { mode: disable|terminate|passthrough, cert, key, require }",
   upstream_tls: "upstream leg: { mode: disable|prefer|require|verify-ca|verify-full, ca, server_name }",
+  auth: "{ mode: relay|scram, file }: relay auth untouched, or authenticate clients with SCRAM from file",
 } as const;
 
 export type ConfigKey = keyof typeof CONFIG_KEYS;
@@ -70,4 +82,5 @@ export const DEFAULT_CONFIG: Config = {
   workers: 1,
   tls: { mode: "disable", cert: undefined, key: undefined, require: false },
   upstreamTls: { mode: "disable", ca: undefined, serverName: undefined },
+  auth: { mode: "relay", file: undefined },
 };

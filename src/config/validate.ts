@@ -6,7 +6,7 @@ import { LOG_LEVELS, type LogLevel } from "../core/logger.ts";
 import { MAX_STARTUP_PACKET_BYTES } from "../protocol/limits.ts";
 import { type ConfigIssue } from "./config_error.ts";
 import type { ClientTlsMode, UpstreamTlsMode } from "../core/tls_settings.ts";
-import { CLIENT_TLS_MODES, type Config, CONFIG_KEYS, type ConfigKey, DEFAULT_CONFIG, UPSTREAM_TLS_MODES } from "./schema.ts";
+import { AUTH_MODES, type AuthMode, CLIENT_TLS_MODES, type Config, CONFIG_KEYS, type ConfigKey, DEFAULT_CONFIG, UPSTREAM_TLS_MODES } from "./schema.ts";
 import { parseAddress, parseDuration, parseSize } from "./units.ts";
 
 /** One layer of raw settings: the config file or the command line. */
@@ -63,6 +63,13 @@ const SETTERS: { [K in ConfigKey]: (config: Config, value: unknown) => void } = 
       if (key === "server_name") config.upstreamTls.serverName = asString(entry);
     }
   },
+  auth: (config, value) => {
+    for (const [key, entry] of entriesOf(value, "auth", ["mode", "file", "query"])) {
+      if (key === "mode") config.auth.mode = oneOf(entry, AUTH_MODES) as AuthMode;
+      if (key === "file") config.auth.file = asString(entry);
+      if (key === "query") throw new RangeError("auth.query is not supported yet: list the SCRAM verifiers in auth.file");
+    }
+  },
   workers: (config, value) => {
     const workers = typeof value === "string" && /^\d+$/.test(value) ? Number(value) : value;
     if (typeof workers !== "number" || !Number.isInteger(workers) || workers < 1 || workers > 64) {
@@ -107,6 +114,12 @@ function crossCheck(config: Config): ConfigIssue[] {
   }
   if ((upstreamTls.mode === "verify-ca" || upstreamTls.mode === "verify-full") && upstreamTls.ca === undefined) {
     issues.push({ key: "upstream_tls", message: `mode ${upstreamTls.mode} needs ca (the PEM file of the CA that signed the server's certificate)` });
+  }
+  if (config.auth.mode === "scram" && config.auth.file === undefined) {
+    issues.push({ key: "auth", message: "mode scram needs file (a userlist of SCRAM-SHA-256 verifiers, PgBouncer's auth_file format)" });
+  }
+  if (config.auth.mode === "scram" && tls.mode === "passthrough") {
+    issues.push({ key: "auth", message: "mode scram cannot work with tls.mode passthrough: pgrelay cannot read an end-to-end encrypted session" });
   }
   if (tls.mode === "passthrough" && upstreamTls.mode !== "disable") {
     issues.push({ key: "upstream_tls", message: "must be disable with tls.mode passthrough: the client's own TLS session goes through to the server" });

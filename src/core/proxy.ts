@@ -161,6 +161,7 @@ function settingsOf(options: RelaySettings): RelaySettings {
     maxMessageBytes: options.maxMessageBytes,
     clientEncryption: options.clientEncryption ?? NO_CLIENT_TLS,
     upstreamEncryption: options.upstreamEncryption ?? NO_UPSTREAM_TLS,
+    authentication: options.authentication ?? { mode: "relay" },
   };
 }
 

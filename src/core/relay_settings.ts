@@ -1,4 +1,5 @@
 import type { SocketAddress } from "./socket.ts";
+import type { ScramAuthSettings } from "./scram_login.ts";
 import type { ClientTlsSettings, UpstreamTlsSettings } from "./tls_settings.ts";
 
 /** What a session needs to know to relay; a snapshot taken when the session starts. */
@@ -14,4 +15,6 @@ export interface RelaySettings {
   clientEncryption?: ClientTlsSettings;
   /** Upstream leg encryption (default: plaintext). */
   upstreamEncryption?: UpstreamTlsSettings;
+  /** Default relay: every auth message passes untouched. */
+  authentication?: { mode: "relay" } | ScramAuthSettings;
 }

@@ -19,6 +19,7 @@ import { channelBindingProblem, PLAINTEXT_CLIENT_BINDING_ERROR, saslOfferWithout
 import type { Logger } from "./logger.ts";
 import type { MetricsSink, SessionOutcome } from "./metrics_sink.ts";
 import { QueryTimer } from "./query_timer.ts";
+import { authenticateClient, type ClientLogin, isProxyError, loginUpstream } from "./scram_login.ts";
 import { RelayPump } from "./relay_pump.ts";
 import type { RelaySettings } from "./relay_settings.ts";
 import { SessionContext } from "./session_context.ts";
@@ -46,6 +47,7 @@ export type EndReason =
   | "tls_required"
   | "tls_failed"
   | "channel_binding"
+  | "auth_failed"
   | "cancel_request"
   | "shutdown";
 
@@ -160,7 +162,8 @@ export class Session {
               return;
             }
             if (rest.length > 0) this.#holdEarlyClientBytes(rest);
-            void this.#connectUpstream(read.packet);
+            if (this.#settings.authentication?.mode === "scram") void this.#authenticateThenConnect(read.packet);
+            else void this.#connectUpstream(read.packet);
             return;
         }
       }
@@ -314,20 +317,86 @@ export class Session {
 
   async #connectUpstream(startupPacket: Uint8Array): Promise<void> {
     this.#client.pause();
+    const server = await this.#openSecuredUpstream();
+    if (server) this.#startRelay(server, { startupPacket });
+  }
+
+  /** The upstream connection with `upstream_tls` applied; on failure the client has its 08001. */
+  async #openSecuredUpstream(): Promise<RelaySocket | undefined> {
     const plain = await this.#openUpstream();
-    if (!plain) return;
+    if (!plain) return undefined;
     let server: RelaySocket;
     try {
       server = await secureUpstream(plain, this.#settings.upstreamEncryption ?? NO_UPSTREAM_TLS, this.#settings.connectTimeoutMs);
     } catch (error) {
       plain.destroy();
       this.#upstreamFailed("pgrelay could not secure the connection to upstream", error as Error);
-      return;
+      return undefined;
     }
     if (!this.#clientOpen || this.#endReason !== undefined) {
       server.destroy();
+      return undefined;
+    }
+    return server;
+  }
+
+  /**
+   * auth.mode scram: pgrelay runs SCRAM with the client, then logs in upstream with the ClientKey it
+   * recovered, and relays from the server's AuthenticationOk on.
+   */
+  async #authenticateThenConnect(startupPacket: Uint8Array): Promise<void> {
+    const auth = this.#settings.authentication;
+    if (auth?.mode !== "scram") return;
+    const limits = { timeoutMs: this.#settings.startupTimeoutMs, maxBodyBytes: 65536 };
+    const user = this.context.user;
+    let login: ClientLogin;
+    try {
+      login = await authenticateClient(this.#client, user, {
+        ...limits,
+        users: auth.users,
+        certificatePem: this.context.clientTls === "terminated" ? this.#clientTls.server?.cert : undefined,
+        onClose: (error) => this.#clientClosed(error),
+      });
+    } catch (error) {
+      if (isProxyError(error)) this.#fail(error, "auth_failed");
+      else if (error instanceof ProtocolError) this.#fail({ severity: "FATAL", code: error.sqlstate, message: error.message }, "protocol_error");
+      else if (this.#clientOpen) this.#fail({ severity: "FATAL", code: SQLSTATE.PROTOCOL_VIOLATION, message: (error as Error).message }, "auth_failed");
       return;
     }
+    this.#client.pause();
+    this.#listenToClient(this.#client);
+    const server = await this.#openSecuredUpstream();
+    if (!server) return;
+    try {
+      const result = await loginUpstream(server, startupPacket, login, { ...limits, user });
+      if (!this.#clientOpen) {
+        server.destroy();
+        return;
+      }
+      if (result.ok) {
+        this.#startRelay(server, { serverBytes: result.rest });
+        return;
+      }
+      // The server refused pgrelay's login: the client gets the server's own error, as it is.
+      server.destroy();
+      this.#reportOutcome("auth_failed");
+      this.#endReason = "auth_failed";
+      this.#host.logger.log("warn", "upstream_login_refused", this.context.toJSON());
+      this.#client.write(result.frame);
+      this.#client.end();
+    } catch (error) {
+      server.destroy();
+      if (isProxyError(error)) this.#fail(error, "auth_failed");
+      else this.#upstreamFailed("pgrelay could not log in to upstream", error as Error);
+    }
+  }
+
+  /**
+   * Starts relaying between the client and `server`: either sending the client's StartupMessage (the
+   * server authenticates the client through pgrelay), or forwarding the server's bytes from
+   * AuthenticationOk on (pgrelay authenticated both sides itself).
+   */
+  #startRelay(server: RelaySocket, start: { startupPacket?: Uint8Array; serverBytes?: Uint8Array }): void {
     this.context.phase = "authenticating";
     this.context.upstreamTls = server.tls !== undefined;
     this.#host.metrics.tlsSession(this.context.clientTls, this.context.upstreamTls);
@@ -376,10 +445,12 @@ export class Session {
     );
     this.#startPumps(server, frontend, backend);
     const toServer = this.#toServer!;
-    if (!server.write(startupPacket)) toServer.stall();
+    this.#listenToClient(this.#client);
+    if (start.startupPacket && !server.write(start.startupPacket)) toServer.stall();
     const early = this.#pendingClientBytes;
     this.#pendingClientBytes = undefined;
     if (early) toServer.forward(early);
+    if (start.serverBytes && start.serverBytes.length > 0) this.#toClient!.forward(start.serverBytes);
     server.resume();
     if (!toServer.stalled) this.#client.resume();
   }
@@ -471,6 +542,7 @@ export class Session {
     if (reason === "protocol_error" || reason === "startup_timeout") this.#reportOutcome(reason);
     if (reason === "upstream_unreachable") this.#reportOutcome("upstream_error");
     if (reason === "tls_required" || reason === "channel_binding") this.#reportOutcome("denied");
+    if (reason === "auth_failed") this.#reportOutcome("auth_failed");
     this.#host.logger.log(reason === "shutdown" ? "info" : "warn", reason, {
       ...this.context.toJSON(),
       sqlstate: error.code,

@@ -62,7 +62,7 @@ export interface RelaySocket {
    * socket, which replaces this one. Only adapters that can do it define it.
    */
   upgradeTls?(options: TlsUpgrade): Promise<RelaySocket>;
-  /** Installs the event handlers; reading starts once they are set. */
+  /** Installs the event handlers; reading starts once they are set. Calling it again replaces them. */
   listen(events: SocketEvents): void;
   /**
    * Queues bytes for the peer. Returns true when they were all handed to the operating system and the

@@ -1,0 +1,177 @@
+/**
+ * `auth.mode: scram`: pgrelay runs SCRAM-SHA-256 with the client itself (SCRAM-SHA-256-PLUS bound to its
+ * own certificate when it terminates the client's TLS), recovers the ClientKey from the client's proof,
+ * and logs in to the server with that key, never knowing the password. Both sides use the same verifier,
+ * so salt and iteration count match. https://www.postgresql.org/docs/current/sasl-authentication.html
+ */
+import { lookupVerifier, pemToDer, ScramClientWithKey, ScramServerExchange, type ScramVerifier, tlsServerEndPointHash } from "../auth/mod.ts";
+import {
+  authenticationSasl,
+  authenticationSaslContinue,
+  authenticationSaslFinal,
+  decodeAuthentication,
+  decodeSaslInitialResponse,
+  saslInitialResponse,
+  saslResponse,
+} from "../protocol/auth_messages.ts";
+import { AUTH, BACKEND, FRONTEND } from "../protocol/codes.ts";
+import type { ProxyError } from "../protocol/error_response.ts";
+import { SQLSTATE, type SqlState } from "../protocol/sqlstate.ts";
+import { type Message, MessageReader } from "./message_reader.ts";
+import type { RelaySocket } from "./socket.ts";
+
+export interface ScramAuthSettings {
+  mode: "scram";
+  /** user -> SCRAM verifier (or another secret, refused with a clear error), from auth.file. */
+  users: ReadonlyMap<string, string>;
+}
+
+export interface ClientLogin {
+  clientKey: Uint8Array;
+  verifier: ScramVerifier;
+}
+
+const fatal = (code: SqlState, message: string, hint?: string): ProxyError =>
+  hint === undefined ? { severity: "FATAL", code, message } : { severity: "FATAL", code, message, hint };
+
+function expect(message: Message, type: number, what: string): void {
+  if (message.type !== type) {
+    throw fatal(SQLSTATE.PROTOCOL_VIOLATION, `expected ${what}, got message type '${String.fromCharCode(message.type)}'`);
+  }
+}
+
+/**
+ * Authenticates the client against its verifier. Resolves with the ClientKey, or rejects with the
+ * ProxyError to send (28P01 for a wrong password, 28000 for a user pgrelay cannot authenticate).
+ */
+export async function authenticateClient(
+  client: RelaySocket,
+  user: string,
+  options: {
+    users: ReadonlyMap<string, string>;
+    certificatePem: Uint8Array | undefined;
+    timeoutMs: number;
+    maxBodyBytes: number;
+    onClose: (error?: Error) => void;
+  },
+): Promise<ClientLogin> {
+  const entry = lookupVerifier(options.users, user);
+  const fix = "List the user's SCRAM verifier (pg_authid.rolpassword) in pgrelay's auth.file, or use auth.mode: relay.";
+  if (entry.kind === "missing") throw fatal(SQLSTATE.INVALID_AUTHORIZATION_SPECIFICATION, `pgrelay has no SCRAM verifier for user "${user}"`, fix);
+  if (entry.kind === "md5") {
+    throw fatal(
+      SQLSTATE.INVALID_AUTHORIZATION_SPECIFICATION,
+      `user "${user}" has an md5 password in pgrelay's auth file; auth.mode scram needs a SCRAM-SHA-256 verifier`,
+      "Set password_encryption = 'scram-sha-256', set the password again, and copy pg_authid.rolpassword into auth.file.",
+    );
+  }
+  if (entry.kind === "plain") {
+    throw fatal(SQLSTATE.INVALID_AUTHORIZATION_SPECIFICATION, `user "${user}" has a plaintext password in pgrelay's auth file; auth.mode scram needs the SCRAM-SHA-256 verifier`, fix);
+  }
+  const pem = options.certificatePem;
+  const exchange = new ScramServerExchange(entry.verifier, {
+    user,
+    offerPlus: pem !== undefined,
+    ...(pem ? { channelBinding: await tlsServerEndPointHash(pemToDer(new TextDecoder().decode(pem))) } : {}),
+  });
+  const reader = new MessageReader(client, { maxBodyBytes: options.maxBodyBytes, peer: "client", onClose: options.onClose });
+  client.write(authenticationSasl(exchange.mechanisms()));
+  const initial = await reader.next(options.timeoutMs);
+  expect(initial, FRONTEND.PASSWORD, "SASLInitialResponse");
+  const { mechanism, data } = decodeSaslInitialResponse(initial.body);
+  const first = await exchange.handleInitial(mechanism, data);
+  if ("error" in first) throw fatal(first.error.code as SqlState, first.error.message);
+  client.write(authenticationSaslContinue(first.serverFirst));
+  const response = await reader.next(options.timeoutMs);
+  expect(response, FRONTEND.PASSWORD, "SASLResponse");
+  const final = await exchange.handleFinal(response.body);
+  if ("error" in final) throw fatal(final.error.code as SqlState, final.error.message);
+  client.write(authenticationSaslFinal(final.serverFinal));
+  return { clientKey: final.clientKey, verifier: entry.verifier };
+}
+
+/** What happened when pgrelay logged in upstream. */
+export type UpstreamLogin =
+  /** Authenticated: `rest` starts with the server's AuthenticationOk; relay it to the client. */
+  | { ok: true; rest: Uint8Array }
+  /** The server refused: `frame` is its ErrorResponse, to relay as it is. */
+  | { ok: false; frame: Uint8Array };
+
+function frameOf(message: Message): Uint8Array {
+  const frame = new Uint8Array(5 + message.body.length);
+  frame[0] = message.type;
+  new DataView(frame.buffer).setInt32(1, 4 + message.body.length);
+  frame.set(message.body, 5);
+  return frame;
+}
+
+export function isProxyError(error: unknown): error is ProxyError {
+  return typeof error === "object" && error !== null && "severity" in error && "code" in error;
+}
+
+/** Sends the client's StartupMessage and answers the server's SCRAM exchange with the ClientKey. */
+export async function loginUpstream(
+  server: RelaySocket,
+  startupPacket: Uint8Array,
+  login: ClientLogin,
+  options: { user: string; timeoutMs: number; maxBodyBytes: number },
+): Promise<UpstreamLogin> {
+  const reader = new MessageReader(server, { maxBodyBytes: options.maxBodyBytes, peer: "server" });
+  server.write(startupPacket);
+  let scram: ScramClientWithKey | undefined;
+  const passOn: Uint8Array[] = []; // NegotiateProtocolVersion goes to the client before AuthenticationOk
+  while (true) {
+    const message = await reader.next(options.timeoutMs);
+    if (message.type === BACKEND.ERROR_RESPONSE) return { ok: false, frame: frameOf(message) };
+    if (message.type === BACKEND.NEGOTIATE_PROTOCOL_VERSION) {
+      passOn.push(frameOf(message));
+      continue;
+    }
+    expect(message, BACKEND.AUTHENTICATION, "an Authentication message from the server");
+    const { code, data } = decodeAuthentication(message.body);
+    switch (code) {
+      case AUTH.OK: {
+        const rest = reader.release();
+        const parts = [...passOn, frameOf(message), rest];
+        const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+        let at = 0;
+        for (const part of parts) {
+          out.set(part, at);
+          at += part.length;
+        }
+        return { ok: true, rest: out };
+      }
+      case AUTH.SASL: {
+        const offered = new TextDecoder().decode(data).split("\0");
+        if (!offered.includes("SCRAM-SHA-256")) {
+          throw fatal(SQLSTATE.INVALID_AUTHORIZATION_SPECIFICATION, `the server offers ${offered.filter(Boolean).join(", ")} for user "${options.user}", and pgrelay logs in with SCRAM-SHA-256`);
+        }
+        scram = new ScramClientWithKey({ clientKey: login.clientKey, verifier: login.verifier });
+        const initial = scram.initialResponse();
+        server.write(saslInitialResponse(initial.mechanism, initial.data));
+        break;
+      }
+      case AUTH.SASL_CONTINUE:
+        if (!scram) throw fatal(SQLSTATE.PROTOCOL_VIOLATION, "the server continued a SASL exchange that was not started");
+        try {
+          server.write(saslResponse(await scram.handleContinue(data)));
+        } catch (error) {
+          throw fatal(SQLSTATE.INVALID_AUTHORIZATION_SPECIFICATION, `pgrelay could not log in upstream as "${options.user}": ${(error as Error).message}`);
+        }
+        break;
+      case AUTH.SASL_FINAL:
+        try {
+          await scram?.handleFinal(data);
+        } catch (error) {
+          throw fatal(SQLSTATE.INVALID_AUTHORIZATION_SPECIFICATION, `the upstream server could not prove it knows the verifier of "${options.user}": ${(error as Error).message}`);
+        }
+        break;
+      default:
+        throw fatal(
+          SQLSTATE.INVALID_AUTHORIZATION_SPECIFICATION,
+          `the server asks for authentication type ${code} for user "${options.user}"; with auth.mode scram pgrelay logs in with SCRAM-SHA-256 only`,
+          "Store the user's password as a SCRAM-SHA-256 verifier on the server (password_encryption = 'scram-sha-256').",
+        );
+    }
+  }
+}

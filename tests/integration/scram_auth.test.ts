@@ -1,0 +1,90 @@
+/**
+ * auth.mode scram: pgrelay authenticates clients itself against an auth file of SCRAM verifiers (with
+ * SCRAM-SHA-256-PLUS bound to its own certificate), then logs in upstream with the recovered ClientKey,
+ * here with TLS on both legs, the combination relayed SCRAM cannot serve with channel binding.
+ */
+import assert from "node:assert/strict";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { parseUserlist } from "../../src/auth/userlist.ts";
+import type { Proxy } from "../../src/core/proxy.ts";
+import { runPsql } from "../support/clients.ts";
+import { runPgrelay, startTestProxy } from "../support/pgrelay.ts";
+import { startPostgres, type TlsPostgresCluster } from "../support/postgres.ts";
+
+describe("auth.mode scram", () => {
+  let cluster: TlsPostgresCluster;
+  let proxy: Proxy;
+  let dir = "";
+  let authFile = "";
+
+  const psql = (user: string, password: string, env: Record<string, string>, sql = "select current_user || ' ' || (select ssl from pg_stat_ssl where pid = pg_backend_pid())") =>
+    runPsql(["-A", "-t", "-c", sql], {
+      host: "localhost", port: proxy.address.port, user, password, database: "postgres",
+      env: { PGSSLROOTCERT: cluster.pki.ca.certPath, ...env },
+    });
+
+  before(async () => {
+    cluster = await startPostgres({ ssl: true });
+    dir = await mkdtemp(join(tmpdir(), "pgrelay-scram-"));
+    const verifiers = await runPsql(["-A", "-t", "-F", " ", "-c", "select '\"' || rolname || '\" \"' || rolpassword || '\"' from pg_authid where rolname in ('scram_user', 'md5_user')"], {
+      host: cluster.host, port: cluster.port, ...cluster.users.superuser, database: "postgres",
+    });
+    assert.equal(verifiers.code, 0, verifiers.stderr);
+    authFile = join(dir, "userlist.txt");
+    await writeFile(authFile, `; pgrelay test users\n${verifiers.stdout}`);
+    const users = parseUserlist(verifiers.stdout);
+    const pem = (text: string) => new TextEncoder().encode(text);
+    proxy = await startTestProxy(cluster, {
+      clientEncryption: { mode: "terminate", require: false, server: { cert: pem(cluster.pki.proxy.certPem), key: pem(cluster.pki.proxy.keyPem) } },
+      upstreamEncryption: { mode: "verify-full", client: { verify: "full", ca: pem(cluster.pki.ca.certPem), serverName: "localhost" } },
+      authentication: { mode: "scram", users },
+    });
+  });
+  after(async () => {
+    await proxy?.close();
+    await cluster?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("TLS on both legs with channel_binding=require: pgrelay binds to its own certificate and logs in upstream", async () => {
+    const { user, password } = cluster.users.scram;
+    const result = await psql(user, password, { PGSSLMODE: "verify-full", PGCHANNELBINDING: "require" });
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout.trim(), "scram_user true", "logged in as the user, over TLS to the server");
+  });
+
+  it("the libpq default (channel_binding=prefer) works too, and so does a plaintext client", async () => {
+    const { user, password } = cluster.users.scram;
+    assert.equal((await psql(user, password, { PGSSLMODE: "verify-full" })).stdout.trim(), "scram_user true");
+    assert.equal((await psql(user, password, { PGSSLMODE: "disable" })).stdout.trim(), "scram_user true");
+  });
+
+  it("a wrong password gets 28P01 from pgrelay and never reaches the server", async () => {
+    const result = await psql(cluster.users.scram.user, "wrong", { PGSSLMODE: "require" });
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /FATAL:  password authentication failed for user "scram_user"/);
+    assert.doesNotMatch(cluster.logTail(50), /password authentication failed for user "scram_user"/, "the server saw no attempt");
+  });
+
+  it("an unknown user and an md5 user get clear errors", async () => {
+    const unknown = await psql("nobody", "x", { PGSSLMODE: "require" });
+    assert.match(unknown.stderr, /FATAL:  pgrelay has no SCRAM verifier for user "nobody"\nHINT:  List the user's SCRAM verifier/);
+    const md5 = await psql(cluster.users.md5.user, cluster.users.md5.password, { PGSSLMODE: "require" });
+    assert.match(md5.stderr, /FATAL:  user "md5_user" has an md5 password in pgrelay's auth file; auth.mode scram needs a SCRAM-SHA-256 verifier/);
+  });
+
+  it("--check reads the auth file and names a bad line", async () => {
+    const ok = await runPgrelay(["--check", "--auth-mode", "scram", "--auth-file", authFile]);
+    assert.equal(ok.code, 0, ok.stderr);
+    const bad = join(dir, "bad.txt");
+    await writeFile(bad, '"scram_user" "SCRAM-SHA-256$4096:broken"\n');
+    const result = await runPgrelay(["--check", "--auth-mode", "scram", "--auth-file", bad]);
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /^pgrelay: auth\.file: ".*bad\.txt": auth file line 1: /);
+    const missing = await runPgrelay(["--check", "--auth-mode", "scram"]);
+    assert.match(missing.stderr, /auth: mode scram needs file/);
+  });
+});
