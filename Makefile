@@ -7,11 +7,11 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 ARGS ?=
 
-.PHONY: setup run demo test test-deno test-bun check lint bench build build-bun clean
+.PHONY: setup run demo test test-deno test-bun check lint bench build build-bun install clean
 
 ## setup: install Debian's postgresql (client and server, as the tests need) and the npm packages
 setup: node_modules/.installed
-	@bash scripts/ensure_postgres.sh
+	@bash scripts/ensure_postgres.sh && bash scripts/ensure_test_tools.sh
 
 # `npm install`, not `npm ci`: the registry our machines reach does not serve deno's macOS/Windows/arm
 # packages, so npm leaves them out of the lockfile and `npm ci` then rejects it. `npm install` follows
@@ -49,6 +49,44 @@ lint: node_modules/.installed
 bench: setup
 	@command -v haproxy >/dev/null || apt-get install -y haproxy
 	$(BUN) bench/run.ts
+
+## build-bun: dist/pgrelay-bun, one executable with the Bun runtime inside; offline (scripts/build_bun.sh)
+build-bun: node_modules/.installed
+	@bash scripts/build_bun.sh dist/pgrelay-bun
+
+## build: dist/pgrelay-deno via deno compile; needs DENORT_BIN=/path/to/denort (Deno 2.9.6) offline, or
+## DENO_DOWNLOAD=1 with internet access (scripts/build_deno.sh says what is missing and stops)
+build: node_modules/.installed
+	@bash scripts/build_deno.sh dist/pgrelay-deno
+
+# install: the binary, the systemd unit, the system user and the example config (kept if present).
+# The binary is dist/pgrelay-bun, or dist/pgrelay-deno when only that one was built; choose with
+# PGRELAY_BINARY=dist/pgrelay-deno. Units go where systemd looks for them: PREFIX=/usr/local (default)
+# -> /usr/local/lib/systemd/system ("installed by the administrator"); PREFIX=/usr (a Debian package
+# built with DESTDIR) -> /lib/systemd/system, Debian 12's package location. Without DESTDIR, as root,
+# systemd-sysusers creates the pgrelay user and group the unit runs as.
+PGRELAY_BINARY ?= $(firstword $(wildcard dist/pgrelay-bun dist/pgrelay-deno))
+SYSTEMDUNITDIR ?= $(if $(filter /usr,$(PREFIX)),/lib,$(PREFIX)/lib)/systemd/system
+SYSUSERSDIR ?= $(if $(filter /usr,$(PREFIX)),/usr/lib,$(PREFIX)/lib)/sysusers.d
+SYSCONFDIR ?= /etc
+
+## install: dist/pgrelay-bun (or -deno) as $(PREFIX)/bin/pgrelay, the systemd unit, /etc/pgrelay/pgrelay.yaml
+install:
+	@if [ -z "$(PGRELAY_BINARY)" ] || [ ! -x "$(PGRELAY_BINARY)" ]; then \
+	  echo "pgrelay: no binary to install$(if $(PGRELAY_BINARY), ($(PGRELAY_BINARY) is missing)): run 'make build-bun' (or 'make build') first" >&2; exit 1; fi
+	install -D -m 0755 $(PGRELAY_BINARY) $(DESTDIR)$(PREFIX)/bin/pgrelay
+	sed 's|^ExecStart=/usr/local/bin/pgrelay |ExecStart=$(PREFIX)/bin/pgrelay |' deploy/pgrelay.service \
+	  | install -D -m 0644 /dev/stdin $(DESTDIR)$(SYSTEMDUNITDIR)/pgrelay.service
+	install -D -m 0644 deploy/pgrelay.sysusers $(DESTDIR)$(SYSUSERSDIR)/pgrelay.conf
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/pgrelay/pgrelay.yaml ]; then \
+	  echo "pgrelay: keeping $(DESTDIR)$(SYSCONFDIR)/pgrelay/pgrelay.yaml (deploy/pgrelay.yaml is the current example)"; \
+	else \
+	  echo "install -D -m 0644 deploy/pgrelay.yaml $(DESTDIR)$(SYSCONFDIR)/pgrelay/pgrelay.yaml"; \
+	  install -D -m 0644 deploy/pgrelay.yaml $(DESTDIR)$(SYSCONFDIR)/pgrelay/pgrelay.yaml; \
+	fi
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" -eq 0 ] && command -v systemd-sysusers >/dev/null; then \
+	  systemd-sysusers $(SYSUSERSDIR)/pgrelay.conf; fi
+	@echo "pgrelay: installed; now: systemctl daemon-reload && systemctl enable --now pgrelay"
 
 clean:
 	rm -rf dist

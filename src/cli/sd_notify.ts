@@ -19,7 +19,8 @@
  * (clock_gettime) is available for RELOADING=1's MONOTONIC_USEC. Neither runtime exposes CLOCK_MONOTONIC
  * otherwise: `process.hrtime()` and `performance.now()` count from process start in both.
  *
- * The fallback, used only when FFI cannot be loaded (Deno without --allow-ffi, no glibc/musl libc found),
+ * The fallback, used only when FFI cannot be loaded (Deno without --allow-ffi; no libc under a known name;
+ * bun:ffi under W^X memory, e.g. MemoryDenyWriteExecute=yes, since it compiles its trampolines with TinyCC),
  * runs `systemd-notify`. Its message comes from another pid, which is why deploy/pgrelay.service says
  * NotifyAccess=all; systemd-notify (v246+) waits with BARRIER=1 until the manager has processed it, so the
  * short-lived sender is still attributed to the unit. It cannot read CLOCK_MONOTONIC for us: RELOADING=1
@@ -33,7 +34,7 @@ import { spawn } from "node:child_process";
 import process from "node:process";
 
 /** The states pgrelay sends; any other sd_notify assignment lines ("STATUS=...") pass through. */
-export type NotifyState = "READY=1" | "RELOADING=1" | "STOPPING=1" | (string & {});
+export type NotifyState = "READY=1" | "RELOADING=1" | "STOPPING=1" | string;
 
 /** Which way a notification went (for tests and diagnostics). */
 export type NotifyVia = "ffi" | "systemd-notify";
