@@ -94,7 +94,7 @@ Options:
       --upstream-ca FILE      CA certificate (PEM) that signed the server's, for verify-ca/verify-full
       --auth-mode MODE        relay (default: auth messages pass untouched) or scram (pgrelay authenticates)
       --auth-file FILE        for scram: "user" "SCRAM-SHA-256$..." lines (PgBouncer's auth_file format)
-      --check                 validate the config and exit: 0 if valid, 2 with every error
+      --check                 validate the config, read its TLS and auth files, and exit: 0 if valid, 2 with every error
   -h, --help                  show this help
   -V, --version               show the version
 
