@@ -147,6 +147,30 @@ describe("TLS", () => {
     assert.match(wrongName.stderr, /FATAL:  pgrelay could not secure the connection to upstream .*: TLS handshake failed: .*db\.example/);
   });
 
+  it("upstream verify-ca checks the chain but not the name", async () => {
+    const proxy = await startTestProxy(tlsCluster, { upstreamEncryption: upstream("verify-ca", pki.ca.certPem, "db.example") });
+    proxies.push(proxy);
+    const ok = await runPsql(["-A", "-t", "-c", SERVER_SSL], {
+      host: "127.0.0.1", port: proxy.address.port, ...tlsCluster.users.scram, database: "postgres", env: { PGSSLMODE: "disable" },
+    });
+    assert.equal(ok.stdout.trim(), "t", ok.stderr);
+  });
+
+  it("an upstream that sends bytes after its S is refused (CVE-2021-23222)", async () => {
+    const { createServer } = await import("node:net");
+    const fake = createServer((socket) => socket.once("data", () => socket.write("Sgarbage")));
+    await new Promise<void>((resolve) => fake.listen(0, "127.0.0.1", resolve));
+    const fakePort = (fake.address() as { port: number }).port;
+    const proxy = await startTestProxy({ host: "127.0.0.1", port: fakePort }, { upstreamEncryption: upstream("require") });
+    proxies.push(proxy);
+    try {
+      const result = await runPsql(["-c", "select 1"], { host: "127.0.0.1", port: proxy.address.port, user: "x", env: { PGSSLMODE: "disable" } });
+      assert.match(result.stderr, /FATAL:  pgrelay could not secure the connection to upstream .*: the server sent 8 bytes in answer to SSLRequest, expected 1 \(refusing data before the TLS handshake\)/);
+    } finally {
+      fake.close();
+    }
+  });
+
   it("npm pg with ssl (verify against the CA) through terminate", async () => {
     const client = new pg.Client({
       host: "127.0.0.1", port: ports.terminate, ...tlsCluster.users.scram, database: "postgres",
