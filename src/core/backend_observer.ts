@@ -25,6 +25,8 @@ export interface BackendEvents {
   transactionEnded(kind: "commit" | "rollback"): void;
   /** An ErrorResponse; `fatal` when its severity is FATAL or PANIC. */
   error(fields: Map<string, string>, fatal: boolean): void;
+  /** Every captured body, before it is read here (the audit log's hook; absent when audit is off). */
+  body?: (type: number, body: Uint8Array) => void;
 }
 
 const decoder = new TextDecoder();
@@ -46,6 +48,7 @@ export class BackendObserver implements FrameObserver {
   }
 
   message(type: number, body: Uint8Array): void {
+    this.#events.body?.(type, body);
     const context = this.#context;
     const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
     switch (type) {

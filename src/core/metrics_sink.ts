@@ -8,6 +8,7 @@ export const SESSION_OUTCOMES = [
   "ok",
   "auth_failed",
   "denied",
+  "limited",
   "server_rejected",
   "upstream_error",
   "protocol_error",
@@ -36,6 +37,8 @@ export interface MetricsSink {
   transactionEnded(kind: "commit" | "rollback"): void;
   /** An SSLRequest or GSSENCRequest and pgrelay's one-byte answer. */
   encryptionRequest(kind: "ssl" | "gssenc", answer: "S" | "N"): void;
+  /** Audit events dropped because the audit sink could not keep up. */
+  auditEventsDropped(count: number): void;
 }
 
 export const NO_METRICS: MetricsSink = {
@@ -50,4 +53,5 @@ export const NO_METRICS: MetricsSink = {
   serverError() {},
   transactionEnded() {},
   encryptionRequest() {},
+  auditEventsDropped() {},
 };

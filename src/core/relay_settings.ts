@@ -9,4 +9,6 @@ export interface RelaySettings {
   connectTimeoutMs: number;
   /** Largest message body accepted from either side. */
   maxMessageBytes: number;
+  /** Bandwidth cap toward the client, bytes per second, per session; 0 or absent: none. */
+  bandwidthPerSession?: number;
 }

@@ -10,9 +10,10 @@ import { ProtocolError } from "../protocol/protocol_error.ts";
 import { SQLSTATE } from "../protocol/sqlstate.ts";
 import { decodeStartupPacket } from "../protocol/startup.ts";
 import { StartupReader } from "../protocol/startup_reader.ts";
-import { BACKEND_CAPTURES, BackendObserver } from "./backend_observer.ts";
+import { BACKEND_CAPTURES, type BackendEvents, BackendObserver } from "./backend_observer.ts";
 import type { Logger } from "./logger.ts";
 import type { MetricsSink, SessionOutcome } from "./metrics_sink.ts";
+import type { Admission, Auditor, SessionAudit } from "./session_hooks.ts";
 import { QueryTimer } from "./query_timer.ts";
 import { RelayPump } from "./relay_pump.ts";
 import type { RelaySettings } from "./relay_settings.ts";
@@ -24,6 +25,10 @@ export interface SessionHost {
   readonly connect: Connector;
   readonly logger: Logger;
   readonly metrics: MetricsSink;
+  /** Decides whether a session may connect upstream (policy, limits); everyone may when absent. */
+  readonly admission?: Admission | undefined;
+  /** Observes sessions for the audit log; absent or returning undefined when audit is off. */
+  readonly auditor?: Auditor | undefined;
   /** Where a CancelRequest for this backend key goes, when this proxy knows the session. */
   cancelTarget(processId: number, secretKey: Uint8Array): SocketAddress | undefined;
   /** The session ended; both sockets are closed or closing. */
@@ -37,6 +42,9 @@ export type EndReason =
   | "protocol_error"
   | "upstream_unreachable"
   | "cancel_request"
+  | "denied"
+  | "limited"
+  | "policy_revoked"
   | "shutdown";
 
 /** `N`: the answer to SSLRequest and GSSENCRequest while pgrelay does not encrypt. */
@@ -58,6 +66,8 @@ export class Session {
   #endReason: EndReason | undefined;
   #outcome: SessionOutcome | undefined;
   #ended = false;
+  #release: (() => void) | undefined;
+  #audit: SessionAudit | undefined;
   readonly #acceptedAt = performance.now();
 
   constructor(id: string, client: RelaySocket, settings: RelaySettings, host: SessionHost) {
@@ -113,6 +123,7 @@ export class Session {
             this.context.database = packet.parameters.get("database") ?? this.context.user;
             this.context.applicationName = packet.parameters.get("application_name") ?? "";
             this.context.protocol = `${packet.major}.${packet.minor}`;
+            if (!this.#admit()) return;
             if (rest.length > 0) this.#holdEarlyClientBytes(rest);
             void this.#connectUpstream(read.packet);
             return;
@@ -122,6 +133,25 @@ export class Session {
       if (!(error instanceof ProtocolError)) throw error;
       this.#fail({ severity: "FATAL", code: error.sqlstate, message: error.message }, "protocol_error");
     }
+  }
+
+  /** The admission step: policy and limits decide before the server hears of the client. */
+  #admit(): boolean {
+    const admission = this.#host.admission;
+    if (admission) {
+      const verdict = admission.admit(this.context);
+      if (!verdict.allowed) {
+        clearTimeout(this.#startupTimer);
+        this.#host.auditor?.refused(this.context, verdict);
+        this.#reportOutcome(verdict.kind);
+        this.#fail(verdict.error, verdict.kind);
+        return false;
+      }
+      this.#release = verdict.release;
+      this.context.admittedBy = verdict.rule;
+    }
+    this.#audit = this.#host.auditor?.begin(this.context, this.context.admittedBy ?? "none");
+    return true;
   }
 
   /** Bytes a client sends after its StartupMessage but before the upstream is connected. */
@@ -169,6 +199,8 @@ export class Session {
     const limits = { maxBodyBytes: this.#settings.maxMessageBytes };
     const metrics = this.#host.metrics;
     const timer = new QueryTimer((seconds) => metrics.queryFinished(seconds));
+    // With audit off the relay runs the same closures as without the feature: no captures, no calls.
+    const audit = this.#audit;
     const frontend = new FrameScanner({
       frame: (type) => {
         this.context.framesFromClient++;
@@ -176,18 +208,26 @@ export class Session {
         timer.frontend(type);
         if (type === FRONTEND.TERMINATE) this.#endReason ??= "client_closed";
       },
-      message() {},
-    }, { ...limits, capture: [], peer: "client" });
-    const backend = new FrameScanner(
-      new BackendObserver(this.context, {
-        frame: (type) => {
+      message: audit ? (type, body, truncated) => audit.frontend(type, body, truncated) : () => {},
+    }, { ...limits, capture: audit?.frontendCaptures ?? [], peer: "client" });
+    const backendEvents: BackendEvents = {
+      frame: audit
+        ? (type) => {
+          metrics.backendMessages[type]!++;
+          timer.backend(type);
+          audit.backendFrame(type);
+        }
+        : (type) => {
           metrics.backendMessages[type]!++;
           timer.backend(type);
         },
-        ready: () => this.#handshakeDone(),
-        transactionEnded: (kind) => metrics.transactionEnded(kind),
-        error: (fields, fatal) => this.#serverError(fields, fatal),
-      }),
+      ready: () => this.#handshakeDone(),
+      transactionEnded: (kind) => metrics.transactionEnded(kind),
+      error: (fields, fatal) => this.#serverError(fields, fatal),
+    };
+    if (audit) backendEvents.body = (type, body) => audit.backend(type, body);
+    const backend = new FrameScanner(
+      new BackendObserver(this.context, backendEvents),
       { ...limits, capture: BACKEND_CAPTURES, peer: "server" },
     );
     const toServer = new RelayPump(this.#client, server, frontend, (error) => this.#fail({
@@ -199,7 +239,7 @@ export class Session {
       severity: "FATAL",
       code: SQLSTATE.PROTOCOL_VIOLATION,
       message: `pgrelay received a malformed message from upstream ${formatAddress(upstream)}: ${error.message}`,
-    }, "protocol_error"), this.context.fromServer);
+    }, "protocol_error"), this.context.fromServer, this.#settings.bandwidthPerSession ?? 0);
     this.#toServer = toServer;
     this.#toClient = toClient;
     server.listen({
@@ -225,7 +265,11 @@ export class Session {
     const code = fields.get("C") ?? "XX000";
     this.#host.metrics.serverError(code);
     if (!fatal) return;
-    if (this.context.phase !== "ready") this.#reportOutcome(code.startsWith("28") ? "auth_failed" : "server_rejected");
+    if (this.context.phase !== "ready") {
+      const authFailed = code.startsWith("28");
+      this.#reportOutcome(authFailed ? "auth_failed" : "server_rejected");
+      if (authFailed) this.#audit?.authFailed(code, fields.get("M") ?? "");
+    }
     this.#host.logger.log("info", "server_fatal", { ...this.context.toJSON(), sqlstate: code, message: fields.get("M") });
   }
 
@@ -308,6 +352,10 @@ export class Session {
     // Left before the handshake finished, with no error of pgrelay's or the server's to explain it.
     this.#reportOutcome(this.#endReason === "server_closed" ? "server_rejected" : "client_aborted");
     context.phase = "closed";
+    this.#toClient?.dispose();
+    this.#release?.();
+    this.#release = undefined;
+    this.#audit?.ended(this.#endReason ?? "client_closed");
     this.#host.metrics.sessionEnded(context, (performance.now() - this.#acceptedAt) / 1000);
     this.#host.logger.log("info", "session_end", {
       ...context.toJSON(),

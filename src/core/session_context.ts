@@ -17,6 +17,10 @@ export class SessionContext {
   database = "";
   applicationName = "";
   protocol = "";
+  /** Whether the client leg is encrypted (TLS is not implemented yet: always false today). */
+  tls = false;
+  /** The admission rule that let this session in. */
+  admittedBy: string | undefined;
   upstream: SocketAddress | undefined;
   backendPid: number | undefined;
   backendSecret: Uint8Array | undefined;
@@ -42,6 +46,7 @@ export class SessionContext {
       user: this.user,
       database: this.database,
       application_name: this.applicationName,
+      tls: this.tls,
       upstream: this.upstream ? `${this.upstream.hostname}:${this.upstream.port}` : undefined,
       backend_pid: this.backendPid,
       transaction_status: this.transactionStatus,

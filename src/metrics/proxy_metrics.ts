@@ -31,6 +31,7 @@ export class ProxyMetrics implements MetricsSink {
   readonly #transactions = new Counter("pgrelay_transactions_total", "Transactions ended, from ReadyForQuery transitions.");
   readonly #connectFailures = new Counter("pgrelay_upstream_connect_failures_total", "Failed attempts to open an upstream connection.");
   readonly #encryption = new Counter("pgrelay_encryption_requests_total", "SSLRequest and GSSENCRequest packets and pgrelay's answer.");
+  readonly #auditDropped = new Counter("pgrelay_audit_events_dropped_total", "Audit events dropped because the audit sink could not keep up.");
   #endedBytesFromClient = 0;
   #endedBytesFromServer = 0;
   #endedStalls = 0;
@@ -72,6 +73,10 @@ export class ProxyMetrics implements MetricsSink {
 
   encryptionRequest(kind: "ssl" | "gssenc", answer: "S" | "N"): void {
     this.#encryption.add(1, { kind, answer });
+  }
+
+  auditEventsDropped(count: number): void {
+    this.#auditDropped.add(count);
   }
 
   render(live: LiveState): string {
@@ -126,6 +131,7 @@ export class ProxyMetrics implements MetricsSink {
       this.#encryption.render(),
       tls.render(),
       stallCount.render(),
+      (this.#auditDropped.add(0), this.#auditDropped.render()),
       stallTime.render(),
       gauge("pgrelay_buffered_bytes", "Bytes queued in per-session write buffers, waiting for a slow peer.", live.bufferedBytes),
       gauge("pgrelay_draining", "1 while pgrelay drains sessions before exiting.", live.draining ? 1 : 0),
