@@ -10,14 +10,23 @@ import { adapterFor, type RuntimeName } from "./src/adapters/runtime.ts";
 import { DEFAULT_CONFIG, type Config } from "./src/config/schema.ts";
 import { SILENT_LOGGER, type Logger } from "./src/core/logger.ts";
 import { Proxy } from "./src/core/proxy.ts";
+import type { Admission, Auditor } from "./src/core/session_hooks.ts";
+import { AdmissionGate } from "./src/admission/admission_gate.ts";
 
 export { Proxy } from "./src/core/proxy.ts";
 export type { Config } from "./src/config/schema.ts";
 export type { Logger, LogLevel } from "./src/core/logger.ts";
 export type { SessionContext } from "./src/core/session_context.ts";
 export type { SocketAddress } from "./src/core/socket.ts";
+export type { Admission, Auditor } from "./src/core/session_hooks.ts";
+export { AdmissionGate } from "./src/admission/admission_gate.ts";
+export { AuditLog } from "./src/audit/audit_log.ts";
 
-export interface StartProxyOptions extends Partial<Omit<Config, "logLevel">> {
+export interface StartProxyOptions extends Partial<Omit<Config, "logLevel" | "audit">> {
+  /** Admission step; by default an AdmissionGate built from `policy` and `limits` when either is given. */
+  admission?: Admission;
+  /** Audit observer, e.g. `new AuditLog(settings, writer)`. */
+  auditor?: Auditor;
   /** Where the proxy reports events; silent by default. */
   logger?: Logger;
   /** Force an adapter; by default the one of the running runtime. */
@@ -38,8 +47,21 @@ export interface StartProxyOptions extends Partial<Omit<Config, "logLevel">> {
  * ```
  */
 export function startProxy(options: StartProxyOptions = {}): Promise<Proxy> {
-  const { logger = SILENT_LOGGER, runtime, ...config } = options;
-  return Proxy.start(adapterFor(runtime), { ...DEFAULT_CONFIG, ...config, logger });
+  const { logger = SILENT_LOGGER, runtime, admission, auditor, ...config } = options;
+  const gate = admission ??
+    (config.policy || config.limits ? new AdmissionGate({ ...pick(config, "policy"), ...pick(config, "limits") }) : undefined);
+  return Proxy.start(adapterFor(runtime), {
+    ...DEFAULT_CONFIG,
+    ...config,
+    bandwidthPerSession: config.limits?.bandwidthPerSession ?? 0,
+    logger,
+    admission: gate,
+    auditor,
+  });
+}
+
+function pick<T extends object, K extends keyof T>(object: T, key: K): Partial<Pick<T, K>> {
+  return object[key] === undefined ? {} : { [key]: object[key] } as Partial<Pick<T, K>>;
 }
 
 if (import.meta.main) {

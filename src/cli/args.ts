@@ -8,6 +8,8 @@ export interface CliArgs {
   help: boolean;
   version: boolean;
   check: boolean;
+  /** `--explain KEY=VALUE...`: the facts to explain the policy decision for. */
+  explain?: string[];
   config?: string;
   /** Config keys set by flags, as raw strings, validated like the file's values. */
   overrides: Record<string, string>;
@@ -33,12 +35,13 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
       help: { type: "boolean", short: "h" },
       version: { type: "boolean", short: "V" },
       check: { type: "boolean" },
+      explain: { type: "boolean" },
       config: { type: "string", short: "c" },
       ...Object.fromEntries(OVERRIDE_FLAGS.map((flag) => [flag, { type: "string" as const }])),
     },
   });
-  if (positionals.length > 0) {
-    throw new TypeError(`unexpected argument "${positionals[0]}": pgrelay takes only flags`);
+  if (positionals.length > 0 && values.explain !== true) {
+    throw new TypeError(`unexpected argument "${positionals[0]}": pgrelay takes only flags (and KEY=VALUE words after --explain)`);
   }
   const overrides: Record<string, string> = {};
   for (const flag of OVERRIDE_FLAGS) {
@@ -52,6 +55,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
     overrides,
   };
   if (typeof values.config === "string") args.config = values.config;
+  if (values.explain === true) args.explain = positionals;
   return args;
 }
 
@@ -71,13 +75,19 @@ Options:
       --admin HOST:PORT       serve /metrics, /healthz and /readyz over HTTP there (default off)
       --drain-timeout DUR     on SIGTERM/SIGINT, time sessions get to finish (default 30s)
       --check                 validate the config and exit: 0 if valid, 2 with every error
+      --explain KEY=VALUE...  show which policy rule decides for a connection, and why, then exit
+                              (0 allowed, 3 denied); keys: user, database, application_name,
+                              source, tls, time; e.g. --explain user=alice database=prod source=10.1.2.3
   -h, --help                  show this help
   -V, --version               show the version
 
 Config file keys: listen, upstream, startup_timeout, connect_timeout, max_message_size, log_level,
-admin (listen), drain_timeout.
+admin (listen), drain_timeout, policy (default, enforce_on_reload, rules), limits (max_connections,
+per_user, per_database, per_source, connect_rate, bandwidth_per_session), audit (path, queries,
+max_query_length, redact_literals).
 Durations: "500ms", "60s", "2m" (or a number of seconds). Sizes: 65536, "64KiB", "10MB", "1GiB".
-Logs: one JSON object per line on stderr. Signals: SIGHUP reloads the config for new sessions;
+Logs: one JSON object per line on stderr. Signals: SIGHUP reloads the config (policy, limits and audit
+included) for new sessions and reopens the audit file;
 SIGTERM/SIGINT stop accepting, let sessions finish for drain_timeout,
 then end the rest with FATAL 57P01 and exit 0; a second SIGTERM/SIGINT exits at once.
 Exit codes: 0 ok, 1 runtime failure (e.g. address in use), 2 bad flags or config.`;

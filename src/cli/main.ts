@@ -13,8 +13,15 @@ import { type CliArgs, HELP, parseCliArgs } from "./args.ts";
 import { JsonLogger } from "./json_logger.ts";
 import { loadConfig } from "./load_config.ts";
 import { VERSION } from "./version.ts";
+import { AdmissionGate } from "../admission/admission_gate.ts";
+import { AuditLog } from "../audit/audit_log.ts";
+import type { AuditSettings } from "../audit/audit_schema.ts";
+import type { AuditWriter } from "../audit/audit_writer.ts";
+import { openAuditWriter } from "./audit_file_writer.ts";
+import { explain, parseExplainFacts } from "./explain.ts";
 
-export const EXIT = { OK: 0, FAILURE: 1, USAGE: 2 } as const;
+/** 3: `--explain` found the connection denied. */
+export const EXIT = { OK: 0, FAILURE: 1, USAGE: 2, DENIED: 3 } as const;
 
 const print = (text: string) => process.stdout.write(text + "\n");
 const complain = (text: string) => process.stderr.write(text + "\n");
@@ -44,8 +51,24 @@ export async function main(argv: readonly string[]): Promise<number> {
     for (const line of error.message.split("\n")) complain(`pgrelay: ${line}`);
     return EXIT.USAGE;
   }
+  if (args.explain) {
+    let report;
+    try {
+      report = explain(config.policy, parseExplainFacts(args.explain));
+    } catch (error) {
+      complain(`pgrelay: ${(error as Error).message}`);
+      return EXIT.USAGE;
+    }
+    for (const line of report.lines) print(line);
+    return report.allowed ? EXIT.OK : EXIT.DENIED;
+  }
   if (args.check) {
-    print(`pgrelay: config OK: listen ${formatAddress(config.listen)}, upstream ${formatAddress(config.upstream)}`);
+    const rules = config.policy.rules.length;
+    print(
+      `pgrelay: config OK: listen ${formatAddress(config.listen)}, upstream ${formatAddress(config.upstream)}, ` +
+        `policy ${rules} rule${rules === 1 ? "" : "s"} (default ${config.policy.default}), ` +
+        `audit ${config.audit ? config.audit.path : "off"}`,
+    );
     return EXIT.OK;
   }
   return await serve(config, args);
@@ -56,6 +79,29 @@ async function serve(initial: Config, args: CliArgs): Promise<number> {
   const logger = new JsonLogger(config.logLevel, (line) => process.stderr.write(line));
   const adapter = adapterFor();
   const metrics = new ProxyMetrics();
+  const gate = new AdmissionGate({ policy: config.policy, limits: config.limits });
+  let auditWriter: AuditWriter | undefined;
+  if (config.audit) {
+    try {
+      auditWriter = await openAuditWriter(config.audit.path);
+    } catch (error) {
+      complain(`pgrelay: cannot open the audit log "${config.audit.path}": ${(error as Error).message}`);
+      return EXIT.FAILURE;
+    }
+  }
+  let lastWriteErrorAt = -Infinity;
+  const audit = new AuditLog(config.audit, auditWriter, {
+    metrics,
+    onWriteError: (error) => {
+      if (performance.now() - lastWriteErrorAt < 10_000) return; // one line per 10 s, not one per event
+      lastWriteErrorAt = performance.now();
+      logger.log("error", "audit_write_failed", { error: error.message, dropped_total: audit.dropped });
+    },
+  });
+  const finishAudit = async () => {
+    await audit.flush();
+    await auditWriter?.close();
+  };
   // Signals are wired before the proxy reports that it listens, so a supervisor may signal at once.
   let proxy: Proxy | undefined;
   let admin: Listener | undefined;
@@ -72,31 +118,71 @@ async function serve(initial: Config, args: CliArgs): Promise<number> {
     void notifySystemd("STOPPING=1");
     logger.log("info", "shutting_down", { signal, sessions: proxy?.sessions.length ?? 0, drain_timeout_ms: config.drainTimeoutMs });
     if (!proxy) return; // start() finishes, then sees `stopping`
-    void proxy.drain(config.drainTimeoutMs).then(() => admin?.close()).then(() => exit(EXIT.OK));
+    void proxy.drain(config.drainTimeoutMs).then(() => admin?.close()).then(finishAudit).then(() => exit(EXIT.OK));
   };
   process.on("SIGINT", () => stop("SIGINT"));
   process.on("SIGTERM", () => stop("SIGTERM"));
+  /** The writer the reloaded audit settings need: the current one for the same path, else a new one. */
+  const auditWriterFor = async (next: AuditSettings | undefined): Promise<AuditWriter | undefined> => {
+    if (!next) return undefined;
+    if (auditWriter && audit.settings?.path === next.path) return auditWriter;
+    try {
+      return await openAuditWriter(next.path);
+    } catch (error) {
+      throw new Error(`cannot open the audit log "${next.path}": ${(error as Error).message}`);
+    }
+  };
+  const swapAudit = (next: AuditSettings | undefined, writer: AuditWriter | undefined) => {
+    const old = auditWriter;
+    auditWriter = writer;
+    audit.configure(next, writer);
+    if (old && old !== writer) void audit.flush().then(() => old.close());
+  };
   process.on("SIGHUP", () => {
     if (!proxy || stopping) return;
     const running = proxy;
     void notifySystemd("RELOADING=1");
-    loadConfig(args.config, args.overrides).then((next) => {
+    // logrotate: the audit file is reopened on every SIGHUP, whether or not the config changed.
+    const reopened = auditWriter?.reopen().catch((error: Error) => logger.log("error", "audit_reopen_failed", { error: error.message }));
+    Promise.all([loadConfig(args.config, args.overrides), reopened]).then(async ([next]) => {
+      const writer = await auditWriterFor(next.audit); // the one step that can fail: before anything changes
       for (const [key, now, then] of [
         ["listen", formatAddress(next.listen), formatAddress(config.listen)],
         ["admin", next.adminListen && formatAddress(next.adminListen), config.adminListen && formatAddress(config.adminListen)],
       ] as const) {
         if (now !== then) logger.log("warn", "reload_ignored", { key, value: now, reason: `changing ${key} needs a restart` });
       }
-      running.reconfigure(next);
+      running.reconfigure({ ...next, bandwidthPerSession: next.limits.bandwidthPerSession ?? 0 });
+      gate.configure(next.policy, next.limits);
+      swapAudit(next.audit, writer);
+      if (next.policy.enforceOnReload) {
+        const revoked = running.revoke((context) => {
+          const error = gate.revocation(context);
+          if (error) audit.record("revoked", context, { user: context.user, database: context.database, reason: "policy_revoked", sqlstate: error.code, message: error.message });
+          return error;
+        });
+        logger.log("info", "policy_enforced", { sessions_revoked: revoked });
+      }
       logger.level = next.logLevel;
       config = { ...next, listen: config.listen, adminListen: config.adminListen };
-      logger.log("info", "config_reloaded", { upstream: formatAddress(next.upstream) });
-    }, (error: Error) => {
+      logger.log("info", "config_reloaded", {
+        upstream: formatAddress(next.upstream),
+        policy_rules: next.policy.rules.length,
+        audit: next.audit?.path ?? "off",
+      });
+    }).catch((error: Error) => {
       logger.log("error", "config_reload_failed", { error: error.message, kept: "previous config" });
     }).finally(() => void notifySystemd("READY=1"));
   });
   try {
-    proxy = await Proxy.start(adapter, { ...config, logger, metrics });
+    proxy = await Proxy.start(adapter, {
+      ...config,
+      bandwidthPerSession: config.limits.bandwidthPerSession ?? 0,
+      logger,
+      metrics,
+      admission: gate,
+      auditor: audit,
+    });
   } catch (error) {
     complain(`pgrelay: cannot listen on ${formatAddress(config.listen)}: ${(error as Error).message}`);
     return EXIT.FAILURE;
@@ -114,6 +200,7 @@ async function serve(initial: Config, args: CliArgs): Promise<number> {
   if (stopping) {
     await proxy.drain(config.drainTimeoutMs);
     await admin?.close();
+    await finishAudit();
     return EXIT.OK;
   }
   void notifySystemd("READY=1");

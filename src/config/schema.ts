@@ -2,6 +2,9 @@
 import type { LogLevel } from "../core/logger.ts";
 import type { SocketAddress } from "../core/socket.ts";
 import { DEFAULT_MAX_MESSAGE_BYTES } from "../protocol/limits.ts";
+import type { AuditSettings } from "../audit/audit_schema.ts";
+import { type Limits, NO_LIMITS } from "../limits/limits_schema.ts";
+import { DEFAULT_POLICY, type Policy } from "../policy/policy_schema.ts";
 
 export interface Config {
   listen: SocketAddress;
@@ -14,6 +17,12 @@ export interface Config {
   adminListen: SocketAddress | undefined;
   /** On SIGTERM/SIGINT: how long sessions may finish before they get FATAL 57P01. */
   drainTimeoutMs: number;
+  /** Who may connect: ordered allow/deny rules on the startup message and connection facts. */
+  policy: Policy;
+  /** Connection limits, connect rate and per-session bandwidth. */
+  limits: Limits;
+  /** The audit log; off when undefined. */
+  audit: AuditSettings | undefined;
 }
 
 /** The YAML keys, with what each takes; the order is the order of `--help` and the docs. */
@@ -26,6 +35,9 @@ export const CONFIG_KEYS = {
   log_level: "debug, info, warn or error",
   admin: "{ listen: HOST:PORT } for /metrics, /healthz and /readyz (off unless set)",
   drain_timeout: "on SIGTERM, time sessions get to finish before FATAL 57P01 (\"30s\")",
+  policy: "{ default: allow|deny, enforce_on_reload: bool, rules: [...] }: who may connect",
+  limits: "{ max_connections, per_user, per_database, per_source, connect_rate, bandwidth_per_session }",
+  audit: "{ path, queries, max_query_length, redact_literals }: JSON-lines audit log",
 } as const;
 
 export type ConfigKey = keyof typeof CONFIG_KEYS;
@@ -39,4 +51,7 @@ export const DEFAULT_CONFIG: Config = {
   logLevel: "info",
   adminListen: undefined,
   drainTimeoutMs: 30_000,
+  policy: DEFAULT_POLICY,
+  limits: NO_LIMITS,
+  audit: undefined,
 };

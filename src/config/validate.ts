@@ -4,7 +4,10 @@
  */
 import { LOG_LEVELS, type LogLevel } from "../core/logger.ts";
 import { MAX_STARTUP_PACKET_BYTES } from "../protocol/limits.ts";
-import { type ConfigIssue } from "./config_error.ts";
+import { parseAudit } from "../audit/audit_schema.ts";
+import { parseLimits } from "../limits/limits_schema.ts";
+import { parsePolicy } from "../policy/policy_schema.ts";
+import { type ConfigIssue, formatPath, SettingError } from "./config_error.ts";
 import { type Config, CONFIG_KEYS, type ConfigKey, DEFAULT_CONFIG } from "./schema.ts";
 import { parseAddress, parseDuration, parseSize } from "./units.ts";
 
@@ -14,6 +17,8 @@ export interface RawLayer {
   /** A file name, or undefined for flags (the issue then names the flag). */
   source?: string;
   lineOf?: (key: string) => number | undefined;
+  /** The line of a nested value, such as ["policy", "rules", 2]. */
+  lineAt?: (path: readonly (string | number)[]) => number | undefined;
 }
 
 const SETTERS: { [K in ConfigKey]: (config: Config, value: unknown) => void } = {
@@ -47,6 +52,9 @@ const SETTERS: { [K in ConfigKey]: (config: Config, value: unknown) => void } = 
     }
   },
   drain_timeout: (config, value) => config.drainTimeoutMs = parseDuration(value),
+  policy: (config, value) => config.policy = parsePolicy(value),
+  limits: (config, value) => config.limits = parseLimits(value),
+  audit: (config, value) => config.audit = parseAudit(value),
 };
 
 /** Applies the layers in order over the defaults; returns the config and the issues found. */
@@ -64,6 +72,13 @@ export function buildConfig(layers: readonly RawLayer[]): { config: Config; issu
       try {
         SETTERS[key as ConfigKey](config, value);
       } catch (error) {
+        if (error instanceof SettingError && layer.source !== undefined) {
+          const line = layer.lineAt?.([key, ...error.path]) ?? where.line;
+          const issue: ConfigIssue = { key: formatPath(key, error.path), message: error.message, source: layer.source };
+          if (line !== undefined) issue.line = line;
+          issues.push(issue);
+          continue;
+        }
         issues.push({ key: layer.source === undefined ? `--${key.replaceAll("_", "-")}` : key, message: (error as Error).message, ...where });
       }
     }

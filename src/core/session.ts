@@ -150,6 +150,7 @@ export class Session {
       this.#release = verdict.release;
       this.context.admittedBy = verdict.rule;
     }
+    this.context.upstream = this.#settings.upstream;
     this.#audit = this.#host.auditor?.begin(this.context, this.context.admittedBy ?? "none");
     return true;
   }
