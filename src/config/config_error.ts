@@ -37,6 +37,17 @@ export class SettingError extends RangeError {
   }
 }
 
+/** Several SettingErrors from one value (every bad rule of a policy, so `--check` lists them all). */
+export class SettingErrors extends RangeError {
+  readonly errors: readonly SettingError[];
+
+  constructor(errors: readonly SettingError[]) {
+    super(errors.map((error) => error.message).join("; "));
+    this.name = "SettingErrors";
+    this.errors = errors;
+  }
+}
+
 /** `["rules", 2, "deny"]` under `policy` → `policy.rules[2].deny`. */
 export function formatPath(key: string, path: readonly (string | number)[]): string {
   return path.reduce<string>((text, part) => typeof part === "number" ? `${text}[${part}]` : `${text}.${part}`, key);

@@ -7,7 +7,7 @@ import { MAX_STARTUP_PACKET_BYTES } from "../protocol/limits.ts";
 import { parseAudit } from "../audit/audit_schema.ts";
 import { parseLimits } from "../limits/limits_schema.ts";
 import { parsePolicy } from "../policy/policy_schema.ts";
-import { type ConfigIssue, formatPath, SettingError } from "./config_error.ts";
+import { type ConfigIssue, formatPath, SettingError, SettingErrors } from "./config_error.ts";
 import { type Config, CONFIG_KEYS, type ConfigKey, DEFAULT_CONFIG } from "./schema.ts";
 import { parseAddress, parseDuration, parseSize } from "./units.ts";
 
@@ -72,11 +72,14 @@ export function buildConfig(layers: readonly RawLayer[]): { config: Config; issu
       try {
         SETTERS[key as ConfigKey](config, value);
       } catch (error) {
-        if (error instanceof SettingError && layer.source !== undefined) {
-          const line = layer.lineAt?.([key, ...error.path]) ?? where.line;
-          const issue: ConfigIssue = { key: formatPath(key, error.path), message: error.message, source: layer.source };
-          if (line !== undefined) issue.line = line;
-          issues.push(issue);
+        const nested = error instanceof SettingErrors ? error.errors : error instanceof SettingError ? [error] : [];
+        if (nested.length > 0 && layer.source !== undefined) {
+          for (const one of nested) {
+            const line = layer.lineAt?.([key, ...one.path]) ?? where.line;
+            const issue: ConfigIssue = { key: formatPath(key, one.path), message: one.message, source: layer.source };
+            if (line !== undefined) issue.line = line;
+            issues.push(issue);
+          }
           continue;
         }
         issues.push({ key: layer.source === undefined ? `--${key.replaceAll("_", "-")}` : key, message: (error as Error).message, ...where });

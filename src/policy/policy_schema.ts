@@ -11,7 +11,7 @@
  *     - allow: { source: "10.0.0.0/8", tls: true, time: { days: [mon-fri], between: "09:00-18:00" } }
  * ```
  */
-import { SettingError } from "../config/config_error.ts";
+import { SettingError, SettingErrors } from "../config/config_error.ts";
 import { type Cidr, parseCidr } from "./cidr.ts";
 import { compileGlob } from "./glob.ts";
 import { parseTimeWindow, type TimeWindow, TimeWindowError } from "./time_window.ts";
@@ -85,7 +85,19 @@ export function parsePolicy(raw: unknown): Policy {
       case "rules":
         if (value === null) break;
         if (!Array.isArray(value)) throw new SettingError(["rules"], "expected a list of rules such as - deny: { user: \"intern*\" }");
-        rules = value.map((rule, index) => parseRule(rule, index));
+        {
+          const bad: SettingError[] = [];
+          rules = value.flatMap((rule, index) => {
+            try {
+              return [parseRule(rule, index)];
+            } catch (error) {
+              if (!(error instanceof SettingError)) throw error;
+              bad.push(error);
+              return [];
+            }
+          });
+          if (bad.length > 0) throw new SettingErrors(bad);
+        }
         break;
       default:
         throw new SettingError([key], "unknown key (known keys: default, enforce_on_reload, rules)");
