@@ -101,4 +101,21 @@ describe("policy, limits and audit reload (SIGHUP)", () => {
     assert.equal(end?.reason, "policy_revoked");
     assert.ok(end.bytes_from_client > 0 && end.bytes_from_server > 0);
   });
+
+  it("audit path \"-\" writes JSON lines to stdout", async () => {
+    const file = join(dir, "stdout.yaml");
+    await writeFile(file, `upstream: 127.0.0.1:${cluster.port}\naudit: { path: "-", redact_literals: true }\n`);
+    const proxy = await spawnPgrelay(["--config", file]);
+    try {
+      const login = { host: "127.0.0.1", port: proxy.address.port, ...cluster.users.scram, database: "postgres" };
+      assert.equal((await runPsql(["-c", "select 'hidden' as a"], login)).code, 0);
+      await waitFor(() => proxy.stdout().includes('"event":"session_end"'), "session_end on stdout");
+      const events = proxy.stdout().trimEnd().split("\n").map((line) => JSON.parse(line));
+      assert.deepEqual(events.map((e) => e.event), ["session_start", "query", "session_end"]);
+      assert.equal(events[1].text, "select ? as a");
+      assert.doesNotMatch(proxy.stderr(), /"event":"query"/, "audit events are not mixed into the log");
+    } finally {
+      assert.equal(await proxy.stop(), 0);
+    }
+  });
 });
