@@ -21,6 +21,11 @@ export type { SocketAddress } from "./src/core/socket.ts";
 export type { Admission, Auditor } from "./src/core/session_hooks.ts";
 export { AdmissionGate } from "./src/admission/admission_gate.ts";
 export { AuditLog } from "./src/audit/audit_log.ts";
+export type { AuditSettings } from "./src/audit/audit_schema.ts";
+export type { AuditWriter } from "./src/audit/audit_writer.ts";
+export { parsePolicy } from "./src/policy/policy_schema.ts";
+export { parseLimits } from "./src/limits/limits_schema.ts";
+export { parseAudit } from "./src/audit/audit_schema.ts";
 
 export interface StartProxyOptions extends Partial<Omit<Config, "logLevel" | "audit">> {
   /** Admission step; by default an AdmissionGate built from `policy` and `limits` when either is given. */

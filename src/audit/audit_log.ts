@@ -11,6 +11,7 @@ import type { AuditSettings } from "./audit_schema.ts";
 import type { AuditWriter } from "./audit_writer.ts";
 import { QUERY_CAPTURES, type QueryEvent, QueryTracker } from "./query_tracker.ts";
 import { redactLiterals } from "./redact.ts";
+import { MAX_CAPTURED_BODY_BYTES } from "../protocol/limits.ts";
 
 export interface AuditLogOptions {
   metrics?: MetricsSink;
@@ -81,11 +82,15 @@ export class AuditLog implements Auditor {
       rule,
     });
     const startedAt = performance.now();
+    // Redaction shortens text (literals become ?), so more is kept to be cut after redacting.
+    const keep = settings.redactLiterals ? settings.maxQueryLength * 4 : settings.maxQueryLength;
     const tracker = settings.queries
-      ? new QueryTracker((event) => this.#record("query", context, this.#queryFields(event, settings)))
+      ? new QueryTracker((event) => this.#record("query", context, this.#queryFields(event, settings)), keep)
       : undefined;
     return {
       frontendCaptures: tracker ? QUERY_CAPTURES : [],
+      // Enough UTF-8 for max_query_length characters plus the statement name; Bind bodies stop there too.
+      frontendCaptureBytes: Math.min(MAX_CAPTURED_BODY_BYTES, keep * 4 + 256),
       frontend: (type, body, truncated) => tracker?.frontend(type, body, truncated),
       backendFrame: (type) => tracker?.backendFrame(type),
       backend: (type, body) => tracker?.backend(type, body),

@@ -66,8 +66,9 @@ interface Pending {
 
 /** Requests not yet answered; more means a client that pipelines without reading, and we stop tracking. */
 const MAX_PENDING = 10_000;
-/** Prepared statements remembered per session. */
+/** Prepared statements remembered per session, and the characters of their text kept in all. */
 const MAX_STATEMENTS = 10_000;
+const MAX_STATEMENT_CHARS = 1 << 20;
 
 const decoder = new TextDecoder();
 
@@ -89,26 +90,40 @@ export class QueryTracker {
   readonly #pending: Pending[] = [];
   readonly #emit: (event: QueryEvent) => void;
   readonly #now: () => number;
+  readonly #maxText: number;
+  #statementChars = 0;
   /** Queries reported so far. */
   count = 0;
 
-  constructor(emit: (event: QueryEvent) => void, now: () => number = () => performance.now()) {
+  /** `maxText`: characters of query text kept (longer text is cut and marked truncated). */
+  constructor(emit: (event: QueryEvent) => void, maxText = Infinity, now: () => number = () => performance.now()) {
     this.#emit = emit;
     this.#now = now;
+    this.#maxText = maxText;
+  }
+
+  /** Cuts text to the limit, so a session's memory does not grow with its statements' length. */
+  #cut(text: string, truncated: boolean): [string, boolean] {
+    return text.length > this.#maxText ? [text.slice(0, this.#maxText), true] : [text, truncated];
   }
 
   frontend(type: number, body: Uint8Array, truncated: boolean): void {
     switch (type) {
       case FRONTEND.QUERY: {
         const [text, , complete] = cstring(body, 0);
-        this.#push(SIMPLE, text, truncated || !complete, "", 0);
+        this.#push(SIMPLE, ...this.#cut(text, truncated || !complete), "", 0);
         break;
       }
       case FRONTEND.PARSE: {
         const [name, at] = cstring(body, 0);
-        const [text, , complete] = cstring(body, at);
-        if (!this.#statements.has(name) && this.#statements.size >= MAX_STATEMENTS) break;
-        this.#statements.set(name, { text, truncated: truncated || !complete, executions: 0 });
+        const [full, , complete] = cstring(body, at);
+        let [text, cut] = this.#cut(full, truncated || !complete);
+        const previous = this.#statements.get(name);
+        if (!previous && this.#statements.size >= MAX_STATEMENTS) break;
+        this.#statementChars -= previous?.text.length ?? 0;
+        if (this.#statementChars + text.length > MAX_STATEMENT_CHARS) [text, cut] = ["", true];
+        this.#statementChars += text.length;
+        this.#statements.set(name, { text, truncated: cut, executions: 0 });
         break;
       }
       case FRONTEND.BIND: {
@@ -127,8 +142,10 @@ export class QueryTracker {
       }
       case FRONTEND.CLOSE: {
         const [name] = cstring(body, 1);
-        if (body[0] === "S".charCodeAt(0)) this.#statements.delete(name);
-        else this.#portals.delete(name);
+        if (body[0] === "S".charCodeAt(0)) {
+          this.#statementChars -= this.#statements.get(name)?.text.length ?? 0;
+          this.#statements.delete(name);
+        } else this.#portals.delete(name);
         break;
       }
       case FRONTEND.SYNC:

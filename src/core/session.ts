@@ -210,7 +210,12 @@ export class Session {
         if (type === FRONTEND.TERMINATE) this.#endReason ??= "client_closed";
       },
       message: audit ? (type, body, truncated) => audit.frontend(type, body, truncated) : () => {},
-    }, { ...limits, capture: audit?.frontendCaptures ?? [], peer: "client" });
+    }, {
+      ...limits,
+      capture: audit?.frontendCaptures ?? [],
+      ...(audit ? { maxCapturedBytes: audit.frontendCaptureBytes } : {}),
+      peer: "client",
+    });
     const backendEvents: BackendEvents = {
       frame: audit
         ? (type) => {

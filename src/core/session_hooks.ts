@@ -31,6 +31,8 @@ export interface Admission {
 export interface SessionAudit {
   /** Frontend type bytes whose bodies `frontend` wants (empty when query logging is off). */
   readonly frontendCaptures: readonly number[];
+  /** Bytes of each captured frontend body to hand over (the rest is skipped, not copied). */
+  readonly frontendCaptureBytes: number;
   frontend(type: number, body: Uint8Array, truncated: boolean): void;
   /** Every backend frame header. */
   backendFrame(type: number): void;

@@ -38,6 +38,7 @@ describe("AuditLog", () => {
     const log = new AuditLog(SETTINGS, writer);
     const session = log.begin(context(), "office")!;
     assert.deepEqual(session.frontendCaptures.map((t) => String.fromCharCode(t)), ["Q", "P", "B", "E", "C", "S"]);
+    assert.equal(session.frontendCaptureBytes, 20 * 4 * 4 + 256, "captures stop where (redacted) max_query_length does");
     const q = query("select 'password123', 4711 from a_table_with_a_long_name");
     session.frontend(q[0]!, q.subarray(5), false);
     session.backend("C".charCodeAt(0), new TextEncoder().encode("SELECT 1\0"));

@@ -16,7 +16,7 @@ const I = "I".charCodeAt(0);
 function harness() {
   const events: QueryEvent[] = [];
   let now = 0;
-  const tracker = new QueryTracker((event) => events.push(event), () => now);
+  const tracker = new QueryTracker((event) => events.push(event), 40, () => now);
   const send = (...frames: Uint8Array[]) => frames.forEach((f) => tracker.frontend(type(f), body(f), false));
   const reply = (kind: number, payload = new Uint8Array()) => {
     tracker.backendFrame(kind);
@@ -88,6 +88,15 @@ describe("QueryTracker", () => {
     reply(I);
     reply(Z, encoder.encode("I"));
     assert.deepEqual([events[2]?.protocol, events[2]?.text, events[2]?.tag], ["simple", "", undefined]);
+  });
+
+  it("keeps at most the configured characters of text", () => {
+    const { events, send, reply } = harness();
+    send(parse("long", "select " + "x, ".repeat(100) + "1"), bind("", "long", []), execute(""), sync());
+    reply(C, tagBody("SELECT 1"));
+    reply(Z, encoder.encode("I"));
+    assert.equal(events[0]?.text, "select x, x, x, x, x, x, x, x, x, x, x, ");
+    assert.equal(events[0]?.text_truncated, true);
   });
 
   it("rowsOfTag() reads the row count of the tags that have one", () => {

@@ -68,7 +68,7 @@ describe("Session admission", () => {
       {
         begin: (context, rule) => {
           begun.push(`${rule} -> ${context.upstream?.port}`);
-          return { frontendCaptures: [], frontend() {}, backendFrame() {}, backend() {}, authFailed() {}, ended: (reason) => ended.push(reason) };
+          return { frontendCaptures: [], frontendCaptureBytes: 0, frontend() {}, backendFrame() {}, backend() {}, authFailed() {}, ended: (reason) => ended.push(reason) };
         },
         refused: () => assert.fail("not refused"),
       },
