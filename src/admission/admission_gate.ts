@@ -60,21 +60,39 @@ export class AdmissionGate implements Admission {
     const limits = this.#limits;
     const source = context.client.hostname;
     const { user, database } = context;
-    if (limits.connectRate && !this.#buckets.take(source, limits.connectRate.perSource, limits.connectRate.burst)) {
-      return limited("connect_rate", `too many connection attempts from ${source}: pgrelay allows ${limits.connectRate.perSource} a second (burst ${limits.connectRate.burst})`);
+    if (
+      limits.connectRate &&
+      !this.#buckets.take(source, limits.connectRate.perSource, limits.connectRate.burst)
+    ) {
+      return limited(
+        "connect_rate",
+        `too many connection attempts from ${source}: pgrelay allows ${limits.connectRate.perSource} a second (burst ${limits.connectRate.burst})`,
+      );
     }
     const counts = this.#counts;
     if (limits.maxConnections !== undefined && counts.total >= limits.maxConnections) {
-      return limited("max_connections", `too many connections: pgrelay allows ${limits.maxConnections} at once (max_connections)`);
+      return limited(
+        "max_connections",
+        `too many connections: pgrelay allows ${limits.maxConnections} at once (max_connections)`,
+      );
     }
     if (limits.perUser !== undefined && (counts.byUser.get(user) ?? 0) >= limits.perUser) {
-      return limited("per_user", `too many connections for user "${user}": pgrelay allows ${limits.perUser} (per_user)`);
+      return limited(
+        "per_user",
+        `too many connections for user "${user}": pgrelay allows ${limits.perUser} (per_user)`,
+      );
     }
     if (limits.perDatabase !== undefined && (counts.byDatabase.get(database) ?? 0) >= limits.perDatabase) {
-      return limited("per_database", `too many connections to database "${database}": pgrelay allows ${limits.perDatabase} (per_database)`);
+      return limited(
+        "per_database",
+        `too many connections to database "${database}": pgrelay allows ${limits.perDatabase} (per_database)`,
+      );
     }
     if (limits.perSource !== undefined && (counts.bySource.get(source) ?? 0) >= limits.perSource) {
-      return limited("per_source", `too many connections from ${source}: pgrelay allows ${limits.perSource} (per_source)`);
+      return limited(
+        "per_source",
+        `too many connections from ${source}: pgrelay allows ${limits.perSource} (per_source)`,
+      );
     }
     counts.add(user, database, source);
     let released = false;
@@ -97,7 +115,9 @@ export class AdmissionGate implements Admission {
     return {
       severity: "FATAL",
       code: SQLSTATE.ADMIN_SHUTDOWN,
-      message: `terminating connection: pgrelay policy ${ruleText(decision.label)} now denies it (reloaded configuration)`,
+      message: `terminating connection: pgrelay policy ${
+        ruleText(decision.label)
+      } now denies it (reloaded configuration)`,
     };
   }
 }
@@ -120,10 +140,16 @@ function denial(label: string, facts: PolicyFacts): ProxyError {
     severity: "FATAL",
     code: SQLSTATE.INVALID_AUTHORIZATION_SPECIFICATION,
     message: `connection denied by pgrelay policy ${ruleText(label)}`,
-    detail: `user "${facts.user}", database "${facts.database}", application_name "${facts.applicationName}", source ${facts.source}, tls ${facts.tls}`,
+    detail:
+      `user "${facts.user}", database "${facts.database}", application_name "${facts.applicationName}", source ${facts.source}, tls ${facts.tls}`,
   };
 }
 
 function limited(rule: string, message: string): AdmissionVerdict {
-  return { allowed: false, kind: "limited", rule, error: { severity: "FATAL", code: SQLSTATE.TOO_MANY_CONNECTIONS, message } };
+  return {
+    allowed: false,
+    kind: "limited",
+    rule,
+    error: { severity: "FATAL", code: SQLSTATE.TOO_MANY_CONNECTIONS, message },
+  };
 }

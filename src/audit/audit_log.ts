@@ -22,7 +22,9 @@ export interface AuditLogOptions {
 }
 
 const address = (context: SessionContext) =>
-  context.client.hostname.includes(":") ? `[${context.client.hostname}]:${context.client.port}` : `${context.client.hostname}:${context.client.port}`;
+  context.client.hostname.includes(":")
+    ? `[${context.client.hostname}]:${context.client.port}`
+    : `${context.client.hostname}:${context.client.port}`;
 
 export class AuditLog implements Auditor {
   #settings: AuditSettings | undefined;
@@ -35,7 +37,11 @@ export class AuditLog implements Auditor {
   #dropped = 0;
   #written = 0;
 
-  constructor(settings: AuditSettings | undefined, writer: AuditWriter | undefined, options: AuditLogOptions = {}) {
+  constructor(
+    settings: AuditSettings | undefined,
+    writer: AuditWriter | undefined,
+    options: AuditLogOptions = {},
+  ) {
     this.#settings = settings;
     this.#writer = writer;
     this.#metrics = options.metrics;
@@ -94,7 +100,13 @@ export class AuditLog implements Auditor {
       frontend: (type, body, truncated) => tracker?.frontend(type, body, truncated),
       backendFrame: (type) => tracker?.backendFrame(type),
       backend: (type, body) => tracker?.backend(type, body),
-      authFailed: (sqlstate, message) => this.#record("auth_failed", context, { user: context.user, database: context.database, sqlstate, message }),
+      authFailed: (sqlstate, message) =>
+        this.#record("auth_failed", context, {
+          user: context.user,
+          database: context.database,
+          sqlstate,
+          message,
+        }),
       ended: (reason) =>
         this.#record("session_end", context, {
           user: context.user,
@@ -143,7 +155,15 @@ export class AuditLog implements Auditor {
       this.#drop(1);
       return;
     }
-    this.#queue.push(JSON.stringify({ ts: new Date().toISOString(), event, session: context.id, client: address(context), ...fields }));
+    this.#queue.push(
+      JSON.stringify({
+        ts: new Date().toISOString(),
+        event,
+        session: context.id,
+        client: address(context),
+        ...fields,
+      }),
+    );
     this.#writing ??= this.#pump();
   }
 

@@ -20,7 +20,7 @@ export interface AuditSettings {
 }
 
 export const AUDIT_KEYS = {
-  path: "file to append JSON lines to, or \"-\" for stdout",
+  path: 'file to append JSON lines to, or "-" for stdout',
   queries: "true to log every query (default true)",
   max_query_length: "characters of query text kept (default 4096)",
   redact_literals: "true to mask string and number literals in query text (default false)",
@@ -28,24 +28,34 @@ export const AUDIT_KEYS = {
 
 export function parseAudit(raw: unknown): AuditSettings {
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
-    throw new SettingError([], 'expected a mapping such as { path: "/var/log/pgrelay/audit.jsonl", queries: true }');
+    throw new SettingError(
+      [],
+      'expected a mapping such as { path: "/var/log/pgrelay/audit.jsonl", queries: true }',
+    );
   }
   const settings: AuditSettings = { path: "", queries: true, maxQueryLength: 4096, redactLiterals: false };
   for (const [key, value] of Object.entries(raw as Record<string, unknown>)) {
     switch (key) {
       case "path":
-        if (typeof value !== "string" || value === "") throw new SettingError([key], `expected a file path or "-", got ${JSON.stringify(value)}`);
+        if (typeof value !== "string" || value === "") {
+          throw new SettingError([key], `expected a file path or "-", got ${JSON.stringify(value)}`);
+        }
         settings.path = value;
         break;
       case "queries":
       case "redact_literals":
-        if (typeof value !== "boolean") throw new SettingError([key], `expected true or false, got ${JSON.stringify(value)}`);
+        if (typeof value !== "boolean") {
+          throw new SettingError([key], `expected true or false, got ${JSON.stringify(value)}`);
+        }
         if (key === "queries") settings.queries = value;
         else settings.redactLiterals = value;
         break;
       case "max_query_length":
         if (typeof value !== "number" || !Number.isInteger(value) || value < 16 || value > 65536) {
-          throw new SettingError([key], `expected a whole number from 16 to 65536, got ${JSON.stringify(value)}`);
+          throw new SettingError(
+            [key],
+            `expected a whole number from 16 to 65536, got ${JSON.stringify(value)}`,
+          );
         }
         settings.maxQueryLength = value;
         break;

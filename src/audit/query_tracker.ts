@@ -96,7 +96,11 @@ export class QueryTracker {
   count = 0;
 
   /** `maxText`: characters of query text kept (longer text is cut and marked truncated). */
-  constructor(emit: (event: QueryEvent) => void, maxText = Infinity, now: () => number = () => performance.now()) {
+  constructor(
+    emit: (event: QueryEvent) => void,
+    maxText = Infinity,
+    now: () => number = () => performance.now(),
+  ) {
     this.#emit = emit;
     this.#now = now;
     this.#maxText = maxText;
@@ -198,7 +202,17 @@ export class QueryTracker {
 
   #push(kind: number, text: string, truncated: boolean, statement: string, execution: number): void {
     if (this.#pending.length >= MAX_PENDING) this.#pending.shift();
-    this.#pending.push({ kind, start: this.#now(), end: 0, text, truncated, statement, execution, commands: [], sqlstate: undefined });
+    this.#pending.push({
+      kind,
+      start: this.#now(),
+      end: 0,
+      text,
+      truncated,
+      statement,
+      execution,
+      commands: [],
+      sqlstate: undefined,
+    });
   }
 
   #finish(result: { tag?: string; sqlstate?: string }): void {

@@ -62,7 +62,9 @@ export function redactLiterals(sql: string): string {
         i = j;
       }
     } else if ((isDigit(c) || (c === "." && isDigit(next))) && !isIdentChar(sql[i - 1])) {
-      const number = /^(?:0[xX][0-9a-fA-F_]+|0[oO][0-7_]+|0[bB][01_]+|(?:\d[\d_]*(?:\.[\d_]*)?|\.\d[\d_]*)(?:[eE][+-]?\d+)?)/.exec(sql.slice(i, i + 400));
+      const number =
+        /^(?:0[xX][0-9a-fA-F_]+|0[oO][0-7_]+|0[bB][01_]+|(?:\d[\d_]*(?:\.[\d_]*)?|\.\d[\d_]*)(?:[eE][+-]?\d+)?)/
+          .exec(sql.slice(i, i + 400));
       out += "?";
       i += number ? number[0].length : 1;
     } else if (isIdentChar(c)) {

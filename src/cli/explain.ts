@@ -17,7 +17,9 @@ export function parseExplainFacts(words: readonly string[], now = new Date()): P
     const key = eq < 0 ? word : word.slice(0, eq);
     const value = eq < 0 ? "" : word.slice(eq + 1);
     if (eq < 0 || !(EXPLAIN_FACTS as readonly string[]).includes(key)) {
-      throw new TypeError(`--explain takes KEY=VALUE words with keys ${EXPLAIN_FACTS.join(", ")}, got "${word}"`);
+      throw new TypeError(
+        `--explain takes KEY=VALUE words with keys ${EXPLAIN_FACTS.join(", ")}, got "${word}"`,
+      );
     }
     switch (key) {
       case "user":
@@ -35,12 +37,18 @@ export function parseExplainFacts(words: readonly string[], now = new Date()): P
         facts.source = value;
         break;
       case "tls":
-        if (value !== "true" && value !== "false") throw new TypeError(`--explain: tls must be true or false, got "${value}"`);
+        if (value !== "true" && value !== "false") {
+          throw new TypeError(`--explain: tls must be true or false, got "${value}"`);
+        }
         facts.tls = value === "true";
         break;
       case "time": {
         const time = new Date(value);
-        if (Number.isNaN(time.getTime())) throw new TypeError(`--explain: time must be an ISO 8601 time such as 2026-05-04T10:00:00Z, got "${value}"`);
+        if (Number.isNaN(time.getTime())) {
+          throw new TypeError(
+            `--explain: time must be an ISO 8601 time such as 2026-05-04T10:00:00Z, got "${value}"`,
+          );
+        }
         facts.now = time;
         break;
       }

@@ -36,12 +36,15 @@ export const LIMIT_KEYS = {
   per_database: "sessions to one database at once",
   per_source: "sessions from one client address at once",
   connect_rate: "{ per_source: N, burst: M }: new sessions a second per client address, M at once",
-  bandwidth_per_session: "bytes a second toward each client, such as \"10MB/s\"",
+  bandwidth_per_session: 'bytes a second toward each client, such as "10MB/s"',
 } as const;
 
 const count = (value: unknown, path: (string | number)[], allowZero = false): number => {
   if (typeof value !== "number" || !Number.isInteger(value) || value < (allowZero ? 0 : 1)) {
-    throw new SettingError(path, `expected a whole number of at least ${allowZero ? 0 : 1}, got ${JSON.stringify(value)}`);
+    throw new SettingError(
+      path,
+      `expected a whole number of at least ${allowZero ? 0 : 1}, got ${JSON.stringify(value)}`,
+    );
   }
   return value;
 };
@@ -53,7 +56,11 @@ export function parseBandwidth(value: unknown): number {
   try {
     bytes = parseSize(text);
   } catch {
-    throw new RangeError(`expected a rate such as "10MB/s", "512KiB/s" or a number of bytes a second, got ${JSON.stringify(value)}`);
+    throw new RangeError(
+      `expected a rate such as "10MB/s", "512KiB/s" or a number of bytes a second, got ${
+        JSON.stringify(value)
+      }`,
+    );
   }
   if (bytes < 1024) throw new RangeError(`must be at least 1KiB/s, got ${JSON.stringify(value)}`);
   return bytes;
@@ -61,7 +68,12 @@ export function parseBandwidth(value: unknown): number {
 
 export function parseLimits(raw: unknown): Limits {
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
-    throw new SettingError([], `expected a mapping with keys such as max_connections: and per_user: (${Object.keys(LIMIT_KEYS).join(", ")})`);
+    throw new SettingError(
+      [],
+      `expected a mapping with keys such as max_connections: and per_user: (${
+        Object.keys(LIMIT_KEYS).join(", ")
+      })`,
+    );
   }
   const limits: Limits = { ...NO_LIMITS };
   for (const [key, value] of Object.entries(raw as Record<string, unknown>)) {
@@ -84,7 +96,9 @@ export function parseLimits(raw: unknown): Limits {
         }
         const rate = value as Record<string, unknown>;
         for (const sub of Object.keys(rate)) {
-          if (sub !== "per_source" && sub !== "burst") throw new SettingError([key, sub], "unknown key (known keys: per_source, burst)");
+          if (sub !== "per_source" && sub !== "burst") {
+            throw new SettingError([key, sub], "unknown key (known keys: per_source, burst)");
+          }
         }
         const perSource = count(rate.per_source, [key, "per_source"]);
         const burst = rate.burst === undefined ? perSource : count(rate.burst, [key, "burst"]);

@@ -70,7 +70,11 @@ export function parseCidr(text: string): Cidr {
   const slash = text.indexOf("/");
   const addressText = slash < 0 ? text : text.slice(0, slash);
   const bytes = parseIp(addressText.trim());
-  if (!bytes) throw new RangeError(`expected an IP address or CIDR block such as "10.0.0.0/8" or "2001:db8::/32", got "${text}"`);
+  if (!bytes) {
+    throw new RangeError(
+      `expected an IP address or CIDR block such as "10.0.0.0/8" or "2001:db8::/32", got "${text}"`,
+    );
+  }
   const max = bytes.length * 8;
   const prefixText = slash < 0 ? String(max) : text.slice(slash + 1).trim();
   let prefix = /^\d{1,3}$/.test(prefixText) ? Number(prefixText) : NaN;

@@ -4,7 +4,7 @@
  */
 import { cidrContains, parseIp } from "./cidr.ts";
 import type { Policy, PolicyAction, PolicyRule } from "./policy_schema.ts";
-import { inTimeWindow, localTime, DAY_NAMES } from "./time_window.ts";
+import { DAY_NAMES, inTimeWindow, localTime } from "./time_window.ts";
 
 /** What a rule can be matched against: the startup message and the connection. */
 export interface PolicyFacts {
@@ -47,7 +47,12 @@ export function evaluatePolicy(policy: Policy, facts: PolicyFacts, explain = fal
 }
 
 /** Checks every field (all must match); with `reasons`, records a line per field instead of stopping early. */
-function ruleMatches(rule: PolicyRule, facts: PolicyFacts, address: Uint8Array | undefined, reasons?: string[]): boolean {
+function ruleMatches(
+  rule: PolicyRule,
+  facts: PolicyFacts,
+  address: Uint8Array | undefined,
+  reasons?: string[],
+): boolean {
   const { match } = rule;
   let all = true;
   const check = (ok: boolean, why: () => string): boolean => {
@@ -58,15 +63,25 @@ function ruleMatches(rule: PolicyRule, facts: PolicyFacts, address: Uint8Array |
   const globs = (field: string, value: string, list: readonly { text: string; pattern: RegExp }[]) =>
     check(
       list.some((glob) => glob.pattern.test(value)),
-      () => `${field} ${JSON.stringify(value)} ${list.length === 1 ? "vs" : "vs any of"} ${list.map((g) => JSON.stringify(g.text)).join(", ")}`,
+      () =>
+        `${field} ${JSON.stringify(value)} ${list.length === 1 ? "vs" : "vs any of"} ${
+          list.map((g) => JSON.stringify(g.text)).join(", ")
+        }`,
     );
   if (match.user && !globs("user", facts.user, match.user)) return false;
   if (match.database && !globs("database", facts.database, match.database)) return false;
-  if (match.application_name && !globs("application_name", facts.applicationName, match.application_name)) return false;
+  if (match.application_name && !globs("application_name", facts.applicationName, match.application_name)) {
+    return false;
+  }
   if (match.source) {
     const blocks = match.source;
     const ok = address !== undefined && blocks.some((block) => cidrContains(block, address));
-    if (!check(ok, () => `source ${facts.source} ${ok ? "is in" : "is not in"} ${blocks.map((b) => b.text).join(", ")}`)) return false;
+    if (
+      !check(
+        ok,
+        () => `source ${facts.source} ${ok ? "is in" : "is not in"} ${blocks.map((b) => b.text).join(", ")}`,
+      )
+    ) return false;
   }
   if (match.tls !== undefined) {
     const want = match.tls;
@@ -77,12 +92,18 @@ function ruleMatches(rule: PolicyRule, facts: PolicyFacts, address: Uint8Array |
     const ok = inTimeWindow(window, facts.now);
     const describe = () => {
       const local = localTime(facts.now, window.tz);
-      const hhmm = `${String(Math.floor(local.minute / 60)).padStart(2, "0")}:${String(local.minute % 60).padStart(2, "0")}`;
-      return `time ${DAY_NAMES[local.day]} ${hhmm} ${window.tz} ${ok ? "is in" : "is outside"} ${window.text}`;
+      const hhmm = `${String(Math.floor(local.minute / 60)).padStart(2, "0")}:${
+        String(local.minute % 60).padStart(2, "0")
+      }`;
+      return `time ${DAY_NAMES[local.day]} ${hhmm} ${window.tz} ${
+        ok ? "is in" : "is outside"
+      } ${window.text}`;
     };
     if (!check(ok, describe)) return false;
   }
-  if (reasons && reasons.length === 0) reasons.push("matches: the rule has no fields, so it matches everyone");
+  if (reasons && reasons.length === 0) {
+    reasons.push("matches: the rule has no fields, so it matches everyone");
+  }
   return all;
 }
 
@@ -91,7 +112,9 @@ export function explainDecision(policy: Policy, facts: PolicyFacts): string[] {
   const decision = evaluatePolicy(policy, facts, true);
   const lines = [
     `facts: user=${JSON.stringify(facts.user)} database=${JSON.stringify(facts.database)} ` +
-    `application_name=${JSON.stringify(facts.applicationName)} source=${facts.source || "(none)"} tls=${facts.tls} ` +
+    `application_name=${JSON.stringify(facts.applicationName)} source=${
+      facts.source || "(none)"
+    } tls=${facts.tls} ` +
     `time=${facts.now.toISOString()}`,
   ];
   for (const { rule, matched, reasons } of decision.trace) {
@@ -101,8 +124,12 @@ export function explainDecision(policy: Policy, facts: PolicyFacts): string[] {
   }
   lines.push(
     decision.rule
-      ? `decision: ${decision.action.toUpperCase()} by ${decision.rule.name === undefined ? "" : `rule "${decision.rule.name}" `}rules[${decision.rule.index}]`
-      : `decision: ${decision.action.toUpperCase()} by the default (no rule matched; ${policy.rules.length} rule${policy.rules.length === 1 ? "" : "s"})`,
+      ? `decision: ${decision.action.toUpperCase()} by ${
+        decision.rule.name === undefined ? "" : `rule "${decision.rule.name}" `
+      }rules[${decision.rule.index}]`
+      : `decision: ${decision.action.toUpperCase()} by the default (no rule matched; ${policy.rules.length} rule${
+        policy.rules.length === 1 ? "" : "s"
+      })`,
   );
   return lines;
 }

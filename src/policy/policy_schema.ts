@@ -26,7 +26,7 @@ export const MATCH_FIELDS = {
   application_name: "glob or list of globs on application_name",
   source: "CIDR block or list of blocks (IPv4 or IPv6) holding the client address",
   tls: "true or false: whether the client leg is encrypted",
-  time: "{ days: [mon-fri], between: \"09:00-18:00\", tz: \"UTC\" }",
+  time: '{ days: [mon-fri], between: "09:00-18:00", tz: "UTC" }',
 } as const;
 export type MatchField = keyof typeof MATCH_FIELDS;
 
@@ -79,12 +79,16 @@ export function parsePolicy(raw: unknown): Policy {
         defaultAction = value as PolicyAction;
         break;
       case "enforce_on_reload":
-        if (typeof value !== "boolean") throw new SettingError([key], `expected true or false, got ${JSON.stringify(value)}`);
+        if (typeof value !== "boolean") {
+          throw new SettingError([key], `expected true or false, got ${JSON.stringify(value)}`);
+        }
         enforceOnReload = value;
         break;
       case "rules":
         if (value === null) break;
-        if (!Array.isArray(value)) throw new SettingError(["rules"], "expected a list of rules such as - deny: { user: \"intern*\" }");
+        if (!Array.isArray(value)) {
+          throw new SettingError(["rules"], 'expected a list of rules such as - deny: { user: "intern*" }');
+        }
         {
           const bad: SettingError[] = [];
           rules = value.flatMap((rule, index) => {
@@ -108,29 +112,43 @@ export function parsePolicy(raw: unknown): Policy {
 
 function parseRule(raw: unknown, index: number): PolicyRule {
   const at = (...path: (string | number)[]) => ["rules", index, ...path];
-  if (!isMapping(raw)) throw new SettingError(at(), "expected a mapping such as { name: x, deny: { user: \"intern*\" } }");
+  if (!isMapping(raw)) {
+    throw new SettingError(at(), 'expected a mapping such as { name: x, deny: { user: "intern*" } }');
+  }
   let name: string | undefined;
   let action: PolicyAction | undefined;
   let match: RuleMatch = {};
   for (const [key, value] of Object.entries(raw)) {
     if (key === "name") {
-      if (typeof value !== "string" || value === "") throw new SettingError(at("name"), `expected a non-empty string, got ${JSON.stringify(value)}`);
+      if (typeof value !== "string" || value === "") {
+        throw new SettingError(at("name"), `expected a non-empty string, got ${JSON.stringify(value)}`);
+      }
       name = value;
     } else if (POLICY_ACTIONS.includes(key as PolicyAction)) {
-      if (action !== undefined) throw new SettingError(at(key), "a rule takes exactly one of allow: or deny:");
+      if (action !== undefined) {
+        throw new SettingError(at(key), "a rule takes exactly one of allow: or deny:");
+      }
       action = key as PolicyAction;
       match = parseMatch(value ?? {}, at(key));
     } else {
       throw new SettingError(at(key), "unknown key (known keys: name, allow, deny)");
     }
   }
-  if (action === undefined) throw new SettingError(at(), "a rule needs allow: or deny: with the fields to match ({} matches everyone)");
+  if (action === undefined) {
+    throw new SettingError(
+      at(),
+      "a rule needs allow: or deny: with the fields to match ({} matches everyone)",
+    );
+  }
   return { index, name, label: name ?? `rules[${index}]`, action, match };
 }
 
 function parseMatch(raw: unknown, path: (string | number)[]): RuleMatch {
   if (!isMapping(raw)) {
-    throw new SettingError(path, `expected a mapping of match fields (${Object.keys(MATCH_FIELDS).join(", ")})`);
+    throw new SettingError(
+      path,
+      `expected a mapping of match fields (${Object.keys(MATCH_FIELDS).join(", ")})`,
+    );
   }
   const match: RuleMatch = {};
   for (const [key, value] of Object.entries(raw)) {
@@ -139,10 +157,13 @@ function parseMatch(raw: unknown, path: (string | number)[]): RuleMatch {
       case "user":
       case "database":
       case "application_name":
-        match[key as "user"] = listOf(value, here, "a glob such as \"intern*\"").map((text) => ({ text, pattern: compileGlob(text) }));
+        match[key as "user"] = listOf(value, here, 'a glob such as "intern*"').map((text) => ({
+          text,
+          pattern: compileGlob(text),
+        }));
         break;
       case "source":
-        match.source = listOf(value, here, "a CIDR block such as \"10.0.0.0/8\"").map((text) => {
+        match.source = listOf(value, here, 'a CIDR block such as "10.0.0.0/8"').map((text) => {
           try {
             return parseCidr(text);
           } catch (error) {
@@ -151,7 +172,9 @@ function parseMatch(raw: unknown, path: (string | number)[]): RuleMatch {
         });
         break;
       case "tls":
-        if (typeof value !== "boolean") throw new SettingError(here, `expected true or false, got ${JSON.stringify(value)}`);
+        if (typeof value !== "boolean") {
+          throw new SettingError(here, `expected true or false, got ${JSON.stringify(value)}`);
+        }
         match.tls = value;
         break;
       case "time":
@@ -163,7 +186,10 @@ function parseMatch(raw: unknown, path: (string | number)[]): RuleMatch {
         }
         break;
       default:
-        throw new SettingError(here, `unknown match field (known fields: ${Object.keys(MATCH_FIELDS).join(", ")})`);
+        throw new SettingError(
+          here,
+          `unknown match field (known fields: ${Object.keys(MATCH_FIELDS).join(", ")})`,
+        );
     }
   }
   return match;

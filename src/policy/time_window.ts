@@ -51,11 +51,16 @@ export function localTime(now: Date, tz: string): { day: number; minute: number 
 /** Validates a raw `time:` mapping. Throws an error whose `key` names the bad sub-key. */
 export function parseTimeWindow(raw: unknown): TimeWindow {
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
-    throw new TimeWindowError("", 'expected a mapping such as { days: [mon-fri], between: "09:00-18:00", tz: "UTC" }');
+    throw new TimeWindowError(
+      "",
+      'expected a mapping such as { days: [mon-fri], between: "09:00-18:00", tz: "UTC" }',
+    );
   }
   const entries = raw as Record<string, unknown>;
   for (const key of Object.keys(entries)) {
-    if (!["days", "between", "tz"].includes(key)) throw new TimeWindowError(key, "unknown key (known keys: days, between, tz)");
+    if (!["days", "between", "tz"].includes(key)) {
+      throw new TimeWindowError(key, "unknown key (known keys: days, between, tz)");
+    }
   }
   const days = new Array<boolean>(7).fill(entries.days === undefined);
   if (entries.days !== undefined) {
@@ -65,7 +70,10 @@ export function parseTimeWindow(raw: unknown): TimeWindow {
       const first = match ? DAY_NAMES.indexOf(match[1]!.toLowerCase() as typeof DAY_NAMES[number]) : -1;
       const last = match?.[2] ? DAY_NAMES.indexOf(match[2].toLowerCase() as typeof DAY_NAMES[number]) : first;
       if (first < 0 || last < 0) {
-        throw new TimeWindowError("days", `expected day names or ranges such as mon, sat-sun or mon-fri, got ${JSON.stringify(item)}`);
+        throw new TimeWindowError(
+          "days",
+          `expected day names or ranges such as mon, sat-sun or mon-fri, got ${JSON.stringify(item)}`,
+        );
       }
       for (let day = first;; day = (day + 1) % 7) {
         days[day] = true;
@@ -76,23 +84,39 @@ export function parseTimeWindow(raw: unknown): TimeWindow {
   let from: number | undefined;
   let to: number | undefined;
   if (entries.between !== undefined) {
-    const match = typeof entries.between === "string" ? /^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$/.exec(entries.between) : null;
-    const minutes = match ? [Number(match[1]) * 60 + Number(match[2]), Number(match[3]) * 60 + Number(match[4])] : [];
-    if (!match || Number(match[2]) > 59 || Number(match[4]) > 59 || minutes[0]! > 1440 || minutes[1]! > 1440) {
-      throw new TimeWindowError("between", `expected "HH:MM-HH:MM" such as "09:00-18:00", got ${JSON.stringify(entries.between)}`);
+    const match = typeof entries.between === "string"
+      ? /^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$/.exec(entries.between)
+      : null;
+    const minutes = match
+      ? [Number(match[1]) * 60 + Number(match[2]), Number(match[3]) * 60 + Number(match[4])]
+      : [];
+    if (
+      !match || Number(match[2]) > 59 || Number(match[4]) > 59 || minutes[0]! > 1440 || minutes[1]! > 1440
+    ) {
+      throw new TimeWindowError(
+        "between",
+        `expected "HH:MM-HH:MM" such as "09:00-18:00", got ${JSON.stringify(entries.between)}`,
+      );
     }
     from = minutes[0]!;
     to = minutes[1]!;
   }
   const tz = entries.tz === undefined ? "UTC" : entries.tz;
-  if (typeof tz !== "string") throw new TimeWindowError("tz", `expected a time zone name such as "UTC" or "Europe/Berlin", got ${JSON.stringify(tz)}`);
+  if (typeof tz !== "string") {
+    throw new TimeWindowError(
+      "tz",
+      `expected a time zone name such as "UTC" or "Europe/Berlin", got ${JSON.stringify(tz)}`,
+    );
+  }
   try {
     formatterFor(tz);
   } catch {
     throw new TimeWindowError("tz", `unknown time zone "${tz}"`);
   }
   const text = [
-    entries.days === undefined ? undefined : `days ${(Array.isArray(entries.days) ? entries.days : [entries.days]).join(",")}`,
+    entries.days === undefined
+      ? undefined
+      : `days ${(Array.isArray(entries.days) ? entries.days : [entries.days]).join(",")}`,
     entries.between === undefined ? undefined : `between ${entries.between}`,
     `tz ${tz}`,
   ].filter((part) => part !== undefined).join(" ");
@@ -112,7 +136,9 @@ export class TimeWindowError extends RangeError {
 export function inTimeWindow(window: TimeWindow, now: Date): boolean {
   const { day, minute } = localTime(now, window.tz);
   if (window.from === undefined || window.to === undefined) return window.days[day] === true;
-  if (window.from < window.to) return window.days[day] === true && minute >= window.from && minute < window.to;
+  if (window.from < window.to) {
+    return window.days[day] === true && minute >= window.from && minute < window.to;
+  }
   // Crosses midnight: the evening part belongs to today, the early-morning part to yesterday's window.
   if (minute >= window.from) return window.days[day] === true;
   if (minute < window.to) return window.days[(day + 6) % 7] === true;

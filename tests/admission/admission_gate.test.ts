@@ -25,10 +25,17 @@ const allowed = (verdict: AdmissionVerdict) => {
 describe("AdmissionGate", () => {
   it("denies by policy with 28000 and the rule's name, else its index", () => {
     const gate = new AdmissionGate({
-      policy: parsePolicy({ rules: [{ name: "no-interns", deny: { user: "intern*" } }, { deny: { database: "prod" } }] }),
+      policy: parsePolicy({
+        rules: [{ name: "no-interns", deny: { user: "intern*" } }, { deny: { database: "prod" } }],
+      }),
     });
     const byName = denied(gate.admit(context("intern1")));
-    assert.deepEqual([byName.kind, byName.rule, byName.error.code, byName.error.severity], ["denied", "no-interns", "28000", "FATAL"]);
+    assert.deepEqual([byName.kind, byName.rule, byName.error.code, byName.error.severity], [
+      "denied",
+      "no-interns",
+      "28000",
+      "FATAL",
+    ]);
     assert.match(byName.error.message, /rule "no-interns"/);
     assert.match(denied(gate.admit(context("bob", "prod"))).error.message, /rule "rules\[1\]"/);
     assert.equal(allowed(gate.admit(context("bob"))).rule, "default");
@@ -36,7 +43,9 @@ describe("AdmissionGate", () => {
   });
 
   it("refuses with 53300 at exactly each configured count and frees slots on release", () => {
-    const gate = new AdmissionGate({ limits: parseLimits({ per_user: 2, per_database: 3, per_source: 4, max_connections: 5 }) });
+    const gate = new AdmissionGate({
+      limits: parseLimits({ per_user: 2, per_database: 3, per_source: 4, max_connections: 5 }),
+    });
     const a1 = allowed(gate.admit(context("a", "d1")));
     allowed(gate.admit(context("a", "d1")));
     const third = denied(gate.admit(context("a", "d2")));
@@ -56,7 +65,10 @@ describe("AdmissionGate", () => {
 
   it("rate-limits per source address and recovers; reconfigure keeps live counts", () => {
     let now = 0;
-    const gate = new AdmissionGate({ limits: parseLimits({ connect_rate: { per_source: 10, burst: 2 } }), monotonicMs: () => now });
+    const gate = new AdmissionGate({
+      limits: parseLimits({ connect_rate: { per_source: 10, burst: 2 } }),
+      monotonicMs: () => now,
+    });
     allowed(gate.admit(context("a")));
     allowed(gate.admit(context("a")));
     const refused = denied(gate.admit(context("a")));
@@ -74,7 +86,10 @@ describe("AdmissionGate", () => {
     const live = context("intern9");
     allowed(gate.admit(live));
     assert.equal(gate.revocation(live), undefined);
-    gate.configure(parsePolicy({ rules: [{ name: "interns-out", deny: { user: "intern*" } }] }), parseLimits({}));
+    gate.configure(
+      parsePolicy({ rules: [{ name: "interns-out", deny: { user: "intern*" } }] }),
+      parseLimits({}),
+    );
     const error = gate.revocation(live);
     assert.equal(error?.code, "57P01");
     assert.match(error?.message ?? "", /rule "interns-out" now denies it/);

@@ -37,8 +37,19 @@ describe("AuditLog", () => {
     const writer = new MemoryWriter();
     const log = new AuditLog(SETTINGS, writer);
     const session = log.begin(context(), "office")!;
-    assert.deepEqual(session.frontendCaptures.map((t) => String.fromCharCode(t)), ["Q", "P", "B", "E", "C", "S"]);
-    assert.equal(session.frontendCaptureBytes, 20 * 4 * 4 + 256, "captures stop where (redacted) max_query_length does");
+    assert.deepEqual(session.frontendCaptures.map((t) => String.fromCharCode(t)), [
+      "Q",
+      "P",
+      "B",
+      "E",
+      "C",
+      "S",
+    ]);
+    assert.equal(
+      session.frontendCaptureBytes,
+      20 * 4 * 4 + 256,
+      "captures stop where (redacted) max_query_length does",
+    );
     const q = query("select 'password123', 4711 from a_table_with_a_long_name");
     session.frontend(q[0]!, q.subarray(5), false);
     session.backend("C".charCodeAt(0), new TextEncoder().encode("SELECT 1\0"));
@@ -52,7 +63,12 @@ describe("AuditLog", () => {
       assert.equal(event.session, "abc-1");
       assert.equal(event.client, "[::1]:5555");
     }
-    assert.deepEqual([events[0].rule, events[0].upstream, events[0].tls, events[0].decision], ["office", "127.0.0.1:5432", false, "allow"]);
+    assert.deepEqual([events[0].rule, events[0].upstream, events[0].tls, events[0].decision], [
+      "office",
+      "127.0.0.1:5432",
+      false,
+      "allow",
+    ]);
     assert.equal(events[1].text, "select ?, ? from a_t");
     assert.equal(events[1].text_truncated, true);
     assert.doesNotMatch(writer.lines.join("\n"), /password123|4711/);

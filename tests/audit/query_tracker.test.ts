@@ -75,7 +75,15 @@ describe("QueryTracker", () => {
 
   it("an error skips the Executes up to Sync; Close forgets a statement; an empty query completes", () => {
     const { events, send, reply } = harness();
-    send(parse("", "select bad syntax"), bind("", "", []), execute(""), parse("", "select 2"), bind("", "", []), execute(""), sync());
+    send(
+      parse("", "select bad syntax"),
+      bind("", "", []),
+      execute(""),
+      parse("", "select 2"),
+      bind("", "", []),
+      execute(""),
+      sync(),
+    );
     reply(E, errorBody("42601"));
     reply(Z, encoder.encode("I"));
     // The Execute ran the unnamed statement as parsed before it; the later Parse and Execute were skipped.

@@ -16,8 +16,16 @@ describe("RelayPump bandwidth cap", () => {
   it("pauses the source for as long as the budget needs, then resumes; writes are not held back", async () => {
     const from = new MemorySocket();
     const to = new MemorySocket();
-    const scanner = new FrameScanner({ frame() {}, message() {} }, { capture: [], maxBodyBytes: 1 << 20, peer: "server" });
-    const pump = new RelayPump(from, to, scanner, () => assert.fail("no protocol error"), { bytes: 0, stalls: 0, stallSeconds: 0 }, 100_000);
+    const scanner = new FrameScanner({ frame() {}, message() {} }, {
+      capture: [],
+      maxBodyBytes: 1 << 20,
+      peer: "server",
+    });
+    const pump = new RelayPump(from, to, scanner, () => assert.fail("no protocol error"), {
+      bytes: 0,
+      stalls: 0,
+      stallSeconds: 0,
+    }, 100_000);
     pump.forward(dataRow(60_000));
     assert.equal(from.paused, false, "within the first second's budget");
     pump.forward(dataRow(60_000)); // 20 000 bytes over: 200 ms at 100 kB/s
@@ -35,7 +43,11 @@ describe("RelayPump bandwidth cap", () => {
     const from = new MemorySocket();
     const to = new MemorySocket();
     to.congested = true;
-    const scanner = new FrameScanner({ frame() {}, message() {} }, { capture: [], maxBodyBytes: 1 << 20, peer: "server" });
+    const scanner = new FrameScanner({ frame() {}, message() {} }, {
+      capture: [],
+      maxBodyBytes: 1 << 20,
+      peer: "server",
+    });
     const pump = new RelayPump(from, to, scanner, () => {}, { bytes: 0, stalls: 0, stallSeconds: 0 }, 10_000);
     pump.forward(dataRow(11_000)); // 100 ms over budget, and the write queued
     await sleep(150);

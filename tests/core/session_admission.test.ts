@@ -9,7 +9,12 @@ import { decodeErrorFields } from "../../src/protocol/error_response.ts";
 import { MemorySocket } from "../support/memory_socket.ts";
 import { startupMessage } from "../support/frontend_frames.ts";
 
-const SETTINGS: RelaySettings = { upstream: { hostname: "10.9.9.9", port: 5999 }, startupTimeoutMs: 5000, connectTimeoutMs: 1000, maxMessageBytes: 1 << 20 };
+const SETTINGS: RelaySettings = {
+  upstream: { hostname: "10.9.9.9", port: 5999 },
+  startupTimeoutMs: 5000,
+  connectTimeoutMs: 1000,
+  maxMessageBytes: 1 << 20,
+};
 const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
 
 function harness(verdict: AdmissionVerdict, auditor?: Auditor) {
@@ -19,7 +24,9 @@ function harness(verdict: AdmissionVerdict, auditor?: Auditor) {
   const seen: string[] = [];
   const admission: Admission = {
     admit(context) {
-      seen.push(`${context.user}@${context.database} app=${context.applicationName} from ${context.client.hostname} tls=${context.tls}`);
+      seen.push(
+        `${context.user}@${context.database} app=${context.applicationName} from ${context.client.hostname} tls=${context.tls}`,
+      );
       return verdict;
     },
   };
@@ -45,8 +52,20 @@ describe("Session admission", () => {
   it("a refused session gets the FATAL and the server is never contacted", async () => {
     const refusals: string[] = [];
     const { client, connects, outcomes, seen } = harness(
-      { allowed: false, kind: "denied", rule: "no-interns", error: { severity: "FATAL", code: "28000", message: "connection denied by pgrelay policy rule \"no-interns\"" } },
-      { begin: () => assert.fail("a refused session is not begun"), refused: (_c, v) => refusals.push(v.rule) },
+      {
+        allowed: false,
+        kind: "denied",
+        rule: "no-interns",
+        error: {
+          severity: "FATAL",
+          code: "28000",
+          message: 'connection denied by pgrelay policy rule "no-interns"',
+        },
+      },
+      {
+        begin: () => assert.fail("a refused session is not begun"),
+        refused: (_c, v) => refusals.push(v.rule),
+      },
     );
     await tick();
     assert.deepEqual(seen, ["intern1@prod app=psql from 192.0.2.7 tls=false"]);
@@ -68,7 +87,15 @@ describe("Session admission", () => {
       {
         begin: (context, rule) => {
           begun.push(`${rule} -> ${context.upstream?.port}`);
-          return { frontendCaptures: [], frontendCaptureBytes: 0, frontend() {}, backendFrame() {}, backend() {}, authFailed() {}, ended: (reason) => ended.push(reason) };
+          return {
+            frontendCaptures: [],
+            frontendCaptureBytes: 0,
+            frontend() {},
+            backendFrame() {},
+            backend() {},
+            authFailed() {},
+            ended: (reason) => ended.push(reason),
+          };
         },
         refused: () => assert.fail("not refused"),
       },

@@ -38,13 +38,24 @@ describe("audit log with real clients", () => {
 
   const start = async (settings: Partial<AuditSettings> = {}) => {
     const writer = new MemoryWriter();
-    const audit = new AuditLog({ path: "-", queries: true, maxQueryLength: 4096, redactLiterals: false, ...settings }, writer);
+    const audit = new AuditLog({
+      path: "-",
+      queries: true,
+      maxQueryLength: 4096,
+      redactLiterals: false,
+      ...settings,
+    }, writer);
     const proxy = await startTestProxy(cluster, {
       auditor: audit,
       policy: parsePolicy({ rules: [{ name: "no-md5", deny: { user: "md5_user" } }] }),
     });
     proxies.push(proxy);
-    return { proxy, writer, audit, login: { host: "127.0.0.1", port: proxy.address.port, ...cluster.users.scram, database: "app" } };
+    return {
+      proxy,
+      writer,
+      audit,
+      login: { host: "127.0.0.1", port: proxy.address.port, ...cluster.users.scram, database: "app" },
+    };
   };
   /** Waits until the session's session_end is in the log. */
   const ended = async (writer: MemoryWriter, audit: AuditLog, count: number) => {
@@ -66,7 +77,14 @@ describe("audit log with real clients", () => {
 
   it("simple, multi-statement and failed queries from psql", async () => {
     const { writer, audit, login } = await start();
-    const result = await runPsql(["-c", "select 1 as a", "-c", "select 2; select 3 from generate_series(1, 4)", "-c", "select 1/0"], login);
+    const result = await runPsql([
+      "-c",
+      "select 1 as a",
+      "-c",
+      "select 2; select 3 from generate_series(1, 4)",
+      "-c",
+      "select 1/0",
+    ], login);
     assert.equal(result.code, 1, "the last command fails");
     await ended(writer, audit, 1);
     const events = writer.events();
@@ -78,10 +96,23 @@ describe("audit log with real clients", () => {
       assert.ok(Math.abs(Date.parse(event.ts) - Date.now()) < 60_000);
     }
     assert.deepEqual(
-      [first!.user, first!.database, first!.application_name, first!.tls, first!.upstream, first!.decision, first!.rule],
+      [
+        first!.user,
+        first!.database,
+        first!.application_name,
+        first!.tls,
+        first!.upstream,
+        first!.decision,
+        first!.rule,
+      ],
       ["scram_user", "app", "psql", false, `127.0.0.1:${cluster.port}`, "allow", "default"],
     );
-    assert.deepEqual([one!.protocol, one!.text, one!.tag, one!.rows], ["simple", "select 1 as a", "SELECT 1", 1]);
+    assert.deepEqual([one!.protocol, one!.text, one!.tag, one!.rows], [
+      "simple",
+      "select 1 as a",
+      "SELECT 1",
+      1,
+    ]);
     assert.ok(one!.duration_ms >= 0 && one!.duration_ms < 5000);
     assert.deepEqual(multi!.commands, [{ tag: "SELECT 1", rows: 1 }, { tag: "SELECT 4", rows: 4 }]);
     assert.deepEqual([multi!.tag, multi!.rows], ["SELECT 4", 4]);
@@ -100,7 +131,10 @@ describe("audit log with real clients", () => {
     assert.equal((await client.query({ ...byValue, values: [SECRET] })).rows[0].v, SECRET);
     assert.equal((await client.query({ ...byValue, values: [SECRET + "-2"] })).rows[0].n, SECRET.length + 2);
     await client.query("select $1::int + 1 as x", [987654321]);
-    await assert.rejects(client.query("select $1::int", [SECRET + "-not-an-int"]), (error: Error & { code?: string }) => error.code === "22P02");
+    await assert.rejects(
+      client.query("select $1::int", [SECRET + "-not-an-int"]),
+      (error: Error & { code?: string }) => error.code === "22P02",
+    );
     await client.end();
     await ended(writer, audit, 1);
     const queries = writer.events().filter((e) => e.event === "query");
@@ -127,27 +161,45 @@ describe("audit log with real clients", () => {
       await sql.end();
     }
     await ended(writer, audit, 1);
-    const sleepQuery = writer.events().find((e) => e.event === "query" && String(e.text).includes("pg_sleep"));
+    const sleepQuery = writer.events().find((e) =>
+      e.event === "query" && String(e.text).includes("pg_sleep")
+    );
     assert.ok(sleepQuery, writer.text);
     assert.equal(sleepQuery.sqlstate, "57014");
-    assert.ok(sleepQuery.duration_ms >= 50 && sleepQuery.duration_ms < 5000, `duration ${sleepQuery.duration_ms}`);
+    assert.ok(
+      sleepQuery.duration_ms >= 50 && sleepQuery.duration_ms < 5000,
+      `duration ${sleepQuery.duration_ms}`,
+    );
   });
 
   it("denied and auth_failed events; redact_literals masks literals; queries: false logs sessions only", async () => {
     const { writer, audit, login } = await start({ redactLiterals: true, maxQueryLength: 40 });
     assert.equal((await runPsql(["-c", "select 1"], { ...login, ...cluster.users.md5 })).code, 2);
     assert.equal((await runPsql(["-c", "select 1"], { ...login, password: "wrong" })).code, 2);
-    const ok = await runPsql(["-c", "select 'topsecret' as a, 31337 as b, $$dollar secret$$ as c, 'x' || repeat('y', 100) as d"], login);
+    const ok = await runPsql([
+      "-c",
+      "select 'topsecret' as a, 31337 as b, $$dollar secret$$ as c, 'x' || repeat('y', 100) as d",
+    ], login);
     assert.equal(ok.code, 0, ok.stderr);
     await ended(writer, audit, 2);
     const events = writer.events();
     const denied = events.find((e) => e.event === "denied")!;
-    assert.deepEqual([denied.user, denied.decision, denied.kind, denied.rule, denied.sqlstate], ["md5_user", "deny", "denied", "no-md5", "28000"]);
+    assert.deepEqual([denied.user, denied.decision, denied.kind, denied.rule, denied.sqlstate], [
+      "md5_user",
+      "deny",
+      "denied",
+      "no-md5",
+      "28000",
+    ]);
     assert.match(denied.client, /^127\.0\.0\.1:\d+$/);
     const failed = events.find((e) => e.event === "auth_failed")!;
     assert.deepEqual([failed.user, failed.sqlstate], ["scram_user", "28P01"]);
     const query = events.find((e) => e.event === "query")!;
-    assert.equal(query.text, "select ? as a, ? as b, ? as c, ? || repe", "redacted, then cut to 40 characters");
+    assert.equal(
+      query.text,
+      "select ? as a, ? as b, ? as c, ? || repe",
+      "redacted, then cut to 40 characters",
+    );
     assert.equal(query.text_truncated, true);
     assert.doesNotMatch(writer.text, /topsecret|31337|dollar secret/);
 

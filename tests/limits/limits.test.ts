@@ -22,7 +22,11 @@ describe("limits", () => {
       connectRate: { perSource: 20, burst: 40 },
       bandwidthPerSession: 10_000_000,
     });
-    assert.equal(parseLimits({ connect_rate: { per_source: 5 } }).connectRate?.burst, 5, "burst defaults to the rate");
+    assert.equal(
+      parseLimits({ connect_rate: { per_source: 5 } }).connectRate?.burst,
+      5,
+      "burst defaults to the rate",
+    );
   });
 
   it("parseLimits() names a bad key", () => {
@@ -63,6 +67,10 @@ describe("limits", () => {
     assert.equal(take(), true, "one token after 500 ms");
     assert.equal(take(), false);
     now += 10_000;
-    assert.deepEqual([take(), take(), take(), take()], [true, true, true, false], "refills to the burst, not beyond");
+    assert.deepEqual(
+      [take(), take(), take(), take()],
+      [true, true, true, false],
+      "refills to the burst, not beyond",
+    );
   });
 });

@@ -46,7 +46,17 @@ describe("policy globs and CIDR blocks", () => {
     assert.ok(cidrContains(parseCidr("0.0.0.0/0"), parseIp("8.8.8.8")!));
     assert.ok(cidrContains(parseCidr("::ffff:10.0.0.0/104"), parseIp("10.9.9.9")!));
     assert.deepEqual([...parseIp("fe80::1%eth0")!].slice(0, 2), [0xfe, 0x80]);
-    for (const bad of ["10.0.0.0/33", "10.0.0/8", "256.1.1.1", "1::2::3", "2001:db8::/129", "host/8", "10.0.0.0/x"]) {
+    for (
+      const bad of [
+        "10.0.0.0/33",
+        "10.0.0/8",
+        "256.1.1.1",
+        "1::2::3",
+        "2001:db8::/129",
+        "host/8",
+        "10.0.0.0/x",
+      ]
+    ) {
       assert.throws(() => parseCidr(bad), RangeError, bad);
     }
   });
@@ -59,7 +69,10 @@ describe("policy time windows", () => {
     assert.ok(!inTimeWindow(office, new Date("2026-05-04T18:00:00Z")), "18:00 is out (end excluded)");
     assert.ok(!inTimeWindow(office, new Date("2026-05-09T10:00:00Z")), "Saturday is out");
     const berlin = parseTimeWindow({ between: "09:00-10:00", tz: "Europe/Berlin" });
-    assert.ok(inTimeWindow(berlin, new Date("2026-05-04T07:30:00Z")), "07:30 UTC is 09:30 in Berlin (summer)");
+    assert.ok(
+      inTimeWindow(berlin, new Date("2026-05-04T07:30:00Z")),
+      "07:30 UTC is 09:30 in Berlin (summer)",
+    );
     assert.ok(!inTimeWindow(berlin, new Date("2026-05-04T09:30:00Z")));
   });
 
@@ -74,8 +87,14 @@ describe("policy time windows", () => {
   });
 
   it("rejects bad days, hours and zones with the sub-key", () => {
-    assert.throws(() => parseTimeWindow({ days: ["mon-fry"] }), (e: Error & { key?: string }) => e.key === "days");
-    assert.throws(() => parseTimeWindow({ between: "9-18" }), (e: Error & { key?: string }) => e.key === "between");
+    assert.throws(
+      () => parseTimeWindow({ days: ["mon-fry"] }),
+      (e: Error & { key?: string }) => e.key === "days",
+    );
+    assert.throws(
+      () => parseTimeWindow({ between: "9-18" }),
+      (e: Error & { key?: string }) => e.key === "between",
+    );
     assert.throws(() => parseTimeWindow({ between: "09:60-10:00" }), /HH:MM/);
     assert.throws(() => parseTimeWindow({ tz: "Mars/Olympus" }), /unknown time zone/);
     assert.throws(() => parseTimeWindow({ weekdays: "mon" }), /unknown key/);
@@ -94,7 +113,10 @@ describe("parsePolicy()", () => {
     });
     assert.equal(policy.default, "deny");
     assert.equal(policy.enforceOnReload, true);
-    assert.deepEqual(policy.rules.map((r) => [r.label, r.action]), [["no-interns-on-prod", "deny"], ["rules[1]", "allow"]]);
+    assert.deepEqual(policy.rules.map((r) => [r.label, r.action]), [["no-interns-on-prod", "deny"], [
+      "rules[1]",
+      "allow",
+    ]]);
   });
 
   it("names the path of a bad value", () => {
@@ -108,13 +130,22 @@ describe("parsePolicy()", () => {
       }
       assert.fail("no error");
     };
-    assert.match(pathOf({ rules: [{ allow: {} }, { deny: { source: "10.0.0.0/40" } }] }), /^rules\.1\.deny\.source: prefix length/);
+    assert.match(
+      pathOf({ rules: [{ allow: {} }, { deny: { source: "10.0.0.0/40" } }] }),
+      /^rules\.1\.deny\.source: prefix length/,
+    );
     assert.match(pathOf({ rules: [{ allow: { usr: "x" } }] }), /^rules\.0\.allow\.usr: unknown match field/);
     assert.match(pathOf({ rules: [{ allow: {}, deny: {} }] }), /^rules\.0\.deny: a rule takes exactly one/);
     assert.match(pathOf({ rules: [{ name: "x" }] }), /^rules\.0: a rule needs allow: or deny:/);
     assert.match(pathOf({ default: "maybe" }), /^default: expected allow or deny/);
-    assert.match(pathOf({ rules: [{ deny: { tls: "yes" } }] }), /^rules\.0\.deny\.tls: expected true or false/);
-    assert.match(pathOf({ rules: [{ deny: { time: { days: "someday" } } }] }), /^rules\.0\.deny\.time\.days: /);
+    assert.match(
+      pathOf({ rules: [{ deny: { tls: "yes" } }] }),
+      /^rules\.0\.deny\.tls: expected true or false/,
+    );
+    assert.match(
+      pathOf({ rules: [{ deny: { time: { days: "someday" } } }] }),
+      /^rules\.0\.deny\.time\.days: /,
+    );
   });
 });
 
@@ -131,13 +162,28 @@ describe("evaluatePolicy()", () => {
   });
 
   it("takes the first rule whose every field matches", () => {
-    assert.equal(evaluatePolicy(policy, facts({ user: "intern7", database: "prod" })).label, "no-interns-on-prod");
+    assert.equal(
+      evaluatePolicy(policy, facts({ user: "intern7", database: "prod" })).label,
+      "no-interns-on-prod",
+    );
     assert.equal(evaluatePolicy(policy, facts({ user: "intern7", database: "prod" })).action, "deny");
-    assert.equal(evaluatePolicy(policy, facts({ user: "intern7", database: "dev" })).label, "rules[3]", "one field alone is not enough");
-    assert.equal(evaluatePolicy(policy, facts({ applicationName: "batch-x", now: new Date("2026-05-09T10:00:00Z") })).label, "office-only");
+    assert.equal(
+      evaluatePolicy(policy, facts({ user: "intern7", database: "dev" })).label,
+      "rules[3]",
+      "one field alone is not enough",
+    );
+    assert.equal(
+      evaluatePolicy(policy, facts({ applicationName: "batch-x", now: new Date("2026-05-09T10:00:00Z") }))
+        .label,
+      "office-only",
+    );
     assert.equal(evaluatePolicy(policy, facts({ applicationName: "batch-x" })).action, "allow", "weekday");
     assert.equal(evaluatePolicy(policy, facts({ user: "remote_bob" })).label, "tls-from-outside");
-    assert.equal(evaluatePolicy(policy, facts({ user: "remote_bob", tls: true })).label, "rules[3]", "tls: false does not match a TLS session");
+    assert.equal(
+      evaluatePolicy(policy, facts({ user: "remote_bob", tls: true })).label,
+      "rules[3]",
+      "tls: false does not match a TLS session",
+    );
     const outside = evaluatePolicy(policy, facts({ source: "192.0.2.1" }));
     assert.deepEqual([outside.label, outside.action], ["rules[4]", "deny"]);
     assert.equal(evaluatePolicy(parsePolicy({ default: "deny" }), facts()).label, "default");
@@ -147,7 +193,10 @@ describe("evaluatePolicy()", () => {
   it("explainDecision() says which rule decides and why each earlier one did not", () => {
     const lines = explainDecision(policy, facts({ user: "alice", database: "prod", source: "10.1.2.3" }));
     const text = lines.join("\n");
-    assert.match(text, /rules\[0\] "no-interns-on-prod" \(deny\): skipped\n {4}does not match: user "alice" vs "intern\*"/);
+    assert.match(
+      text,
+      /rules\[0\] "no-interns-on-prod" \(deny\): skipped\n {4}does not match: user "alice" vs "intern\*"/,
+    );
     assert.match(text, /rules\[3\] \(allow\): MATCHES\n {4}matches: source 10\.1\.2\.3 is in 10\.0\.0\.0\/8/);
     assert.equal(lines.at(-1), "decision: ALLOW by rules[3]");
     assert.ok(!text.includes("rules[4]"), "rules after the deciding one are not evaluated");
