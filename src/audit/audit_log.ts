@@ -151,7 +151,9 @@ export class AuditLog implements Auditor {
   }
 
   #record(event: string, context: SessionContext, fields: object): void {
-    if (this.#queue.length >= this.#maxQueued || !this.#writer) {
+    // Audit was turned off by a reload: the sessions begun before it end without a trace, and that is no drop.
+    if (!this.#writer) return;
+    if (this.#queue.length >= this.#maxQueued) {
       this.#drop(1);
       return;
     }

@@ -104,4 +104,17 @@ describe("AuditLog", () => {
     const log = new AuditLog(undefined, undefined);
     assert.equal(log.begin(context(), "default"), undefined);
   });
+
+  it("a reload that turns audit off silences sessions begun before it without counting drops", async () => {
+    const writer = new MemoryWriter();
+    const log = new AuditLog(SETTINGS, writer);
+    const session = log.begin(context(), "default")!;
+    await log.flush();
+    log.configure(undefined, undefined);
+    session.ended("client_closed");
+    await log.flush();
+    assert.deepEqual(writer.lines.map((line) => JSON.parse(line).event), ["session_start"]);
+    assert.equal(log.dropped, 0);
+    assert.equal(log.begin(context(), "default"), undefined);
+  });
 });
