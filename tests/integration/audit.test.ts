@@ -7,6 +7,7 @@ import { AuditLog } from "../../src/audit/audit_log.ts";
 import type { AuditSettings } from "../../src/audit/audit_schema.ts";
 import type { AuditWriter } from "../../src/audit/audit_writer.ts";
 import type { Proxy } from "../../src/core/proxy.ts";
+import { ProxyMetrics } from "../../src/metrics/proxy_metrics.ts";
 import { parsePolicy } from "../../src/policy/policy_schema.ts";
 import { runPsql } from "../support/clients.ts";
 import { startTestProxy } from "../support/pgrelay.ts";
@@ -207,5 +208,37 @@ describe("audit log with real clients", () => {
     assert.equal((await runPsql(["-c", "select 'not logged'"], quiet.login)).code, 0);
     await ended(quiet.writer, quiet.audit, 1);
     assert.deepEqual(quiet.writer.events().map((e) => e.event), ["session_start", "session_end"]);
+  });
+
+  it("a stalled audit sink never blocks the relay: events are dropped and counted in the metric", async () => {
+    const stalled: AuditWriter = {
+      write: () => new Promise<void>(() => {}), // a disk that never answers
+      reopen: () => Promise.resolve(),
+      close: () => Promise.resolve(),
+    };
+    const metrics = new ProxyMetrics();
+    const audit = new AuditLog(
+      { path: "-", queries: true, maxQueryLength: 4096, redactLiterals: false },
+      stalled,
+      { metrics, maxQueuedEvents: 10 },
+    );
+    const proxy = await startTestProxy(cluster, { auditor: audit });
+    proxies.push(proxy);
+    const client = new pg.Client({
+      host: "127.0.0.1",
+      port: proxy.address.port,
+      ...cluster.users.scram,
+      database: "app",
+    });
+    await client.connect();
+    const started = performance.now();
+    for (let i = 0; i < 50; i++) assert.equal((await client.query("select $1::int as i", [i])).rows[0].i, i);
+    await client.end();
+    assert.ok(performance.now() - started < 10_000);
+    await sleep(100);
+    // 1 session_start went into the stalled write, 10 more events wait, the rest (50 queries + session_end - 10) drop.
+    assert.equal(audit.dropped, 41);
+    const text = metrics.render({ sessions: [], bufferedBytes: 0, upstreamUp: 1, draining: false });
+    assert.match(text, /^pgrelay_audit_events_dropped_total 41$/m);
   });
 });
