@@ -98,9 +98,16 @@ async function serve(initial: Config, args: CliArgs): Promise<number> {
       logger.log("error", "audit_write_failed", { error: error.message, dropped_total: audit.dropped });
     },
   });
+  /** Writes what is queued before exit, but a stuck sink (a blocked stdout pipe) delays exit by 2 s at most. */
   const finishAudit = async () => {
-    await audit.flush();
-    await auditWriter?.close();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const flushed = await Promise.race([
+      audit.flush().then(() => true),
+      new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(false), 2000)),
+    ]);
+    clearTimeout(timer);
+    if (!flushed) logger.log("warn", "audit_flush_timeout", { dropped_total: audit.dropped });
+    else await auditWriter?.close();
   };
   // Signals are wired before the proxy reports that it listens, so a supervisor may signal at once.
   let proxy: Proxy | undefined;
