@@ -15,6 +15,10 @@ import { Proxy } from "./src/core/proxy.ts";
 import type { RelaySettings } from "./src/core/relay_settings.ts";
 import type { SocketAddress } from "./src/core/socket.ts";
 import { NO_CLIENT_TLS, NO_UPSTREAM_TLS, needsTlsSockets } from "./src/core/tls_settings.ts";
+import type { Admission, Auditor } from "./src/core/session_hooks.ts";
+import { AdmissionGate } from "./src/admission/admission_gate.ts";
+import type { Policy } from "./src/policy/policy_schema.ts";
+import type { Limits } from "./src/limits/limits_schema.ts";
 
 export { Proxy } from "./src/core/proxy.ts";
 export type { Config } from "./src/config/schema.ts";
@@ -22,10 +26,26 @@ export type { Logger, LogLevel } from "./src/core/logger.ts";
 export type { SessionContext } from "./src/core/session_context.ts";
 export type { SocketAddress } from "./src/core/socket.ts";
 export type { ClientTlsSettings, UpstreamTlsSettings } from "./src/core/tls_settings.ts";
+export type { Admission, Auditor } from "./src/core/session_hooks.ts";
+export { AdmissionGate } from "./src/admission/admission_gate.ts";
+export { AuditLog } from "./src/audit/audit_log.ts";
+export type { AuditSettings } from "./src/audit/audit_schema.ts";
+export type { AuditWriter } from "./src/audit/audit_writer.ts";
+export { parsePolicy } from "./src/policy/policy_schema.ts";
+export { parseLimits } from "./src/limits/limits_schema.ts";
+export { parseAudit } from "./src/audit/audit_schema.ts";
 
 export interface StartProxyOptions extends Partial<RelaySettings> {
   /** Where clients connect (default 127.0.0.1:6432). */
   listen?: SocketAddress;
+  /** Who may connect (see parsePolicy); with `limits`, builds the default admission step. */
+  policy?: Policy;
+  /** Connection limits and bandwidth (see parseLimits). */
+  limits?: Limits;
+  /** Admission step; by default an AdmissionGate built from `policy` and `limits` when either is given. */
+  admission?: Admission;
+  /** Audit observer, e.g. `new AuditLog(settings, writer)`. */
+  auditor?: Auditor;
   /** Where the proxy reports events; silent by default. */
   logger?: Logger;
   metrics?: MetricsSink;
@@ -47,8 +67,10 @@ export interface StartProxyOptions extends Partial<RelaySettings> {
  * ```
  */
 export function startProxy(options: StartProxyOptions = {}): Promise<Proxy> {
-  const { logger = SILENT_LOGGER, runtime, ...settings } = options;
+  const { logger = SILENT_LOGGER, runtime, admission, auditor, policy, limits, ...settings } = options;
   const tls = needsTlsSockets(settings.clientEncryption ?? NO_CLIENT_TLS, settings.upstreamEncryption ?? NO_UPSTREAM_TLS);
+  const gate = admission ??
+    (policy || limits ? new AdmissionGate({ ...(policy ? { policy } : {}), ...(limits ? { limits } : {}) }) : undefined);
   const { listen, upstream, startupTimeoutMs, connectTimeoutMs, maxMessageBytes } = DEFAULT_CONFIG;
   return Proxy.start(tls ? nodeAdapter : adapterFor(runtime), {
     listen,
@@ -56,8 +78,11 @@ export function startProxy(options: StartProxyOptions = {}): Promise<Proxy> {
     startupTimeoutMs,
     connectTimeoutMs,
     maxMessageBytes,
+    bandwidthPerSession: limits?.bandwidthPerSession ?? 0,
     ...settings,
     logger,
+    admission: gate,
+    auditor,
   });
 }
 

@@ -8,6 +8,8 @@ export interface CliArgs {
   help: boolean;
   version: boolean;
   check: boolean;
+  /** `--explain KEY=VALUE...`: the facts to explain the policy decision for. */
+  explain?: string[];
   config?: string;
   /** Config keys set by flags, validated like the file's values (nested keys as mappings). */
   overrides: Record<string, unknown>;
@@ -45,12 +47,13 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
       help: { type: "boolean", short: "h" },
       version: { type: "boolean", short: "V" },
       check: { type: "boolean" },
+      explain: { type: "boolean" },
       config: { type: "string", short: "c" },
       ...Object.fromEntries([...OVERRIDE_FLAGS, ...Object.keys(NESTED_FLAGS)].map((flag) => [flag, { type: "string" as const }])),
     },
   });
-  if (positionals.length > 0) {
-    throw new TypeError(`unexpected argument "${positionals[0]}": pgrelay takes only flags`);
+  if (positionals.length > 0 && values.explain !== true) {
+    throw new TypeError(`unexpected argument "${positionals[0]}": pgrelay takes only flags (and KEY=VALUE words after --explain)`);
   }
   const overrides: Record<string, unknown> = {};
   for (const flag of OVERRIDE_FLAGS) {
@@ -68,6 +71,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
     overrides,
   };
   if (typeof values.config === "string") args.config = values.config;
+  if (values.explain === true) args.explain = positionals;
   return args;
 }
 
@@ -95,14 +99,20 @@ Options:
       --auth-mode MODE        relay (default: auth messages pass untouched) or scram (pgrelay authenticates)
       --auth-file FILE        for scram: "user" "SCRAM-SHA-256$..." lines (PgBouncer's auth_file format)
       --check                 validate the config, read its TLS and auth files, and exit: 0 if valid, 2 with every error
+      --explain KEY=VALUE...  show which policy rule decides for a connection, and why, then exit
+                              (0 allowed, 3 denied); keys: user, database, application_name,
+                              source, tls, time; e.g. --explain user=alice database=prod source=10.1.2.3
   -h, --help                  show this help
   -V, --version               show the version
 
 Config file keys: listen, upstream, startup_timeout, connect_timeout, max_message_size, log_level,
 admin (listen), drain_timeout, workers, tls (mode, cert, key, require),
-upstream_tls (mode, ca, server_name), auth (mode, file).
+upstream_tls (mode, ca, server_name), auth (mode, file), policy (default, enforce_on_reload, rules),
+limits (max_connections, per_user, per_database, per_source, connect_rate, bandwidth_per_session),
+audit (path, queries, max_query_length, redact_literals).
 Durations: "500ms", "60s", "2m" (or a number of seconds). Sizes: 65536, "64KiB", "10MB", "1GiB".
-Logs: one JSON object per line on stderr. Signals: SIGHUP reloads the config for new sessions;
+Logs: one JSON object per line on stderr. Signals: SIGHUP reloads the config (policy, limits and audit
+included) for new sessions and reopens the audit file;
 SIGTERM/SIGINT stop accepting, let sessions finish for drain_timeout,
 then end the rest with FATAL 57P01 and exit 0; a second SIGTERM/SIGINT exits at once.
 Exit codes: 0 ok, 1 runtime failure (e.g. address in use), 2 bad flags or config.`;

@@ -17,8 +17,15 @@ import { type CliArgs, HELP, parseCliArgs } from "./args.ts";
 import { JsonLogger } from "./json_logger.ts";
 import { loadConfig } from "./load_config.ts";
 import { VERSION } from "./version.ts";
+import { AdmissionGate } from "../admission/admission_gate.ts";
+import { AuditLog } from "../audit/audit_log.ts";
+import type { AuditSettings } from "../audit/audit_schema.ts";
+import type { AuditWriter } from "../audit/audit_writer.ts";
+import { openAuditWriter } from "./audit_file_writer.ts";
+import { explain, parseExplainFacts } from "./explain.ts";
 
-export const EXIT = { OK: 0, FAILURE: 1, USAGE: 2 } as const;
+/** 3: `--explain` found the connection denied. */
+export const EXIT = { OK: 0, FAILURE: 1, USAGE: 2, DENIED: 3 } as const;
 
 const print = (text: string) => process.stdout.write(text + "\n");
 const complain = (text: string) => process.stderr.write(text + "\n");
@@ -48,6 +55,17 @@ export async function main(argv: readonly string[]): Promise<number> {
     for (const line of error.message.split("\n")) complain(`pgrelay: ${line}`);
     return EXIT.USAGE;
   }
+  if (args.explain) {
+    let report;
+    try {
+      report = explain(config.policy, parseExplainFacts(args.explain));
+    } catch (error) {
+      complain(`pgrelay: ${(error as Error).message}`);
+      return EXIT.USAGE;
+    }
+    for (const line of report.lines) print(line);
+    return report.allowed ? EXIT.OK : EXIT.DENIED;
+  }
   try {
     await relaySettingsOf(config); // reads and parses the TLS files
   } catch (error) {
@@ -56,7 +74,12 @@ export async function main(argv: readonly string[]): Promise<number> {
     return EXIT.USAGE;
   }
   if (args.check) {
-    print(`pgrelay: config OK: listen ${formatAddress(config.listen)}, upstream ${formatAddress(config.upstream)}`);
+    const rules = config.policy.rules.length;
+    print(
+      `pgrelay: config OK: listen ${formatAddress(config.listen)}, upstream ${formatAddress(config.upstream)}, ` +
+        `policy ${rules} rule${rules === 1 ? "" : "s"} (default ${config.policy.default}), ` +
+        `audit ${config.audit ? config.audit.path : "off"}`,
+    );
     return EXIT.OK;
   }
   const workerId = process.env[WORKER_ENV];
@@ -70,6 +93,36 @@ async function serve(initial: Config, args: CliArgs, logger: JsonLogger, isWorke
   let settings = await relaySettingsOf(config);
   const adapter = needsTlsSockets(settings.clientEncryption!, settings.upstreamEncryption!) ? nodeAdapter : adapterFor();
   const metrics = new ProxyMetrics();
+  const gate = new AdmissionGate({ policy: config.policy, limits: config.limits });
+  let auditWriter: AuditWriter | undefined;
+  if (config.audit) {
+    try {
+      auditWriter = await openAuditWriter(config.audit.path);
+    } catch (error) {
+      complain(`pgrelay: cannot open the audit log "${config.audit.path}": ${(error as Error).message}`);
+      return EXIT.FAILURE;
+    }
+  }
+  let lastWriteErrorAt = -Infinity;
+  const audit = new AuditLog(config.audit, auditWriter, {
+    metrics,
+    onWriteError: (error) => {
+      if (performance.now() - lastWriteErrorAt < 10_000) return; // one line per 10 s, not one per event
+      lastWriteErrorAt = performance.now();
+      logger.log("error", "audit_write_failed", { error: error.message, dropped_total: audit.dropped });
+    },
+  });
+  /** Writes what is queued before exit, but a stuck sink (a blocked stdout pipe) delays exit by 2 s at most. */
+  const finishAudit = async () => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const flushed = await Promise.race([
+      audit.flush().then(() => true),
+      new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(false), 2000)),
+    ]);
+    clearTimeout(timer);
+    if (!flushed) logger.log("warn", "audit_flush_timeout", { dropped_total: audit.dropped });
+    else await auditWriter?.close();
+  };
   // Signals are wired before the proxy reports that it listens, so a supervisor may signal at once.
   let proxy: Proxy | undefined;
   let admin: Listener | undefined;
@@ -86,19 +139,38 @@ async function serve(initial: Config, args: CliArgs, logger: JsonLogger, isWorke
     if (!isWorker) void notifySystemd("STOPPING=1");
     logger.log("info", "shutting_down", { signal, sessions: proxy?.sessions.length ?? 0, drain_timeout_ms: config.drainTimeoutMs });
     if (!proxy) return; // start() finishes, then sees `stopping`
-    void proxy.drain(config.drainTimeoutMs).then(() => admin?.close()).then(() => exit(EXIT.OK));
+    void proxy.drain(config.drainTimeoutMs).then(() => admin?.close()).then(finishAudit).then(() => exit(EXIT.OK));
   };
   process.on("SIGINT", () => stop("SIGINT"));
   process.on("SIGTERM", () => stop("SIGTERM"));
+  /** The writer the reloaded audit settings need: the current one for the same path, else a new one. */
+  const auditWriterFor = async (next: AuditSettings | undefined): Promise<AuditWriter | undefined> => {
+    if (!next) return undefined;
+    if (auditWriter && audit.settings?.path === next.path) return auditWriter;
+    try {
+      return await openAuditWriter(next.path);
+    } catch (error) {
+      throw new Error(`cannot open the audit log "${next.path}": ${(error as Error).message}`);
+    }
+  };
+  const swapAudit = (next: AuditSettings | undefined, writer: AuditWriter | undefined) => {
+    const old = auditWriter;
+    auditWriter = writer;
+    audit.configure(next, writer);
+    if (old && old !== writer) void audit.flush().then(() => old.close());
+  };
   process.on("SIGHUP", () => {
     if (!proxy || stopping) return;
     const running = proxy;
     if (!isWorker) void notifySystemd("RELOADING=1");
-    loadConfig(args.config, args.overrides).then(async (next) => {
+    // logrotate: the audit file is reopened on every SIGHUP, whether or not the config changed.
+    const reopened = auditWriter?.reopen().catch((error: Error) => logger.log("error", "audit_reopen_failed", { error: error.message }));
+    Promise.all([loadConfig(args.config, args.overrides), reopened]).then(async ([next]) => {
       for (const [key, now, then] of [["tls.mode", next.tls.mode, config.tls.mode], ["upstream_tls.mode", next.upstreamTls.mode, config.upstreamTls.mode]] as const) {
         if (now !== then) throw new Error(`${key} changed from ${then} to ${now}: restart pgrelay to change TLS modes`);
       }
       const nextSettings = await relaySettingsOf(next);
+      const writer = await auditWriterFor(next.audit); // the steps that can fail: before anything changes
       for (const [key, now, then] of [
         ["listen", formatAddress(next.listen), formatAddress(config.listen)],
         ["admin", next.adminListen && formatAddress(next.adminListen), config.adminListen && formatAddress(config.adminListen)],
@@ -106,10 +178,24 @@ async function serve(initial: Config, args: CliArgs, logger: JsonLogger, isWorke
         if (now !== then) logger.log("warn", "reload_ignored", { key, value: now, reason: `changing ${key} needs a restart` });
       }
       settings = nextSettings;
-      running.reconfigure(settings);
+      running.reconfigure({ ...settings, bandwidthPerSession: next.limits.bandwidthPerSession ?? 0 });
+      gate.configure(next.policy, next.limits);
+      swapAudit(next.audit, writer);
+      if (next.policy.enforceOnReload) {
+        const revoked = running.revoke((context) => {
+          const error = gate.revocation(context);
+          if (error) audit.record("revoked", context, { user: context.user, database: context.database, reason: "policy_revoked", sqlstate: error.code, message: error.message });
+          return error;
+        });
+        logger.log("info", "policy_enforced", { sessions_revoked: revoked });
+      }
       logger.level = next.logLevel;
       config = { ...next, listen: config.listen, adminListen: config.adminListen };
-      logger.log("info", "config_reloaded", { upstream: formatAddress(next.upstream) });
+      logger.log("info", "config_reloaded", {
+        upstream: formatAddress(next.upstream),
+        policy_rules: next.policy.rules.length,
+        audit: next.audit?.path ?? "off",
+      });
     }).catch((error: Error) => {
       logger.log("error", "config_reload_failed", { error: error.message, kept: "previous config" });
     }).finally(() => {
@@ -117,7 +203,16 @@ async function serve(initial: Config, args: CliArgs, logger: JsonLogger, isWorke
     });
   });
   try {
-    proxy = await Proxy.start(adapter, { ...settings, listen: config.listen, logger, metrics, reusePort: isWorker });
+    proxy = await Proxy.start(adapter, {
+      ...settings,
+      listen: config.listen,
+      bandwidthPerSession: config.limits.bandwidthPerSession ?? 0,
+      logger,
+      metrics,
+      reusePort: isWorker,
+      admission: gate,
+      auditor: audit,
+    });
   } catch (error) {
     complain(`pgrelay: cannot listen on ${formatAddress(config.listen)}: ${(error as Error).message}`);
     return EXIT.FAILURE;
@@ -139,6 +234,7 @@ async function serve(initial: Config, args: CliArgs, logger: JsonLogger, isWorke
   if (stopping) {
     await proxy.drain(config.drainTimeoutMs);
     await admin?.close();
+    await finishAudit();
     return EXIT.OK;
   }
   if (!isWorker) void notifySystemd("READY=1");

@@ -18,7 +18,7 @@ export function configLayerFromYaml(text: string, file: string): { layer?: RawLa
     return { issues: [{ key: "(top level)", message: "expected a mapping of keys such as listen: and upstream:", source: file, line: 1 }] };
   }
   return {
-    layer: { values: value as Record<string, unknown>, source: file, lineOf: (key) => document.lineOf([key]) },
+    layer: { values: value as Record<string, unknown>, source: file, lineOf: (key) => document.lineOf([key]), lineAt: (path) => document.lineOf(path) },
     issues: [],
   };
 }

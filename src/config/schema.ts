@@ -2,6 +2,9 @@
 import type { LogLevel } from "../core/logger.ts";
 import type { SocketAddress } from "../core/socket.ts";
 import { DEFAULT_MAX_MESSAGE_BYTES } from "../protocol/limits.ts";
+import type { AuditSettings } from "../audit/audit_schema.ts";
+import { type Limits, NO_LIMITS } from "../limits/limits_schema.ts";
+import { DEFAULT_POLICY, type Policy } from "../policy/policy_schema.ts";
 import type { ClientTlsMode, UpstreamTlsMode } from "../core/tls_settings.ts";
 
 export const CLIENT_TLS_MODES = ["disable", "terminate", "passthrough"] as const satisfies readonly ClientTlsMode[];
@@ -50,6 +53,12 @@ export interface Config {
   tls: ClientTlsConfig;
   upstreamTls: UpstreamTlsConfig;
   auth: AuthConfig;
+  /** Who may connect: ordered allow/deny rules on the startup message and connection facts. */
+  policy: Policy;
+  /** Connection limits, connect rate and per-session bandwidth. */
+  limits: Limits;
+  /** The audit log; off when undefined. */
+  audit: AuditSettings | undefined;
 }
 
 /** The YAML keys, with what each takes; the order is the order of `--help` and the docs. */
@@ -66,6 +75,9 @@ export const CONFIG_KEYS = {
   tls: "client leg: { mode: disable|terminate|passthrough, cert, key, require }",
   upstream_tls: "upstream leg: { mode: disable|prefer|require|verify-ca|verify-full, ca, server_name }",
   auth: "{ mode: relay|scram, file }: relay auth untouched, or authenticate clients with SCRAM from file",
+  policy: "{ default: allow|deny, enforce_on_reload: bool, rules: [...] }: who may connect",
+  limits: "{ max_connections, per_user, per_database, per_source, connect_rate, bandwidth_per_session }",
+  audit: "{ path, queries, max_query_length, redact_literals }: JSON-lines audit log",
 } as const;
 
 export type ConfigKey = keyof typeof CONFIG_KEYS;
@@ -83,4 +95,7 @@ export const DEFAULT_CONFIG: Config = {
   tls: { mode: "disable", cert: undefined, key: undefined, require: false },
   upstreamTls: { mode: "disable", ca: undefined, serverName: undefined },
   auth: { mode: "relay", file: undefined },
+  policy: DEFAULT_POLICY,
+  limits: NO_LIMITS,
+  audit: undefined,
 };

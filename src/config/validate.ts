@@ -4,7 +4,10 @@
  */
 import { LOG_LEVELS, type LogLevel } from "../core/logger.ts";
 import { MAX_STARTUP_PACKET_BYTES } from "../protocol/limits.ts";
-import { type ConfigIssue } from "./config_error.ts";
+import { parseAudit } from "../audit/audit_schema.ts";
+import { parseLimits } from "../limits/limits_schema.ts";
+import { parsePolicy } from "../policy/policy_schema.ts";
+import { type ConfigIssue, formatPath, SettingError, SettingErrors } from "./config_error.ts";
 import type { ClientTlsMode, UpstreamTlsMode } from "../core/tls_settings.ts";
 import { AUTH_MODES, type AuthMode, CLIENT_TLS_MODES, type Config, CONFIG_KEYS, type ConfigKey, DEFAULT_CONFIG, UPSTREAM_TLS_MODES } from "./schema.ts";
 import { parseAddress, parseDuration, parseSize } from "./units.ts";
@@ -15,6 +18,8 @@ export interface RawLayer {
   /** A file name, or undefined for flags (the issue then names the flag). */
   source?: string;
   lineOf?: (key: string) => number | undefined;
+  /** The line of a nested value, such as ["policy", "rules", 2]. */
+  lineAt?: (path: readonly (string | number)[]) => number | undefined;
 }
 
 const SETTERS: { [K in ConfigKey]: (config: Config, value: unknown) => void } = {
@@ -77,6 +82,9 @@ const SETTERS: { [K in ConfigKey]: (config: Config, value: unknown) => void } = 
     }
     config.workers = workers;
   },
+  policy: (config, value) => config.policy = parsePolicy(value),
+  limits: (config, value) => config.limits = parseLimits(value),
+  audit: (config, value) => config.audit = parseAudit(value),
 };
 
 /** Applies the layers in order over the defaults; returns the config and the issues found. */
@@ -94,6 +102,16 @@ export function buildConfig(layers: readonly RawLayer[]): { config: Config; issu
       try {
         SETTERS[key as ConfigKey](config, value);
       } catch (error) {
+        const nested = error instanceof SettingErrors ? error.errors : error instanceof SettingError ? [error] : [];
+        if (nested.length > 0 && layer.source !== undefined) {
+          for (const one of nested) {
+            const line = layer.lineAt?.([key, ...one.path]) ?? where.line;
+            const issue: ConfigIssue = { key: formatPath(key, one.path), message: one.message, source: layer.source };
+            if (line !== undefined) issue.line = line;
+            issues.push(issue);
+          }
+          continue;
+        }
         issues.push({ key: layer.source === undefined ? `--${key.replaceAll("_", "-")}` : key, message: (error as Error).message, ...where });
       }
     }

@@ -27,6 +27,8 @@ export interface BackendEvents {
   saslMechanisms(mechanisms: string[]): void;
   /** An ErrorResponse; `fatal` when its severity is FATAL or PANIC. */
   error(fields: Map<string, string>, fatal: boolean): void;
+  /** Every captured body, before it is read here (the audit log's hook; absent when audit is off). */
+  body?: (type: number, body: Uint8Array) => void;
 }
 
 const decoder = new TextDecoder();
@@ -52,6 +54,7 @@ export class BackendObserver implements FrameObserver {
   }
 
   message(type: number, body: Uint8Array): void {
+    this.#events.body?.(type, body);
     const context = this.#context;
     switch (type) {
       case BACKEND.AUTHENTICATION:

@@ -8,6 +8,7 @@ export const SESSION_OUTCOMES = [
   "ok",
   "auth_failed",
   "denied",
+  "limited",
   "server_rejected",
   "upstream_error",
   "protocol_error",
@@ -39,6 +40,8 @@ export interface MetricsSink {
   encryptionRequest(kind: "ssl" | "gssenc", answer: "S" | "N"): void;
   /** A session's legs are set up: how each is encrypted. */
   tlsSession(client: "none" | "terminated" | "passthrough", upstream: boolean): void;
+  /** Audit events dropped because the audit sink could not keep up. */
+  auditEventsDropped(count: number): void;
 }
 
 export const NO_METRICS: MetricsSink = {
@@ -54,4 +57,5 @@ export const NO_METRICS: MetricsSink = {
   transactionEnded() {},
   encryptionRequest() {},
   tlsSession() {},
+  auditEventsDropped() {},
 };

@@ -7,6 +7,7 @@ import { SQLSTATE } from "../protocol/sqlstate.ts";
 import type { Logger } from "./logger.ts";
 import { type MetricsSink, NO_METRICS } from "./metrics_sink.ts";
 import type { RelaySettings } from "./relay_settings.ts";
+import type { Admission, Auditor } from "./session_hooks.ts";
 import { NO_CLIENT_TLS, NO_UPSTREAM_TLS } from "./tls_settings.ts";
 import { formatAddress, Session, type SessionHost } from "./session.ts";
 import type { SessionContext } from "./session_context.ts";
@@ -18,6 +19,10 @@ export interface ProxyOptions extends RelaySettings {
   reusePort?: boolean;
   logger: Logger;
   metrics?: MetricsSink;
+  /** Policy and limits, asked once per session before it connects upstream. */
+  admission?: Admission | undefined;
+  /** The audit log's session observer. */
+  auditor?: Auditor | undefined;
 }
 
 export class Proxy {
@@ -39,6 +44,8 @@ export class Proxy {
       connect: adapter.connect,
       logger: options.logger,
       metrics: options.metrics ?? NO_METRICS,
+      admission: options.admission,
+      auditor: options.auditor,
       cancelTarget: (pid, secret) => this.#cancelTarget(pid, secret),
       sessionEnded: (session) => this.#sessions.delete(session),
     };
@@ -119,6 +126,24 @@ export class Proxy {
     this.#settings = settingsOf(settings);
   }
 
+  /**
+   * Ends every live session for which `check` returns an error (a reloaded policy that now denies it):
+   * the client gets that error (FATAL 57P01) and the session ends with reason `policy_revoked`.
+   * Returns how many sessions were ended.
+   */
+  revoke(check: (context: SessionContext) => ProxyError | undefined): number {
+    let revoked = 0;
+    for (const session of this.#sessions) {
+      if (session.context.phase === "closed" || session.context.phase === "startup") continue;
+      const error = check(session.context);
+      if (!error) continue;
+      revoked++;
+      this.#logger.log("warn", "session_revoked", { ...session.context.toJSON(), sqlstate: error.code, message: error.message });
+      session.terminate(error, "policy_revoked");
+    }
+    return revoked;
+  }
+
   /** Stops accepting and ends every session with FATAL 57P01; resolves once they are closed (at most 2 s). */
   async close(): Promise<void> {
     this.#draining = true;
@@ -162,6 +187,7 @@ function settingsOf(options: RelaySettings): RelaySettings {
     clientEncryption: options.clientEncryption ?? NO_CLIENT_TLS,
     upstreamEncryption: options.upstreamEncryption ?? NO_UPSTREAM_TLS,
     authentication: options.authentication ?? { mode: "relay" },
+    bandwidthPerSession: options.bandwidthPerSession ?? 0,
   };
 }
 

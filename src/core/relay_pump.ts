@@ -25,6 +25,18 @@ export class RelayPump {
   readonly #counters: PumpCounters;
   #waitingForDrain = false;
   #stalledAt = 0;
+  /** Bandwidth cap in bytes per second (0: none): a token bucket holding at most one second of budget. */
+  readonly #rate: number;
+  #budget: number;
+  #budgetAt: number;
+  #throttled = false;
+  #throttleTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Bound once, so throttling allocates no closure per chunk. */
+  readonly #unthrottle = () => {
+    this.#throttled = false;
+    this.#throttleTimer = undefined;
+    if (!this.#waitingForDrain) this.#from.resume();
+  };
 
   constructor(
     from: RelaySocket,
@@ -32,7 +44,11 @@ export class RelayPump {
     scanner: FrameScanner | null,
     onProtocolError: (error: ProtocolError) => void,
     counters: PumpCounters,
+    bytesPerSecond = 0,
   ) {
+    this.#rate = bytesPerSecond;
+    this.#budget = bytesPerSecond;
+    this.#budgetAt = performance.now();
     this.#counters = counters;
     this.#from = from;
     this.#to = to;
@@ -67,6 +83,32 @@ export class RelayPump {
       return;
     }
     if (!this.#to.write(chunk)) this.stall();
+    if (this.#rate > 0) this.#spend(chunk.length);
+  }
+
+  /**
+   * Charges bytes already written against the bandwidth budget. Over budget, the source is paused for as
+   * long as the budget needs to recover (backpressure, not buffering), then resumed.
+   */
+  #spend(bytes: number): void {
+    const now = performance.now();
+    this.#budget = Math.min(this.#rate, this.#budget + (now - this.#budgetAt) * this.#rate / 1000) - bytes;
+    this.#budgetAt = now;
+    if (this.#budget >= 0 || this.#throttled) return;
+    this.#throttled = true;
+    this.#from.pause();
+    this.#throttleTimer = setTimeout(this.#unthrottle, (-this.#budget / this.#rate) * 1000);
+  }
+
+  /** True while the source is paused by the bandwidth cap. */
+  get throttled(): boolean {
+    return this.#throttled;
+  }
+
+  /** Stops a pending bandwidth timer (the session is ending). */
+  dispose(): void {
+    clearTimeout(this.#throttleTimer);
+    this.#throttleTimer = undefined;
   }
 
   /** True while the source is paused until the destination drains. */
@@ -81,7 +123,7 @@ export class RelayPump {
     const waitedMs = performance.now() - this.#stalledAt;
     this.#counters.stallSeconds += waitedMs / 1000;
     if (waitedMs > STALL_THRESHOLD_MS) this.#counters.stalls++;
-    this.#from.resume();
+    if (!this.#throttled) this.#from.resume();
   }
 
   /** Pauses the source until the destination drains (also used for bytes written outside `forward`). */

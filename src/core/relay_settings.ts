@@ -17,4 +17,6 @@ export interface RelaySettings {
   upstreamEncryption?: UpstreamTlsSettings;
   /** Default relay: every auth message passes untouched. */
   authentication?: { mode: "relay" } | ScramAuthSettings;
+  /** Bandwidth cap toward the client, bytes per second, per session; 0 or absent: none. */
+  bandwidthPerSession?: number;
 }

@@ -14,10 +14,11 @@ import { ProtocolError } from "../protocol/protocol_error.ts";
 import { SQLSTATE } from "../protocol/sqlstate.ts";
 import { decodeStartupPacket } from "../protocol/startup.ts";
 import { StartupReader } from "../protocol/startup_reader.ts";
-import { BACKEND_CAPTURES, BackendObserver } from "./backend_observer.ts";
+import { BACKEND_CAPTURES, type BackendEvents, BackendObserver } from "./backend_observer.ts";
 import { channelBindingProblem, PLAINTEXT_CLIENT_BINDING_ERROR, saslOfferWithoutChannelBinding } from "./channel_binding.ts";
 import type { Logger } from "./logger.ts";
 import type { MetricsSink, SessionOutcome } from "./metrics_sink.ts";
+import type { Admission, Auditor, SessionAudit } from "./session_hooks.ts";
 import { QueryTimer } from "./query_timer.ts";
 import { authenticateClient, type ClientLogin, isProxyError, loginUpstream } from "./scram_login.ts";
 import { RelayPump } from "./relay_pump.ts";
@@ -32,6 +33,10 @@ export interface SessionHost {
   readonly connect: Connector;
   readonly logger: Logger;
   readonly metrics: MetricsSink;
+  /** Decides whether a session may connect upstream (policy, limits); everyone may when absent. */
+  readonly admission?: Admission | undefined;
+  /** Observes sessions for the audit log; absent or returning undefined when audit is off. */
+  readonly auditor?: Auditor | undefined;
   /** Where a CancelRequest for this backend key goes, when this proxy knows the session. */
   cancelTarget(processId: number, secretKey: Uint8Array): SocketAddress | undefined;
   /** The session ended; both sockets are closed or closing. */
@@ -49,6 +54,9 @@ export type EndReason =
   | "channel_binding"
   | "auth_failed"
   | "cancel_request"
+  | "denied"
+  | "limited"
+  | "policy_revoked"
   | "shutdown";
 
 const ACCEPT_ENCRYPTION = new Uint8Array(["S".charCodeAt(0)]);
@@ -73,6 +81,8 @@ export class Session {
   #endReason: EndReason | undefined;
   #outcome: SessionOutcome | undefined;
   #ended = false;
+  #release: (() => void) | undefined;
+  #audit: SessionAudit | undefined;
   readonly #acceptedAt = performance.now();
 
   constructor(id: string, client: RelaySocket, settings: RelaySettings, host: SessionHost) {
@@ -161,6 +171,7 @@ export class Session {
               }, "tls_required");
               return;
             }
+            if (!this.#admit()) return;
             if (rest.length > 0) this.#holdEarlyClientBytes(rest);
             if (this.#settings.authentication?.mode === "scram") void this.#authenticateThenConnect(read.packet);
             else void this.#connectUpstream(read.packet);
@@ -171,6 +182,26 @@ export class Session {
       if (!(error instanceof ProtocolError)) throw error;
       this.#fail({ severity: "FATAL", code: error.sqlstate, message: error.message }, "protocol_error");
     }
+  }
+
+  /** The admission step: policy and limits decide before the server hears of the client. */
+  #admit(): boolean {
+    const admission = this.#host.admission;
+    if (admission) {
+      const verdict = admission.admit(this.context);
+      if (!verdict.allowed) {
+        clearTimeout(this.#startupTimer);
+        this.#host.auditor?.refused(this.context, verdict);
+        this.#reportOutcome(verdict.kind);
+        this.#fail(verdict.error, verdict.kind);
+        return false;
+      }
+      this.#release = verdict.release;
+      this.context.admittedBy = verdict.rule;
+    }
+    this.context.upstream = this.#settings.upstream;
+    this.#audit = this.#host.auditor?.begin(this.context, this.context.admittedBy ?? "none");
+    return true;
   }
 
   /** SSLRequest in terminate mode: answer S and run the TLS handshake with pgrelay's certificate. */
@@ -231,6 +262,10 @@ export class Session {
   async #passthrough(sslRequest: Uint8Array | undefined, directTls?: Uint8Array): Promise<void> {
     const client = this.#client;
     client.pause();
+    // pgrelay never sees the user or database of an end-to-end encrypted session: rules see source and TLS.
+    this.context.clientTls = "passthrough";
+    if (!this.#admit()) return;
+    this.context.clientTls = "none";
     const server = await this.#openUpstream();
     if (!server) return;
     if (sslRequest) {
@@ -243,8 +278,11 @@ export class Session {
         return;
       }
       if (answer !== "S") {
-        // The server refuses TLS: tell the client so, and let it go on in plaintext through a new connection.
+        // The server refuses TLS: tell the client so, and let it go on in plaintext through a new connection,
+        // admitted again on what its StartupMessage says.
         server.destroy();
+        this.#release?.();
+        this.#release = undefined;
         this.#host.metrics.encryptionRequest("ssl", "N");
         this.context.phase = "startup";
         client.write(REFUSE_ENCRYPTION);
@@ -409,6 +447,9 @@ export class Session {
     // A plaintext client behind pgrelay's TLS to the server must not be offered -PLUS (libpq refuses it).
     const stripBinding = this.context.clientTls === "none" && this.context.upstreamTls;
     let offered: string[] = [];
+    // With audit off the relay runs the same closures as without the feature: no captures, no calls.
+    const audit = this.#audit;
+    const captures = [...(watchBinding ? [FRONTEND.PASSWORD] : []), ...(audit?.frontendCaptures ?? [])];
     const frontend = new FrameScanner({
       frame: (type) => {
         this.context.framesFromClient++;
@@ -416,19 +457,33 @@ export class Session {
         timer.frontend(type);
         if (type === FRONTEND.TERMINATE) this.#endReason ??= "client_closed";
       },
-      message: (type, body) => {
-        if (type !== FRONTEND.PASSWORD || offered.length === 0) return;
+      message: (type, body, truncated) => {
+        if (type !== FRONTEND.PASSWORD) {
+          audit?.frontend(type, body, truncated);
+          return;
+        }
+        if (offered.length === 0) return;
         const problem = channelBindingProblem(offered, body);
         offered = [];
         if (problem) this.#fail(problem, "channel_binding");
       },
-    }, { ...limits, capture: watchBinding ? [FRONTEND.PASSWORD] : [], peer: "client" });
-    const backend = new FrameScanner(
-      new BackendObserver(this.context, {
-        frame: (type) => {
-          metrics.backendMessages[type]!++;
-          timer.backend(type);
-        },
+    }, {
+      ...limits,
+      capture: captures,
+      ...(audit ? { maxCapturedBytes: audit.frontendCaptureBytes } : {}),
+      peer: "client",
+    });
+    const backendEvents: BackendEvents = {
+        frame: audit
+          ? (type) => {
+            metrics.backendMessages[type]!++;
+            timer.backend(type);
+            audit.backendFrame(type);
+          }
+          : (type) => {
+            metrics.backendMessages[type]!++;
+            timer.backend(type);
+          },
         ready: () => this.#handshakeDone(),
         transactionEnded: (kind) => metrics.transactionEnded(kind),
         saslMechanisms: (mechanisms) => {
@@ -440,7 +495,10 @@ export class Session {
           }
         },
         error: (fields, fatal) => this.#serverError(fields, fatal),
-      }),
+    };
+    if (audit) backendEvents.body = (type, body) => audit.backend(type, body);
+    const backend = new FrameScanner(
+      new BackendObserver(this.context, backendEvents),
       { ...limits, capture: BACKEND_CAPTURES, peer: "server" },
     );
     this.#startPumps(server, frontend, backend);
@@ -469,7 +527,7 @@ export class Session {
       severity: "FATAL",
       code: SQLSTATE.PROTOCOL_VIOLATION,
       message: `pgrelay received a malformed message from upstream ${upstream}: ${error.message}`,
-    }, "protocol_error"), this.context.fromServer);
+    }, "protocol_error"), this.context.fromServer, this.#settings.bandwidthPerSession ?? 0);
     this.#toServer = toServer;
     this.#toClient = toClient;
     server.listen({
@@ -490,7 +548,11 @@ export class Session {
     const code = fields.get("C") ?? "XX000";
     this.#host.metrics.serverError(code);
     if (!fatal) return;
-    if (this.context.phase !== "ready") this.#reportOutcome(code.startsWith("28") ? "auth_failed" : "server_rejected");
+    if (this.context.phase !== "ready") {
+      const authFailed = code.startsWith("28");
+      this.#reportOutcome(authFailed ? "auth_failed" : "server_rejected");
+      if (authFailed) this.#audit?.authFailed(code, fields.get("M") ?? "");
+    }
     this.#host.logger.log("info", "server_fatal", { ...this.context.toJSON(), sqlstate: code, message: fields.get("M") });
   }
 
@@ -581,6 +643,10 @@ export class Session {
     // Left before the handshake finished, with no error of pgrelay's or the server's to explain it.
     this.#reportOutcome(this.#endReason === "server_closed" ? "server_rejected" : "client_aborted");
     context.phase = "closed";
+    this.#toClient?.dispose();
+    this.#release?.();
+    this.#release = undefined;
+    this.#audit?.ended(this.#endReason ?? "client_closed");
     this.#host.metrics.sessionEnded(context, (performance.now() - this.#acceptedAt) / 1000);
     this.#host.logger.log("info", "session_end", {
       ...context.toJSON(),

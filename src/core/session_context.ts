@@ -20,11 +20,18 @@ export class SessionContext {
   database = "";
   applicationName = "";
   protocol = "";
+  /** The admission rule that let this session in. */
+  admittedBy: string | undefined;
   upstream: SocketAddress | undefined;
   backendPid: number | undefined;
   backendSecret: Uint8Array | undefined;
   transactionStatus: TransactionStatus = "unknown";
   clientTls: ClientLegTls = "none";
+
+  /** The policy's `tls` fact: the client's connection is encrypted (by pgrelay, or end to end). */
+  get tls(): boolean {
+    return this.clientTls !== "none";
+  }
   /** True when pgrelay's connection to the server is encrypted by pgrelay. */
   upstreamTls = false;
   /** TLS protocol and ALPN of the client leg, when pgrelay terminates it. */
@@ -50,6 +57,7 @@ export class SessionContext {
       user: this.user,
       database: this.database,
       application_name: this.applicationName,
+      tls: this.tls,
       upstream: this.upstream ? `${this.upstream.hostname}:${this.upstream.port}` : undefined,
       backend_pid: this.backendPid,
       transaction_status: this.transactionStatus,

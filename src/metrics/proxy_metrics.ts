@@ -32,6 +32,7 @@ export class ProxyMetrics implements MetricsSink {
   readonly #connectFailures = new Counter("pgrelay_upstream_connect_failures_total", "Failed attempts to open an upstream connection.");
   readonly #encryption = new Counter("pgrelay_encryption_requests_total", "SSLRequest and GSSENCRequest packets and pgrelay's answer.");
   readonly #tls = new Counter("pgrelay_tls_sessions_total", "Sessions by how each leg is encrypted: client none|terminated|passthrough, upstream true|false.");
+  readonly #auditDropped = new Counter("pgrelay_audit_events_dropped_total", "Audit events dropped because the audit sink could not keep up.");
   #endedBytesFromClient = 0;
   #endedBytesFromServer = 0;
   #endedStalls = 0;
@@ -77,6 +78,10 @@ export class ProxyMetrics implements MetricsSink {
 
   tlsSession(client: "none" | "terminated" | "passthrough", upstream: boolean): void {
     this.#tls.add(1, { client, upstream: String(upstream) });
+  }
+
+  auditEventsDropped(count: number): void {
+    this.#auditDropped.add(count);
   }
 
   render(live: LiveState): string {
@@ -129,6 +134,7 @@ export class ProxyMetrics implements MetricsSink {
       this.#encryption.render(),
       this.#tls.render(),
       stallCount.render(),
+      (this.#auditDropped.add(0), this.#auditDropped.render()),
       stallTime.render(),
       gauge("pgrelay_buffered_bytes", "Bytes queued in per-session write buffers, waiting for a slow peer.", live.bufferedBytes),
       gauge("pgrelay_draining", "1 while pgrelay drains sessions before exiting.", live.draining ? 1 : 0),

@@ -46,7 +46,7 @@ describe("pgrelay command line", () => {
     await writeFile(file, "listen: 127.0.0.1:7432\nupstream: 127.0.0.1:5433\nstartup_timeout: 30s\n");
     const result = await runPgrelay(["--config", file, "--check", "--upstream", "10.0.0.5:5432"]);
     assert.equal(result.code, 0, result.stderr);
-    assert.equal(result.stdout.trim(), "pgrelay: config OK: listen 127.0.0.1:7432, upstream 10.0.0.5:5432");
+    assert.equal(result.stdout.trim(), "pgrelay: config OK: listen 127.0.0.1:7432, upstream 10.0.0.5:5432, policy 0 rules (default allow), audit off");
   });
 
   it("--check lists every error of a bad file with its line, exit 2", async () => {

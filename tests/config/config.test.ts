@@ -44,7 +44,7 @@ describe("buildConfig()", () => {
     const file = configLayerFromYaml(text, "bad.yaml");
     const { issues } = buildConfig([file.layer!]);
     assert.deepEqual(issues.map(formatIssue), [
-      "bad.yaml:2: upstrem: unknown key (known keys: listen, upstream, startup_timeout, connect_timeout, max_message_size, log_level, admin, drain_timeout, workers, tls, upstream_tls, auth)",
+      "bad.yaml:2: upstrem: unknown key (known keys: listen, upstream, startup_timeout, connect_timeout, max_message_size, log_level, admin, drain_timeout, workers, tls, upstream_tls, auth, policy, limits, audit)",
       "bad.yaml:3: startup_timeout: expected a duration such as \"500ms\", \"60s\" or \"2m\", got \"forever\"",
       "bad.yaml:4: log_level: expected one of debug, info, warn, error, got \"loud\"",
     ]);
@@ -67,5 +67,45 @@ describe("buildConfig()", () => {
   it("rejects a max_message_size below the startup packet limit", () => {
     const { issues } = buildConfig([{ values: { max_message_size: "1KB" }, source: "x.yaml" }]);
     assert.match(formatIssue(issues[0]!), /max_message_size: must be at least 10000 bytes/);
+  });
+
+  it("reads policy, limits and audit, and reports every bad rule with its line", () => {
+    const good = configLayerFromYaml([
+      "policy:",
+      "  default: deny",
+      "  rules:",
+      "    - name: no-interns-on-prod",
+      "      deny: { user: \"intern*\", database: \"prod\" }",
+      "    - allow: { source: \"10.0.0.0/8\", tls: true }",
+      "limits: { max_connections: 1000, per_user: 100, connect_rate: { per_source: 20, burst: 40 }, bandwidth_per_session: \"10MB/s\" }",
+      "audit: { path: \"-\", queries: true, max_query_length: 4096, redact_literals: false }",
+      "",
+    ].join("\n"), "good.yaml");
+    const built = buildConfig([good.layer!]);
+    assert.deepEqual(built.issues, []);
+    assert.equal(built.config.policy.default, "deny");
+    assert.deepEqual(built.config.policy.rules.map((rule) => rule.label), ["no-interns-on-prod", "rules[1]"]);
+    assert.equal(built.config.limits.bandwidthPerSession, 10_000_000);
+    assert.equal(built.config.audit?.maxQueryLength, 4096);
+
+    const bad = configLayerFromYaml([
+      "policy:",
+      "  rules:",
+      "    - allow: { user: alice }",
+      "    - name: broken",
+      "      deny: { source: \"10.0.0.0/33\" }",
+      "    - deny:",
+      "        time: { days: [mon-fry] }",
+      "limits:",
+      "  per_user: lots",
+      "audit: { path: /tmp/x, querys: true }",
+      "",
+    ].join("\n"), "bad.yaml");
+    assert.deepEqual(buildConfig([bad.layer!]).issues.map(formatIssue), [
+      'bad.yaml:5: policy.rules[1].deny.source: prefix length must be 0 to 32 in "10.0.0.0/33"',
+      'bad.yaml:7: policy.rules[2].deny.time.days: expected day names or ranges such as mon, sat-sun or mon-fri, got "mon-fry"',
+      'bad.yaml:9: limits.per_user: expected a whole number of at least 0, got "lots"',
+      "bad.yaml:10: audit.querys: unknown key (known keys: path, queries, max_query_length, redact_literals)",
+    ]);
   });
 });

@@ -11,7 +11,7 @@ describe("deploy/pgrelay.yaml", () => {
   it("passes pgrelay --check (exit 0)", async () => {
     const result = await runPgrelay(["--config", EXAMPLE, "--check"]);
     assert.equal(result.code, 0, result.stderr);
-    assert.equal(result.stdout.trim(), "pgrelay: config OK: listen 127.0.0.1:6432, upstream 127.0.0.1:5432");
+    assert.equal(result.stdout.trim(), "pgrelay: config OK: listen 127.0.0.1:6432, upstream 127.0.0.1:5432, policy 0 rules (default allow), audit off");
   });
 
   it("has a comment for every key", async () => {

@@ -12,6 +12,7 @@ import process from "node:process";
 import { after, before, describe, it } from "node:test";
 import pg from "pg";
 import type { Proxy } from "../../src/core/proxy.ts";
+import { parsePolicy } from "../../src/policy/policy_schema.ts";
 import type { ClientTlsSettings, UpstreamTlsSettings } from "../../src/core/tls_settings.ts";
 import { runPsql } from "../support/clients.ts";
 import type { TestPki } from "../support/certs.ts";
@@ -145,6 +146,22 @@ describe("TLS", () => {
     assert.match(wrongCa.stderr, /FATAL:  pgrelay could not secure the connection to upstream .*: TLS handshake failed: .*(certificate|issuer)/i);
     const wrongName = await psql("upstream-wrong-name", { PGSSLMODE: "disable" }, "select 1");
     assert.match(wrongName.stderr, /FATAL:  pgrelay could not secure the connection to upstream .*: TLS handshake failed: .*db\.example/);
+  });
+
+  it("a policy rule on tls allows encrypted clients (terminated or passthrough) and denies plaintext ones", async () => {
+    const policy = parsePolicy({ default: "deny", rules: [{ name: "tls-only", allow: { tls: true } }] });
+    const terminated = await startTestProxy(tlsCluster, { clientEncryption: terminate(), policy });
+    const passthrough = await startTestProxy(tlsCluster, { clientEncryption: { mode: "passthrough", require: false, server: undefined }, policy });
+    proxies.push(terminated, passthrough);
+    const connect = (port: number, sslmode: string) =>
+      runPsql(["-A", "-t", "-c", "select 'in'"], {
+        host: "localhost", port, ...tlsCluster.users.scram, database: "postgres",
+        env: { PGSSLMODE: sslmode, PGSSLROOTCERT: pki.ca.certPath },
+      });
+    for (const port of [terminated.address.port, passthrough.address.port]) {
+      assert.equal((await connect(port, "verify-full")).stdout.trim(), "in");
+      assert.match((await connect(port, "disable")).stderr, /FATAL:  .*denied/);
+    }
   });
 
   it("upstream verify-ca checks the chain but not the name", async () => {

@@ -48,6 +48,8 @@ export interface PgrelayProcess {
   readonly admin: SocketAddress | undefined;
   /** Everything the process wrote to stderr so far (its JSON log lines). */
   readonly stderr: () => string;
+  /** Everything the process wrote to stdout so far (the audit log with `path: "-"`). */
+  readonly stdout: () => string;
   /** Sends a signal and waits for exit; resolves with the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
   /** Resolves with the exit code once the process exits. */
@@ -59,13 +61,15 @@ export function spawnPgrelay(args: readonly string[], timeoutMs = 30_000): Promi
   const [command, argv] = pgrelayCommand(["--listen", "127.0.0.1:0", ...args]);
   const child = spawn(command, argv, { stdio: ["ignore", "pipe", "pipe"] });
   let stderr = "";
+  let stdout = "";
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
       reject(new Error(`pgrelay did not report a listen address within ${timeoutMs} ms:\n${stderr}`));
     }, timeoutMs);
-    child.stdout.resume();
+    child.stdout.setEncoding("utf8");
+    child.stdout.on("data", (text: string) => stdout += text);
     child.stderr.setEncoding("utf8");
     child.stderr.on("data", (text: string) => {
       stderr += text;
@@ -79,6 +83,7 @@ export function spawnPgrelay(args: readonly string[], timeoutMs = 30_000): Promi
         address: { hostname: match[1]!, port: Number(match[2]) },
         admin: admin ? { hostname: admin[1]!, port: Number(admin[2]) } : undefined,
         stderr: () => stderr,
+        stdout: () => stdout,
         exited,
         stop(signal = "SIGTERM") {
           // process.kill, not child.kill: Deno's child_process then reports the signal instead of the exit code.

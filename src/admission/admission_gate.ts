@@ -1,0 +1,155 @@
+/**
+ * The session admission step: policy first (FATAL 28000 naming the rule), then the connect rate and the
+ * connection limits (FATAL 53300). One gate lives for the whole process; `configure` swaps policy and limits
+ * on reload while the live counts carry over, so sessions admitted before a reload are still counted.
+ */
+import type { ProxyError } from "../protocol/error_response.ts";
+import { SQLSTATE } from "../protocol/sqlstate.ts";
+import type { Admission, AdmissionVerdict } from "../core/session_hooks.ts";
+import type { SessionContext } from "../core/session_context.ts";
+import { ConnectionCounts } from "../limits/connection_counts.ts";
+import { type Limits, NO_LIMITS } from "../limits/limits_schema.ts";
+import { TokenBuckets } from "../limits/token_buckets.ts";
+import { evaluatePolicy, type PolicyFacts } from "../policy/evaluate.ts";
+import { DEFAULT_POLICY, type Policy } from "../policy/policy_schema.ts";
+
+export interface AdmissionGateOptions {
+  policy?: Policy;
+  limits?: Limits;
+  /** Wall clock for time windows (tests). */
+  now?: () => Date;
+  /** Monotonic milliseconds for the connect rate (tests). */
+  monotonicMs?: () => number;
+}
+
+export class AdmissionGate implements Admission {
+  #policy: Policy;
+  #limits: Limits;
+  readonly #counts = new ConnectionCounts();
+  readonly #buckets: TokenBuckets;
+  readonly #now: () => Date;
+
+  constructor(options: AdmissionGateOptions = {}) {
+    this.#policy = options.policy ?? DEFAULT_POLICY;
+    this.#limits = options.limits ?? NO_LIMITS;
+    this.#now = options.now ?? (() => new Date());
+    this.#buckets = new TokenBuckets(options.monotonicMs);
+  }
+
+  get policy(): Policy {
+    return this.#policy;
+  }
+
+  /** Sessions admitted and not yet ended. */
+  get admitted(): number {
+    return this.#counts.total;
+  }
+
+  /** New policy and limits for sessions that start from now on. */
+  configure(policy: Policy, limits: Limits): void {
+    this.#policy = policy;
+    this.#limits = limits;
+  }
+
+  admit(context: SessionContext): AdmissionVerdict {
+    const facts = factsOf(context, this.#now());
+    const decision = evaluatePolicy(this.#policy, facts);
+    if (decision.action === "deny") {
+      return { allowed: false, kind: "denied", rule: decision.label, error: denial(decision.label, facts) };
+    }
+    const limits = this.#limits;
+    const source = context.client.hostname;
+    const { user, database } = context;
+    if (
+      limits.connectRate &&
+      !this.#buckets.take(source, limits.connectRate.perSource, limits.connectRate.burst)
+    ) {
+      return limited(
+        "connect_rate",
+        `too many connection attempts from ${source}: pgrelay allows ${limits.connectRate.perSource} a second (burst ${limits.connectRate.burst})`,
+      );
+    }
+    const counts = this.#counts;
+    if (limits.maxConnections !== undefined && counts.total >= limits.maxConnections) {
+      return limited(
+        "max_connections",
+        `too many connections: pgrelay allows ${limits.maxConnections} at once (max_connections)`,
+      );
+    }
+    if (limits.perUser !== undefined && (counts.byUser.get(user) ?? 0) >= limits.perUser) {
+      return limited(
+        "per_user",
+        `too many connections for user "${user}": pgrelay allows ${limits.perUser} (per_user)`,
+      );
+    }
+    if (limits.perDatabase !== undefined && (counts.byDatabase.get(database) ?? 0) >= limits.perDatabase) {
+      return limited(
+        "per_database",
+        `too many connections to database "${database}": pgrelay allows ${limits.perDatabase} (per_database)`,
+      );
+    }
+    if (limits.perSource !== undefined && (counts.bySource.get(source) ?? 0) >= limits.perSource) {
+      return limited(
+        "per_source",
+        `too many connections from ${source}: pgrelay allows ${limits.perSource} (per_source)`,
+      );
+    }
+    counts.add(user, database, source);
+    let released = false;
+    return {
+      allowed: true,
+      rule: decision.label,
+      release: () => {
+        if (released) return;
+        released = true;
+        counts.remove(user, database, source);
+      },
+    };
+  }
+
+  /** For `enforce_on_reload`: the FATAL 57P01 a live session gets when the current policy denies it. */
+  revocation(context: SessionContext): ProxyError | undefined {
+    const facts = factsOf(context, this.#now());
+    const decision = evaluatePolicy(this.#policy, facts);
+    if (decision.action === "allow") return undefined;
+    return {
+      severity: "FATAL",
+      code: SQLSTATE.ADMIN_SHUTDOWN,
+      message: `terminating connection: pgrelay policy ${
+        ruleText(decision.label)
+      } now denies it (reloaded configuration)`,
+    };
+  }
+}
+
+export function factsOf(context: SessionContext, now: Date): PolicyFacts {
+  return {
+    user: context.user,
+    database: context.database,
+    applicationName: context.applicationName,
+    source: context.client.hostname,
+    tls: context.tls,
+    now,
+  };
+}
+
+const ruleText = (label: string) => label === "default" ? "default (no rule matched)" : `rule "${label}"`;
+
+function denial(label: string, facts: PolicyFacts): ProxyError {
+  return {
+    severity: "FATAL",
+    code: SQLSTATE.INVALID_AUTHORIZATION_SPECIFICATION,
+    message: `connection denied by pgrelay policy ${ruleText(label)}`,
+    detail:
+      `user "${facts.user}", database "${facts.database}", application_name "${facts.applicationName}", source ${facts.source}, tls ${facts.tls}`,
+  };
+}
+
+function limited(rule: string, message: string): AdmissionVerdict {
+  return {
+    allowed: false,
+    kind: "limited",
+    rule,
+    error: { severity: "FATAL", code: SQLSTATE.TOO_MANY_CONNECTIONS, message },
+  };
+}

@@ -1,0 +1,244 @@
+/**
+ * Pairs a session's requests with the server's answers to build `query` audit events.
+ *
+ * - Simple protocol: one event per Query (`Q`), its text, and every CommandComplete of a multi-statement
+ *   query (`commands`); timed until the last CommandComplete or ErrorResponse, emitted at ReadyForQuery.
+ * - Extended protocol: Parse (`P`) records a statement's name and text, Bind (`B`) which statement a portal
+ *   runs (parameter values are never read), Execute (`E`) makes one event with the statement's name and
+ *   text and the number of times that statement has been executed in this session, timed until its
+ *   CommandComplete, EmptyQueryResponse, PortalSuspended or ErrorResponse. Executes that the server skips
+ *   after an error (until Sync) make no event.
+ * Reads only bodies the frame scanner captured; never the Bind parameters.
+ */
+import { BACKEND, FRONTEND } from "../protocol/codes.ts";
+import { decodeErrorFields } from "../protocol/error_response.ts";
+
+/** The frontend message types whose bodies the tracker reads. */
+export const QUERY_CAPTURES = [
+  FRONTEND.QUERY,
+  FRONTEND.PARSE,
+  FRONTEND.BIND,
+  FRONTEND.EXECUTE,
+  FRONTEND.CLOSE,
+  FRONTEND.SYNC,
+] as const;
+
+export interface QueryEvent {
+  protocol: "simple" | "extended";
+  /** Prepared statement name ("" for the unnamed statement); extended protocol only. */
+  statement?: string;
+  text: string;
+  text_truncated?: boolean;
+  /** The how-many-th execution of this prepared statement in the session; extended protocol only. */
+  execution?: number;
+  duration_ms: number;
+  /** The (last) CommandComplete tag, e.g. "SELECT 3". */
+  tag?: string;
+  /** Rows from the tag (SELECT, INSERT, UPDATE, DELETE, COPY, FETCH, MOVE, MERGE). */
+  rows?: number;
+  /** Each statement's result, for a multi-statement simple query. */
+  commands?: { tag: string; rows?: number }[];
+  /** The SQLSTATE of the ErrorResponse that ended it. */
+  sqlstate?: string;
+}
+
+interface Statement {
+  text: string;
+  truncated: boolean;
+  executions: number;
+}
+
+const SIMPLE = 0;
+const EXECUTE = 1;
+const SYNC = 2;
+
+interface Pending {
+  kind: number;
+  start: number;
+  end: number;
+  text: string;
+  truncated: boolean;
+  statement: string;
+  execution: number;
+  commands: { tag: string; rows?: number }[];
+  sqlstate: string | undefined;
+}
+
+/** Requests not yet answered; more means a client that pipelines without reading, and we stop tracking. */
+const MAX_PENDING = 10_000;
+/** Prepared statements remembered per session, and the characters of their text kept in all. */
+const MAX_STATEMENTS = 10_000;
+const MAX_STATEMENT_CHARS = 1 << 20;
+
+const decoder = new TextDecoder();
+
+/** Reads a cstring at `at`; the rest of the body when it has no terminator (a truncated capture). */
+function cstring(body: Uint8Array, at: number): [text: string, next: number, complete: boolean] {
+  const end = body.indexOf(0, at);
+  if (end < 0) return [decoder.decode(body.subarray(at)), body.length, false];
+  return [decoder.decode(body.subarray(at, end)), end + 1, true];
+}
+
+export function rowsOfTag(tag: string): number | undefined {
+  const match = /^(?:SELECT|INSERT \d+|UPDATE|DELETE|COPY|FETCH|MOVE|MERGE) (\d+)$/.exec(tag);
+  return match ? Number(match[1]) : undefined;
+}
+
+export class QueryTracker {
+  readonly #statements = new Map<string, Statement>();
+  readonly #portals = new Map<string, string>();
+  readonly #pending: Pending[] = [];
+  readonly #emit: (event: QueryEvent) => void;
+  readonly #now: () => number;
+  readonly #maxText: number;
+  #statementChars = 0;
+  /** Queries reported so far. */
+  count = 0;
+
+  /** `maxText`: characters of query text kept (longer text is cut and marked truncated). */
+  constructor(
+    emit: (event: QueryEvent) => void,
+    maxText = Infinity,
+    now: () => number = () => performance.now(),
+  ) {
+    this.#emit = emit;
+    this.#now = now;
+    this.#maxText = maxText;
+  }
+
+  /** Cuts text to the limit, so a session's memory does not grow with its statements' length. */
+  #cut(text: string, truncated: boolean): [string, boolean] {
+    return text.length > this.#maxText ? [text.slice(0, this.#maxText), true] : [text, truncated];
+  }
+
+  frontend(type: number, body: Uint8Array, truncated: boolean): void {
+    switch (type) {
+      case FRONTEND.QUERY: {
+        const [text, , complete] = cstring(body, 0);
+        this.#push(SIMPLE, ...this.#cut(text, truncated || !complete), "", 0);
+        break;
+      }
+      case FRONTEND.PARSE: {
+        const [name, at] = cstring(body, 0);
+        const [full, , complete] = cstring(body, at);
+        let [text, cut] = this.#cut(full, truncated || !complete);
+        const previous = this.#statements.get(name);
+        if (!previous && this.#statements.size >= MAX_STATEMENTS) break;
+        this.#statementChars -= previous?.text.length ?? 0;
+        if (this.#statementChars + text.length > MAX_STATEMENT_CHARS) [text, cut] = ["", true];
+        this.#statementChars += text.length;
+        this.#statements.set(name, { text, truncated: cut, executions: 0 });
+        break;
+      }
+      case FRONTEND.BIND: {
+        const [portal, at] = cstring(body, 0);
+        const [statement] = cstring(body, at);
+        this.#portals.set(portal, statement);
+        break;
+      }
+      case FRONTEND.EXECUTE: {
+        const [portal] = cstring(body, 0);
+        const name = this.#portals.get(portal) ?? "";
+        const statement = this.#statements.get(name);
+        const execution = statement ? ++statement.executions : 0;
+        this.#push(EXECUTE, statement?.text ?? "", statement?.truncated ?? false, name, execution);
+        break;
+      }
+      case FRONTEND.CLOSE: {
+        const [name] = cstring(body, 1);
+        if (body[0] === "S".charCodeAt(0)) {
+          this.#statementChars -= this.#statements.get(name)?.text.length ?? 0;
+          this.#statements.delete(name);
+        } else this.#portals.delete(name);
+        break;
+      }
+      case FRONTEND.SYNC:
+        this.#push(SYNC, "", false, "", 0);
+        break;
+    }
+  }
+
+  /** Backend frame headers: the answers that carry no body we need. */
+  backendFrame(type: number): void {
+    const head = this.#pending[0];
+    if (!head) return;
+    switch (type) {
+      case BACKEND.EMPTY_QUERY_RESPONSE:
+        if (head.kind === EXECUTE) this.#finish({ tag: "" });
+        else if (head.kind === SIMPLE) head.end = this.#now();
+        break;
+      case BACKEND.PORTAL_SUSPENDED:
+        if (head.kind === EXECUTE) this.#finish({ tag: "(suspended)" });
+        break;
+      case BACKEND.READY_FOR_QUERY:
+        while (this.#pending[0]?.kind === EXECUTE) this.#pending.shift(); // skipped after an error
+        if (this.#pending[0]?.kind === SIMPLE) this.#finish({});
+        else if (this.#pending[0]?.kind === SYNC) this.#pending.shift();
+        break;
+    }
+  }
+
+  /** Captured backend bodies: CommandComplete and ErrorResponse. */
+  backend(type: number, body: Uint8Array): void {
+    const head = this.#pending[0];
+    if (!head) return;
+    if (type === BACKEND.COMMAND_COMPLETE) {
+      const [tag] = cstring(body, 0);
+      if (head.kind === EXECUTE) this.#finish({ tag });
+      else if (head.kind === SIMPLE) {
+        const rows = rowsOfTag(tag);
+        head.commands.push(rows === undefined ? { tag } : { tag, rows });
+        head.end = this.#now();
+      }
+    } else if (type === BACKEND.ERROR_RESPONSE) {
+      const sqlstate = decodeErrorFields(body).get("C") ?? "XX000";
+      if (head.kind === EXECUTE) this.#finish({ sqlstate });
+      else if (head.kind === SIMPLE) {
+        head.sqlstate = sqlstate;
+        head.end = this.#now();
+      }
+    }
+  }
+
+  #push(kind: number, text: string, truncated: boolean, statement: string, execution: number): void {
+    if (this.#pending.length >= MAX_PENDING) this.#pending.shift();
+    this.#pending.push({
+      kind,
+      start: this.#now(),
+      end: 0,
+      text,
+      truncated,
+      statement,
+      execution,
+      commands: [],
+      sqlstate: undefined,
+    });
+  }
+
+  #finish(result: { tag?: string; sqlstate?: string }): void {
+    const item = this.#pending.shift()!;
+    const end = item.end || this.#now();
+    const event: QueryEvent = {
+      protocol: item.kind === SIMPLE ? "simple" : "extended",
+      text: item.text,
+      duration_ms: Math.round((end - item.start) * 1000) / 1000,
+    };
+    if (item.truncated) event.text_truncated = true;
+    if (item.kind === EXECUTE) {
+      event.statement = item.statement;
+      event.execution = item.execution;
+    }
+    const last = item.commands.at(-1);
+    const tag = result.tag ?? last?.tag;
+    if (tag !== undefined) {
+      event.tag = tag;
+      const rows = rowsOfTag(tag);
+      if (rows !== undefined) event.rows = rows;
+    }
+    if (item.commands.length > 1) event.commands = item.commands;
+    const sqlstate = result.sqlstate ?? item.sqlstate;
+    if (sqlstate !== undefined) event.sqlstate = sqlstate;
+    this.count++;
+    this.#emit(event);
+  }
+}

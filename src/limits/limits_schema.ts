@@ -1,0 +1,120 @@
+/**
+ * The `limits:` section.
+ *
+ * ```yaml
+ * limits: { max_connections: 1000, per_user: 100, per_database: 200, per_source: 50,
+ *           connect_rate: { per_source: 20, burst: 40 }, bandwidth_per_session: "10MB/s" }
+ * ```
+ * Connection limits count admitted sessions (from the StartupMessage until the session ends). `connect_rate`
+ * is a token bucket per client address: `per_source` new sessions a second, up to `burst` at once.
+ */
+import { SettingError } from "../config/config_error.ts";
+import { parseSize } from "../config/units.ts";
+
+export interface Limits {
+  maxConnections: number | undefined;
+  perUser: number | undefined;
+  perDatabase: number | undefined;
+  perSource: number | undefined;
+  connectRate: { perSource: number; burst: number } | undefined;
+  /** Bytes per second toward the client, per session. */
+  bandwidthPerSession: number | undefined;
+}
+
+export const NO_LIMITS: Limits = {
+  maxConnections: undefined,
+  perUser: undefined,
+  perDatabase: undefined,
+  perSource: undefined,
+  connectRate: undefined,
+  bandwidthPerSession: undefined,
+};
+
+export const LIMIT_KEYS = {
+  max_connections: "sessions through this pgrelay at once",
+  per_user: "sessions of one user at once",
+  per_database: "sessions to one database at once",
+  per_source: "sessions from one client address at once",
+  connect_rate: "{ per_source: N, burst: M }: new sessions a second per client address, M at once",
+  bandwidth_per_session: 'bytes a second toward each client, such as "10MB/s"',
+} as const;
+
+const count = (value: unknown, path: (string | number)[], allowZero = false): number => {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < (allowZero ? 0 : 1)) {
+    throw new SettingError(
+      path,
+      `expected a whole number of at least ${allowZero ? 0 : 1}, got ${JSON.stringify(value)}`,
+    );
+  }
+  return value;
+};
+
+/** "10MB/s", "512KiB/s", or a number of bytes a second. */
+export function parseBandwidth(value: unknown): number {
+  const text = typeof value === "string" ? value.trim().replace(/\/s$/, "") : value;
+  let bytes: number;
+  try {
+    bytes = parseSize(text);
+  } catch {
+    throw new RangeError(
+      `expected a rate such as "10MB/s", "512KiB/s" or a number of bytes a second, got ${
+        JSON.stringify(value)
+      }`,
+    );
+  }
+  if (bytes < 1024) throw new RangeError(`must be at least 1KiB/s, got ${JSON.stringify(value)}`);
+  return bytes;
+}
+
+export function parseLimits(raw: unknown): Limits {
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    throw new SettingError(
+      [],
+      `expected a mapping with keys such as max_connections: and per_user: (${
+        Object.keys(LIMIT_KEYS).join(", ")
+      })`,
+    );
+  }
+  const limits: Limits = { ...NO_LIMITS };
+  for (const [key, value] of Object.entries(raw as Record<string, unknown>)) {
+    switch (key) {
+      case "max_connections":
+        limits.maxConnections = count(value, [key], true);
+        break;
+      case "per_user":
+        limits.perUser = count(value, [key], true);
+        break;
+      case "per_database":
+        limits.perDatabase = count(value, [key], true);
+        break;
+      case "per_source":
+        limits.perSource = count(value, [key], true);
+        break;
+      case "connect_rate": {
+        if (typeof value !== "object" || value === null || Array.isArray(value)) {
+          throw new SettingError([key], "expected a mapping such as { per_source: 20, burst: 40 }");
+        }
+        const rate = value as Record<string, unknown>;
+        for (const sub of Object.keys(rate)) {
+          if (sub !== "per_source" && sub !== "burst") {
+            throw new SettingError([key, sub], "unknown key (known keys: per_source, burst)");
+          }
+        }
+        const perSource = count(rate.per_source, [key, "per_source"]);
+        const burst = rate.burst === undefined ? perSource : count(rate.burst, [key, "burst"]);
+        limits.connectRate = { perSource, burst };
+        break;
+      }
+      case "bandwidth_per_session":
+        try {
+          limits.bandwidthPerSession = parseBandwidth(value);
+        } catch (error) {
+          throw new SettingError([key], (error as Error).message);
+        }
+        break;
+      default:
+        throw new SettingError([key], `unknown key (known keys: ${Object.keys(LIMIT_KEYS).join(", ")})`);
+    }
+  }
+  return limits;
+}

@@ -1,0 +1,120 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { AuditLog } from "../../src/audit/audit_log.ts";
+import type { AuditWriter } from "../../src/audit/audit_writer.ts";
+import { NO_METRICS } from "../../src/core/metrics_sink.ts";
+import { SessionContext } from "../../src/core/session_context.ts";
+import { query } from "../support/frontend_frames.ts";
+
+const SETTINGS = { path: "-", queries: true, maxQueryLength: 20, redactLiterals: true };
+
+class MemoryWriter implements AuditWriter {
+  lines: string[] = [];
+  /** While set, writes wait on it (a slow disk). */
+  gate: Promise<void> | undefined;
+  async write(text: string): Promise<void> {
+    await this.gate;
+    this.lines.push(...text.trimEnd().split("\n"));
+  }
+  reopen(): Promise<void> {
+    return Promise.resolve();
+  }
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+const context = () => {
+  const c = new SessionContext("abc-1", { hostname: "::1", port: 5555 });
+  c.user = "alice";
+  c.database = "app";
+  c.upstream = { hostname: "127.0.0.1", port: 5432 };
+  return c;
+};
+
+describe("AuditLog", () => {
+  it("writes JSON lines with ts, event, session and client; redacts and cuts query text", async () => {
+    const writer = new MemoryWriter();
+    const log = new AuditLog(SETTINGS, writer);
+    const session = log.begin(context(), "office")!;
+    assert.deepEqual(session.frontendCaptures.map((t) => String.fromCharCode(t)), [
+      "Q",
+      "P",
+      "B",
+      "E",
+      "C",
+      "S",
+    ]);
+    assert.equal(
+      session.frontendCaptureBytes,
+      20 * 4 * 4 + 256,
+      "captures stop where (redacted) max_query_length does",
+    );
+    const q = query("select 'password123', 4711 from a_table_with_a_long_name");
+    session.frontend(q[0]!, q.subarray(5), false);
+    session.backend("C".charCodeAt(0), new TextEncoder().encode("SELECT 1\0"));
+    session.backendFrame("Z".charCodeAt(0));
+    session.ended("client_closed");
+    await log.flush();
+    const events = writer.lines.map((line) => JSON.parse(line));
+    assert.deepEqual(events.map((e) => e.event), ["session_start", "query", "session_end"]);
+    for (const event of events) {
+      assert.match(event.ts, /^\d{4}-\d\d-\d\dT/);
+      assert.equal(event.session, "abc-1");
+      assert.equal(event.client, "[::1]:5555");
+    }
+    assert.deepEqual([events[0].rule, events[0].upstream, events[0].tls, events[0].decision], [
+      "office",
+      "127.0.0.1:5432",
+      false,
+      "allow",
+    ]);
+    assert.equal(events[1].text, "select ?, ? from a_t");
+    assert.equal(events[1].text_truncated, true);
+    assert.doesNotMatch(writer.lines.join("\n"), /password123|4711/);
+    assert.equal(events[2].reason, "client_closed");
+    assert.equal(events[2].queries, 1);
+  });
+
+  it("never waits for a slow writer: beyond the queue, events are dropped and counted", async () => {
+    const writer = new MemoryWriter();
+    let release!: () => void;
+    writer.gate = new Promise((resolve) => release = resolve);
+    const dropped: number[] = [];
+    const log = new AuditLog({ ...SETTINGS, queries: false }, writer, {
+      maxQueuedEvents: 5,
+      metrics: { ...NO_METRICS, auditEventsDropped: (n) => dropped.push(n) },
+    });
+    const started = performance.now();
+    for (let i = 0; i < 20; i++) log.begin(context(), "default");
+    assert.ok(performance.now() - started < 50, "begin() returned at once");
+    // 5 queue, the rest are dropped; then the 5 go into the stalled write and 5 more may queue.
+    assert.equal(log.dropped, 15);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    for (let i = 0; i < 7; i++) log.begin(context(), "default");
+    assert.equal(log.dropped, 17);
+    assert.equal(dropped.reduce((a, b) => a + b, 0), 17);
+    release();
+    await log.flush();
+    assert.equal(writer.lines.length, 10);
+    assert.equal(log.written, 10);
+  });
+
+  it("is off for new sessions when configured without settings", () => {
+    const log = new AuditLog(undefined, undefined);
+    assert.equal(log.begin(context(), "default"), undefined);
+  });
+
+  it("a reload that turns audit off silences sessions begun before it without counting drops", async () => {
+    const writer = new MemoryWriter();
+    const log = new AuditLog(SETTINGS, writer);
+    const session = log.begin(context(), "default")!;
+    await log.flush();
+    log.configure(undefined, undefined);
+    session.ended("client_closed");
+    await log.flush();
+    assert.deepEqual(writer.lines.map((line) => JSON.parse(line).event), ["session_start"]);
+    assert.equal(log.dropped, 0);
+    assert.equal(log.begin(context(), "default"), undefined);
+  });
+});
