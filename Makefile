@@ -45,9 +45,10 @@ check: node_modules/.installed
 lint: node_modules/.installed
 	$(DENO) lint
 
-## bench: direct vs pgrelay on Deno vs pgrelay on Bun vs haproxy, in one run (not part of the tests)
+## bench: direct vs pgrelay (Deno, Bun) vs bare relays vs haproxy, and TLS rows vs PgBouncer, in one run (not a test)
 bench: setup
 	@command -v haproxy >/dev/null || apt-get install -y haproxy
+	@test -x /usr/sbin/pgbouncer || apt-get install -y pgbouncer
 	$(BUN) bench/run.ts
 
 ## build-bun: dist/pgrelay-bun, one executable with the Bun runtime inside; offline (scripts/build_bun.sh)

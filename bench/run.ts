@@ -1,6 +1,7 @@
 /**
- * pgrelay benchmark: direct PostgreSQL vs pgrelay on Deno vs pgrelay on Bun vs haproxy (tcp mode),
- * side by side against ONE throw-away PostgreSQL server started for the run.
+ * pgrelay benchmark: direct PostgreSQL vs pgrelay on Deno vs pgrelay on Bun vs haproxy (tcp mode), plus
+ * client-TLS rows (pgrelay terminating TLS on Deno and on Bun vs PgBouncer in session mode), side by side
+ * against ONE throw-away PostgreSQL server started for the run.
  *
  *   node_modules/.bin/bun bench/run.ts          (also: node_modules/.bin/deno run -A bench/run.ts)
  *
@@ -12,11 +13,15 @@
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import {
+  chmodSync,
+  chownSync,
+  copyFileSync,
   existsSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
   readlinkSync,
+  realpathSync,
   rmSync,
   writeFileSync,
 } from "node:fs";
@@ -24,7 +29,9 @@ import { cpus as osCpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import { makeTestPki, type TestPki } from "../tests/support/certs.ts";
 import { freePort } from "../tests/support/free_port.ts";
+import { postgresAccount } from "../tests/support/pg_os_user.ts";
 import { type PostgresCluster, startPostgres } from "../tests/support/postgres.ts";
 
 // ---------------------------------------------------------------------------------------------------------
@@ -36,6 +43,7 @@ const BARE_RELAY = join(ROOT, "bench", "bare_relay.ts");
 const DENO = join(ROOT, "node_modules/.bin/deno");
 const BUN = join(ROOT, "node_modules/.bin/bun");
 const HAPROXY = "/usr/sbin/haproxy";
+const PGBOUNCER = "/usr/sbin/pgbouncer";
 const HOST = "127.0.0.1";
 
 const SECONDS = positiveInt("BENCH_SECONDS", 15);
@@ -58,7 +66,16 @@ const GOAL_COPY_VS_DIRECT = 1.05;
 /** A measurement during which foreign processes (or steal) took more than this share of the host is flagged. */
 const NOISE_LIMIT = 0.1;
 
-type TargetName = "direct" | "deno" | "bun" | "bare-deno" | "bare-bun" | "haproxy";
+type TargetName =
+  | "direct"
+  | "deno"
+  | "bun"
+  | "bare-deno"
+  | "bare-bun"
+  | "haproxy"
+  | "tls-deno"
+  | "tls-bun"
+  | "pgbouncer-tls";
 const LABEL: Record<TargetName, string> = {
   direct: "direct",
   deno: "pgrelay (Deno)",
@@ -68,7 +85,16 @@ const LABEL: Record<TargetName, string> = {
   "bare-deno": "bare relay (Deno)",
   "bare-bun": "bare relay (Bun)",
   haproxy: "haproxy (tcp)",
+  // Client leg TLS (sslmode=require), upstream leg plaintext. Compared with each other, not with the
+  // plaintext rows' targets: CPU/tx vs PgBouncer, COPY vs direct (no verdicts, no target is stated).
+  "tls-deno": "pgrelay TLS (Deno)",
+  "tls-bun": "pgrelay TLS (Bun)",
+  "pgbouncer-tls": "pgbouncer TLS (session)",
 };
+/** Targets whose clients connect with sslmode=require. */
+const TLS_TARGETS: ReadonlySet<TargetName> = new Set(["tls-deno", "tls-bun", "pgbouncer-tls"]);
+/** The reference for the TLS rows' CPU per transaction. */
+const TLS_BASELINE: TargetName = "pgbouncer-tls";
 
 function positiveInt(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -90,6 +116,7 @@ function progress(message: string): void {
 const children = new Set<ChildProcess>();
 const tempDirs = new Set<string>();
 let cluster: PostgresCluster | undefined;
+let pki: TestPki | undefined;
 let cleaningUp: Promise<void> | undefined;
 /** Set by SIGINT/SIGTERM: no new measurements start; the signal handler exits once cleanup is done. */
 let interrupted: NodeJS.Signals | undefined;
@@ -123,6 +150,7 @@ function cleanup(): Promise<void> {
     for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
     tempDirs.clear();
     if (cluster !== undefined) await cluster.stop().catch((err) => progress(`cluster stop failed: ${err}`));
+    await pki?.cleanup().catch(() => {}); // certs.ts also removes its directory at process exit
   })();
   return cleaningUp;
 }
@@ -155,8 +183,12 @@ interface RunResult {
   seconds: number;
 }
 
-/** libpq environment: nothing inherited that could redirect the tools; no SSL/GSS negotiation. */
-function clientEnv(): Record<string, string> {
+/**
+ * libpq environment: nothing inherited that could redirect the tools; no GSS negotiation; no SSL, or for a
+ * TLS target sslmode=require with the test CA as root certificate (so a stray ~/.postgresql/root.crt
+ * cannot change the outcome; with a root file, libpq's require also verifies the chain).
+ */
+function clientEnv(tls: boolean): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(process.env)) {
     if (!key.startsWith("PG") && value !== undefined) env[key] = value;
@@ -167,17 +199,21 @@ function clientEnv(): Record<string, string> {
     PGAPPNAME: "pgrelay-bench",
     LC_ALL: "C",
   });
+  if (tls) {
+    if (pki === undefined) throw new Error("TLS target without a test PKI");
+    Object.assign(env, { PGSSLMODE: "require", PGSSLROOTCERT: pki.ca.certPath });
+  }
   return env;
 }
 
-function run(command: string, args: string[], timeoutMs: number): Promise<RunResult> {
+function run(command: string, args: string[], timeoutMs: number, tls = false): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     if (interrupted !== undefined) {
       reject(new Error(`interrupted by ${interrupted}`));
       return;
     }
     const started = performance.now();
-    const child = track(spawn(command, args, { env: clientEnv(), stdio: ["ignore", "pipe", "pipe"] }));
+    const child = track(spawn(command, args, { env: clientEnv(tls), stdio: ["ignore", "pipe", "pipe"] }));
     let stdout = "";
     let stderr = "";
     child.stdout!.setEncoding("utf8").on("data", (s: string) => (stdout += s));
@@ -194,8 +230,13 @@ function run(command: string, args: string[], timeoutMs: number): Promise<RunRes
   });
 }
 
-async function runChecked(command: string, args: string[], timeoutMs: number): Promise<RunResult> {
-  const result = await run(command, args, timeoutMs);
+async function runChecked(
+  command: string,
+  args: string[],
+  timeoutMs: number,
+  tls = false,
+): Promise<RunResult> {
+  const result = await run(command, args, timeoutMs, tls);
   if (result.code !== 0) {
     throw new Error(
       `${command} ${args.join(" ")} exited with ${result.code}\n${result.stdout}${result.stderr}`.trimEnd(),
@@ -366,22 +407,33 @@ interface Target {
   errors: string[];
   peakRssKiB?: number;
   threads?: number;
+  /** Clients connect with sslmode=require (client leg TLS; the upstream leg stays plaintext). */
+  tls: boolean;
+  /** TLS protocol and cipher the smoke test's psql negotiated (TLS targets only). */
+  tlsInfo?: string;
+  /** Proxy output lines that are routine (start-up/shut-down notices) and not worth reporting. */
+  routineOutput?: RegExp;
 }
 
 function newTarget(name: TargetName, port: number): Target {
-  return { name, port, stderrLines: [], pgbench: [], copy: [], errors: [] };
+  return { name, port, stderrLines: [], pgbench: [], copy: [], errors: [], tls: TLS_TARGETS.has(name) };
 }
 
-/** Spawns a proxy process and resolves once the process itself (not a wrapper) listens on a TCP port. */
+/**
+ * Spawns a proxy process and resolves once the process itself (not a wrapper) listens on a TCP port; its
+ * executable must be `command` itself (after symlinks), so a wrapper script cannot end up being measured.
+ */
 async function spawnProxy(
   name: TargetName,
   command: string,
   args: string[],
   expectedPort?: number,
+  routineOutput?: RegExp,
 ): Promise<Target> {
   const child = track(spawn(command, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] }));
   const target = newTarget(name, 0);
   target.child = child;
+  if (routineOutput !== undefined) target.routineOutput = routineOutput;
   let spawnError: Error | undefined;
   child.once("error", (err) => (spawnError = err));
   child.stdout!.setEncoding("utf8").on("data", (s: string) => collectLines(target, s));
@@ -408,6 +460,9 @@ async function spawnProxy(
         target.port = port;
         target.pid = child.pid;
         target.exe = readlinkSync(`/proc/${child.pid}/exe`);
+        if (target.exe !== realpathSync(command)) {
+          throw new Error(`${name}: pid ${child.pid} runs ${target.exe}, expected ${realpathSync(command)}`);
+        }
         return target;
       }
     }
@@ -419,14 +474,22 @@ async function spawnProxy(
 }
 
 function collectLines(target: Target, text: string): void {
-  for (const line of text.split("\n")) if (line.trim() !== "") target.stderrLines.push(line.trimEnd());
+  for (const line of text.split("\n")) {
+    if (line.trim() === "" || target.routineOutput?.test(line)) continue;
+    target.stderrLines.push(line.trimEnd());
+  }
 }
 
-function startPgrelay(runtime: "deno" | "bun", upstreamPort: number): Promise<Target> {
+/** pgrelay; with `tls`, it terminates client TLS with the test PKI's proxy certificate. */
+function startPgrelay(runtime: "deno" | "bun", upstreamPort: number, tls?: TestPki): Promise<Target> {
   const flags = ["--listen", `${HOST}:0`, "--upstream", `${HOST}:${upstreamPort}`, "--log-level", "warn"];
+  if (tls !== undefined) {
+    flags.push("--tls-mode", "terminate", "--tls-cert", tls.proxy.certPath, "--tls-key", tls.proxy.keyPath);
+  }
+  const name: TargetName = tls === undefined ? runtime : `tls-${runtime}`;
   return runtime === "deno"
-    ? spawnProxy("deno", DENO, ["run", "-A", MOD, ...flags])
-    : spawnProxy("bun", BUN, [MOD, ...flags]);
+    ? spawnProxy(name, DENO, ["run", "-A", MOD, ...flags])
+    : spawnProxy(name, BUN, [MOD, ...flags]);
 }
 
 function startBareRelay(runtime: "deno" | "bun", upstreamPort: number): Promise<Target> {
@@ -464,6 +527,71 @@ async function startHaproxy(upstreamPort: number): Promise<Target> {
       return await spawnProxy("haproxy", HAPROXY, ["-db", "-f", config], port);
     } catch (err) {
       lastError = err; // most likely the port was taken between freePort() and bind: try another
+    }
+  }
+  throw lastError;
+}
+
+/** PgBouncer's routine notices on stderr (it logs there and to its logfile when not daemonized). */
+const PGBOUNCER_ROUTINE =
+  / LOG (kernel file descriptor limit|listening on |process up|got SIGTERM|got SIGINT|shutting down)/;
+
+/**
+ * PgBouncer (session pooling) terminating client TLS with the same certificate as pgrelay; plaintext to
+ * PostgreSQL; trust auth for the bench user (listed in the auth_file, as PgBouncer requires). As root it is
+ * started with `-u postgres` (it refuses to run as root): it drops privileges itself, so the spawned pid is
+ * PgBouncer and not a runuser/su wrapper. Its directory, config and key copies belong to that user.
+ */
+async function startPgbouncer(upstreamPort: number, certs: TestPki): Promise<Target> {
+  const dir = mkdtempSync(join(tmpdir(), "pgrelay-bench-pgbouncer-"));
+  tempDirs.add(dir);
+  const account = postgresAccount(); // null unless root
+  const certPath = join(dir, "proxy.crt");
+  const keyPath = join(dir, "proxy.key");
+  copyFileSync(certs.proxy.certPath, certPath);
+  copyFileSync(certs.proxy.keyPath, keyPath);
+  chmodSync(keyPath, 0o600);
+  const authFile = join(dir, "users.txt");
+  writeFileSync(authFile, `"${USER.name}" ""\n`);
+  let lastError: unknown;
+  for (let attempt = 1; attempt <= 5; attempt++) {
+    const port = await freePort(HOST);
+    const config = join(dir, "pgbouncer.ini");
+    writeFileSync(
+      config,
+      [
+        "[databases]",
+        `${DATABASE} = host=${HOST} port=${upstreamPort} dbname=${DATABASE}`,
+        "[pgbouncer]",
+        `listen_addr = ${HOST}`,
+        `listen_port = ${port}`,
+        "unix_socket_dir =",
+        "pool_mode = session",
+        "auth_type = trust",
+        `auth_file = ${authFile}`,
+        "max_client_conn = 100",
+        "default_pool_size = 50",
+        "client_tls_sslmode = require",
+        `client_tls_cert_file = ${certPath}`,
+        `client_tls_key_file = ${keyPath}`,
+        "server_tls_sslmode = disable",
+        "log_connections = 0",
+        "log_disconnections = 0",
+        "log_stats = 0",
+        `logfile = ${join(dir, "pgbouncer.log")}`,
+        `pidfile = ${join(dir, "pgbouncer.pid")}`,
+        "",
+      ].join("\n"),
+    );
+    if (account !== null) {
+      for (const f of [dir, certPath, keyPath, authFile, config]) chownSync(f, account.uid, account.gid);
+    }
+    const user = account === null ? [] : ["-u", "postgres"];
+    try {
+      return await spawnProxy("pgbouncer-tls", PGBOUNCER, [...user, config], port, PGBOUNCER_ROUTINE);
+    } catch (err) {
+      lastError = err; // most likely the port was taken between freePort() and bind: try another
+      rmSync(join(dir, "pgbouncer.pid"), { force: true });
     }
   }
   throw lastError;
@@ -520,6 +648,7 @@ async function pgbench(target: Target, seconds: number): Promise<PgbenchRun> {
       DATABASE,
     ],
     (seconds + 120) * 1000,
+    target.tls,
   );
   const after = target.pid === undefined ? 0 : cpuTicks(target.pid);
   const host1 = hostSnapshot();
@@ -550,16 +679,21 @@ async function copyOut(target: Target): Promise<CopyRun> {
     `\\copy (select repeat('x', ${ROW_BYTES}) from generate_series(1, ${COPY_ROWS})) to '/dev/null'`;
   const host0 = hostSnapshot();
   const before = target.pid === undefined ? 0 : cpuTicks(target.pid);
-  const result = await runChecked(PSQL, [
-    "-X",
-    "-v",
-    "ON_ERROR_STOP=1",
-    ...connArgs(target.port),
-    "-d",
-    DATABASE,
-    "-c",
-    sql,
-  ], 300_000);
+  const result = await runChecked(
+    PSQL,
+    [
+      "-X",
+      "-v",
+      "ON_ERROR_STOP=1",
+      ...connArgs(target.port),
+      "-d",
+      DATABASE,
+      "-c",
+      sql,
+    ],
+    300_000,
+    target.tls,
+  );
   const after = target.pid === undefined ? 0 : cpuTicks(target.pid);
   const host1 = hostSnapshot();
   if (!result.stdout.includes(`COPY ${COPY_ROWS}`)) {
@@ -666,13 +800,16 @@ function report(targets: Target[], meta: Record<string, unknown>): void {
   const s = Object.fromEntries(targets.map((t) => [t.name, summarize(t)])) as Record<TargetName, Summary>;
   const direct = s.direct;
   const haproxy = s.haproxy;
+  const tlsBase = s[TLS_BASELINE];
   const rows: string[][] = [];
   const checks: Record<string, unknown> = {};
+  /** TLS rows: ratios only (no target is stated for them). */
+  const tlsComparisons: Record<string, unknown> = {};
   for (const t of targets) {
     const x = s[t.name];
     const proxy = t.name !== "direct";
     const tpsRatio = ratio(x.tps, direct.tps);
-    const cpuRatio = ratio(x.cpuUsPerTx, haproxy.cpuUsPerTx);
+    const cpuRatio = ratio(x.cpuUsPerTx, (t.tls ? tlsBase : haproxy).cpuUsPerTx);
     const copyRatio = ratio(x.copySeconds, direct.copySeconds);
     let cpuCell = "—";
     if (t.name === "haproxy") cpuCell = "1.00× (baseline)";
@@ -683,7 +820,17 @@ function report(targets: Target[], meta: Record<string, unknown>): void {
       checks[`${t.name}_cpu_per_tx_vs_haproxy`] = { ratio: round(cpuRatio, 3), goal: cpuGoal, verdict: v };
     }
     let copyCell = "1.00× (baseline)";
-    if (proxy) {
+    if (t.tls) {
+      cpuCell = t.name === TLS_BASELINE ? "1.00× (TLS baseline)" : `${fmt(cpuRatio, 2)}× vs pgbouncer TLS`;
+      copyCell = `${fmt(copyRatio, 3)}× (no target)`;
+      tlsComparisons[t.name] = {
+        tls: t.tlsInfo ?? null,
+        cpuPerTxVsPgbouncerTls: round(cpuRatio, 3),
+        copyVsDirect: round(copyRatio, 4),
+        copyVsPgbouncerTls: round(ratio(x.copySeconds, tlsBase.copySeconds), 4),
+        cpuPerGBVsPgbouncerTls: round(ratio(x.cpuSecondsPerGB, tlsBase.cpuSecondsPerGB), 3),
+      };
+    } else if (proxy) {
       const v = verdict(copyRatio, GOAL_COPY_VS_DIRECT);
       copyCell = `${fmt(copyRatio, 3)}× ${v} (≤${GOAL_COPY_VS_DIRECT.toFixed(2)}×)`;
       checks[`${t.name}_copy_vs_direct`] = {
@@ -722,6 +869,8 @@ function report(targets: Target[], meta: Record<string, unknown>): void {
         (COPY_WIRE_BYTES / 1e6).toFixed(0)
       } MB on the wire), median of ${ROUNDS * COPY_RUNS}; ` +
       `${meta["cpus"]} CPU(s), CLK_TCK ${CLK_TCK}`,
+    `TLS rows: clients use sslmode=require, upstream leg plaintext; CPU/tx is compared with pgbouncer TLS and ` +
+      `COPY with (plaintext) direct; ratios only, no targets`,
     "",
   );
   out.push(`| ${header.join(" | ")} |`);
@@ -742,6 +891,12 @@ function report(targets: Target[], meta: Record<string, unknown>): void {
       notes.push(
         `proxy CPU ${fmt(x.cpuCoreShare * 100, 0)}% of a core under pgbench`,
         `pid ${t.pid} ${t.exe} (${t.threads} threads)`,
+      );
+    }
+    if (t.tls) {
+      notes.push(
+        `client TLS ${t.tlsInfo ?? "?"}`,
+        `COPY vs pgbouncer TLS ${fmt(ratio(x.copySeconds, tlsBase.copySeconds), 3)}×`,
       );
     }
     out.push(`- ${LABEL[t.name]}: ${notes.join("; ")}`);
@@ -798,6 +953,7 @@ function report(targets: Target[], meta: Record<string, unknown>): void {
         ...roundAll(s[t.name]),
         pid: t.pid ?? null,
         exe: t.exe ?? null,
+        tls: t.tls ? (t.tlsInfo ?? "?") : null,
         threads: t.threads ?? null,
         port: t.port,
         pgbenchRuns: t.pgbench,
@@ -807,6 +963,7 @@ function report(targets: Target[], meta: Record<string, unknown>): void {
       }]),
     ),
     checks,
+    tlsComparisons,
   };
   process.stdout.write(JSON.stringify(raw) + "\n");
 }
@@ -864,23 +1021,49 @@ async function main(): Promise<void> {
   progress(`PostgreSQL ${version} on ${HOST}:${pg.port}; pgbench -i -s ${SCALE}`);
   await runChecked(PGBENCH, ["-i", "-q", "-s", String(SCALE), ...connArgs(pg.port), DATABASE], 300_000);
 
-  progress("starting pgrelay on Deno, pgrelay on Bun and haproxy");
-  // haproxy needs a port picked in advance: bind it before the others take kernel-assigned ports.
+  pki = await makeTestPki();
+  progress("starting pgrelay on Deno and Bun (plaintext and TLS), bare relays, haproxy and PgBouncer");
+  // haproxy and PgBouncer need ports picked in advance: bind them before the others take kernel-assigned ports.
   const haproxy = await startHaproxy(pg.port);
-  const [deno, bun, bareDeno, bareBun] = await Promise.all([
+  const pgbouncerTls = await startPgbouncer(pg.port, pki);
+  const [deno, bun, bareDeno, bareBun, tlsDeno, tlsBun] = await Promise.all([
     startPgrelay("deno", pg.port),
     startPgrelay("bun", pg.port),
     startBareRelay("deno", pg.port),
     startBareRelay("bun", pg.port),
+    startPgrelay("deno", pg.port, pki),
+    startPgrelay("bun", pg.port, pki),
   ]);
-  const targets: Target[] = [newTarget("direct", pg.port), deno, bun, bareDeno, bareBun, haproxy];
+  const targets: Target[] = [
+    newTarget("direct", pg.port),
+    deno,
+    bun,
+    bareDeno,
+    bareBun,
+    haproxy,
+    tlsDeno,
+    tlsBun,
+    pgbouncerTls,
+  ];
   if (new Set(targets.map((t) => t.port)).size !== targets.length) {
     throw new Error(`targets share a port: ${targets.map((t) => `${t.name}=${t.port}`).join(" ")}`);
   }
   for (const t of targets) {
     verifyWorker(t);
     try {
-      await runChecked(PSQL, ["-X", "-At", ...connArgs(t.port), "-d", DATABASE, "-c", "select 1"], 30_000);
+      const smoke = await runChecked(
+        PSQL,
+        ["-X", "-At", ...connArgs(t.port), "-d", DATABASE, "-c", "select 1", "-c", "\\conninfo"],
+        30_000,
+        t.tls,
+      );
+      // psql ≤ 17: 'SSL connection (protocol: TLSv1.3, cipher: TLS_AES_256_GCM_SHA384, ...)'.
+      const ssl = /SSL connection \(protocol: ([^,]+), cipher: ([^,)]+)/.exec(smoke.stdout);
+      if (t.tls) {
+        t.tlsInfo = ssl === null ? "TLS (psql did not print the cipher)" : `${ssl[1]} ${ssl[2]}`;
+      } else if (ssl !== null) {
+        throw new Error(`a plaintext target negotiated SSL: ${ssl[0]}`);
+      }
     } catch (err) {
       const output = t.stderrLines.length > 0
         ? `\n--- ${t.name} output ---\n${t.stderrLines.join("\n")}`
@@ -891,7 +1074,8 @@ async function main(): Promise<void> {
     }
     if (t.pid !== undefined) {
       progress(
-        `  ${t.name}: pid ${t.pid} (${t.exe}, ${t.threads} threads, no child processes) on port ${t.port}`,
+        `  ${t.name}: pid ${t.pid} (${t.exe}, ${t.threads} threads, no child processes) on port ${t.port}` +
+          (t.tlsInfo === undefined ? "" : `, client TLS ${t.tlsInfo}`),
       );
     }
   }
