@@ -8,7 +8,7 @@ import { ConfigError, type ConfigIssue } from "../config/config_error.ts";
 import type { Config } from "../config/schema.ts";
 import type { RelaySettings } from "../core/relay_settings.ts";
 import type { ClientTlsSettings, UpstreamTlsSettings } from "../core/tls_settings.ts";
-import { parseUserlist } from "../auth/userlist.ts";
+import { lookupVerifier, parseUserlist } from "../auth/userlist.ts";
 
 type Check = "certificate" | "key";
 
@@ -53,7 +53,14 @@ export async function relaySettingsOf(config: Config): Promise<RelaySettings> {
   let authentication: RelaySettings["authentication"] = { mode: "relay" };
   if (config.auth.mode === "scram" && config.auth.file !== undefined) {
     try {
-      authentication = { mode: "scram", users: parseUserlist(await readFile(config.auth.file, "utf8")) };
+      const users = parseUserlist(await readFile(config.auth.file, "utf8"));
+      authentication = { mode: "scram", users };
+      const { query, user, database } = config.auth;
+      if (query !== undefined && user !== undefined) {
+        const password = lookupVerifier(users, user);
+        if (password.kind === "plain") authentication.query = { query, user, password: password.password, database };
+        else issues.push({ key: "auth.user", message: `"${user}" needs a plaintext password in auth.file to run auth.query (PgBouncer's auth_user convention)` });
+      }
     } catch (error) {
       const code = (error as { code?: string }).code;
       const reason = code === "ENOENT" ? "no such file" : (error as Error).message;

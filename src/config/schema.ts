@@ -35,6 +35,12 @@ export interface AuthConfig {
   mode: AuthMode;
   /** PgBouncer-style userlist with SCRAM verifiers (scram). */
   file: string | undefined;
+  /** SQL returning a user's verifier, with the user name as $1 (scram); runs as `user`. */
+  query: string | undefined;
+  /** The role pgrelay logs in as to run `query`; its plaintext password is in `file`. */
+  user: string | undefined;
+  /** The database `query` runs in. */
+  database: string;
 }
 
 export interface Config {
@@ -74,7 +80,7 @@ export const CONFIG_KEYS = {
   workers: "processes sharing the listen port with SO_REUSEPORT (1 to 64; default 1)",
   tls: "client leg: { mode: disable|terminate|passthrough, cert, key, require }",
   upstream_tls: "upstream leg: { mode: disable|prefer|require|verify-ca|verify-full, ca, server_name }",
-  auth: "{ mode: relay|scram, file }: relay auth untouched, or authenticate clients with SCRAM from file",
+  auth: "{ mode: relay|scram, file, query, user, database }: relay auth untouched, or authenticate clients with SCRAM",
   policy: "{ default: allow|deny, enforce_on_reload: bool, rules: [...] }: who may connect",
   limits: "{ max_connections, per_user, per_database, per_source, connect_rate, bandwidth_per_session }",
   audit: "{ path, queries, max_query_length, redact_literals }: JSON-lines audit log",
@@ -94,7 +100,7 @@ export const DEFAULT_CONFIG: Config = {
   workers: 1,
   tls: { mode: "disable", cert: undefined, key: undefined, require: false },
   upstreamTls: { mode: "disable", ca: undefined, serverName: undefined },
-  auth: { mode: "relay", file: undefined },
+  auth: { mode: "relay", file: undefined, query: undefined, user: undefined, database: "postgres" },
   policy: DEFAULT_POLICY,
   limits: NO_LIMITS,
   audit: undefined,

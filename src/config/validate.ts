@@ -69,10 +69,12 @@ const SETTERS: { [K in ConfigKey]: (config: Config, value: unknown) => void } = 
     }
   },
   auth: (config, value) => {
-    for (const [key, entry] of entriesOf(value, "auth", ["mode", "file", "query"])) {
+    for (const [key, entry] of entriesOf(value, "auth", ["mode", "file", "query", "user", "database"])) {
       if (key === "mode") config.auth.mode = oneOf(entry, AUTH_MODES) as AuthMode;
       if (key === "file") config.auth.file = asString(entry);
-      if (key === "query") throw new RangeError("auth.query is not supported yet: list the SCRAM verifiers in auth.file");
+      if (key === "query") config.auth.query = asString(entry);
+      if (key === "user") config.auth.user = asString(entry);
+      if (key === "database") config.auth.database = asString(entry);
     }
   },
   workers: (config, value) => {
@@ -135,6 +137,9 @@ function crossCheck(config: Config): ConfigIssue[] {
   }
   if (config.auth.mode === "scram" && config.auth.file === undefined) {
     issues.push({ key: "auth", message: "mode scram needs file (a userlist of SCRAM-SHA-256 verifiers, PgBouncer's auth_file format)" });
+  }
+  if (config.auth.query !== undefined && config.auth.user === undefined) {
+    issues.push({ key: "auth", message: "query needs user: the role pgrelay logs in as to run it (its plaintext password goes in auth.file)" });
   }
   if (config.auth.mode === "scram" && tls.mode === "passthrough") {
     issues.push({ key: "auth", message: "mode scram cannot work with tls.mode passthrough: pgrelay cannot read an end-to-end encrypted session" });

@@ -4,7 +4,7 @@
  * and logs in to the server with that key, never knowing the password. Both sides use the same verifier,
  * so salt and iteration count match. https://www.postgresql.org/docs/current/sasl-authentication.html
  */
-import { lookupVerifier, pemToDer, ScramClientWithKey, ScramServerExchange, type ScramVerifier, tlsServerEndPointHash } from "../auth/mod.ts";
+import { lookupVerifier, pemToDer, type UserlistEntry, ScramClientWithKey, ScramServerExchange, type ScramVerifier, tlsServerEndPointHash } from "../auth/mod.ts";
 import {
   authenticationSasl,
   authenticationSaslContinue,
@@ -24,6 +24,20 @@ export interface ScramAuthSettings {
   mode: "scram";
   /** user -> SCRAM verifier (or another secret, refused with a clear error), from auth.file. */
   users: ReadonlyMap<string, string>;
+  /** Fetches verifiers of users missing from `users` from the server. */
+  query?: import("./auth_query.ts").AuthQuerySettings;
+}
+
+/** Looks a user up in auth.file; `fallback` (auth.query) answers for users the file does not list. */
+export async function lookupUser(
+  users: ReadonlyMap<string, string>,
+  user: string,
+  fallback?: () => Promise<string | undefined>,
+): Promise<UserlistEntry> {
+  const entry = lookupVerifier(users, user);
+  if (entry.kind !== "missing" || !fallback) return entry;
+  const fetched = await fallback();
+  return fetched === undefined ? entry : lookupVerifier(new Map([[user, fetched]]), user);
 }
 
 export interface ClientLogin {
@@ -48,14 +62,14 @@ export async function authenticateClient(
   client: RelaySocket,
   user: string,
   options: {
-    users: ReadonlyMap<string, string>;
+    lookup: () => Promise<UserlistEntry>;
     certificatePem: Uint8Array | undefined;
     timeoutMs: number;
     maxBodyBytes: number;
     onClose: (error?: Error) => void;
   },
 ): Promise<ClientLogin> {
-  const entry = lookupVerifier(options.users, user);
+  const entry = await options.lookup();
   const fix = "List the user's SCRAM verifier (pg_authid.rolpassword) in pgrelay's auth.file, or use auth.mode: relay.";
   if (entry.kind === "missing") throw fatal(SQLSTATE.INVALID_AUTHORIZATION_SPECIFICATION, `pgrelay has no SCRAM verifier for user "${user}"`, fix);
   if (entry.kind === "md5") {

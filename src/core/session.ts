@@ -20,7 +20,8 @@ import type { Logger } from "./logger.ts";
 import type { MetricsSink, SessionOutcome } from "./metrics_sink.ts";
 import type { Admission, Auditor, SessionAudit } from "./session_hooks.ts";
 import { QueryTimer } from "./query_timer.ts";
-import { authenticateClient, type ClientLogin, isProxyError, loginUpstream } from "./scram_login.ts";
+import { fetchVerifier } from "./auth_query.ts";
+import { authenticateClient, type ClientLogin, isProxyError, loginUpstream, lookupUser } from "./scram_login.ts";
 import { RelayPump } from "./relay_pump.ts";
 import type { RelaySettings } from "./relay_settings.ts";
 import { SessionContext } from "./session_context.ts";
@@ -389,9 +390,24 @@ export class Session {
     const user = this.context.user;
     let login: ClientLogin;
     try {
+      const query = auth.query;
       login = await authenticateClient(this.#client, user, {
         ...limits,
-        users: auth.users,
+        lookup: () =>
+          lookupUser(auth.users, user, query && (async () => {
+            const server = await this.#openSecuredUpstream();
+            if (!server) throw new Error("the upstream is unreachable");
+            try {
+              return await fetchVerifier(server, query, user, { timeoutMs: limits.timeoutMs });
+            } catch (error) {
+              throw {
+                severity: "FATAL",
+                code: SQLSTATE.INVALID_AUTHORIZATION_SPECIFICATION,
+                message: `pgrelay could not look up user "${user}" with auth.query: ${(error as Error).message}`,
+                hint: "Check auth.user, its password in auth.file, and auth.query.",
+              } satisfies ProxyError;
+            }
+          })),
         certificatePem: this.context.clientTls === "terminated" ? this.#clientTls.server?.cert : undefined,
         onClose: (error) => this.#clientClosed(error),
       });

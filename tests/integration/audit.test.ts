@@ -12,8 +12,8 @@ import { parsePolicy } from "../../src/policy/policy_schema.ts";
 import { runPsql } from "../support/clients.ts";
 import { startTestProxy } from "../support/pgrelay.ts";
 import { type PostgresCluster, startPostgres } from "../support/postgres.ts";
+import { sleep } from "../support/wait.ts";
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const SECRET = "s3cr3t-param-value";
 
 class MemoryWriter implements AuditWriter {

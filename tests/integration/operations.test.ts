@@ -11,8 +11,8 @@ import { freePort } from "../support/free_port.ts";
 import { type PgrelayProcess, spawnPgrelay } from "../support/pgrelay.ts";
 import { type PostgresCluster, startPostgres } from "../support/postgres.ts";
 import { RawClient } from "../support/raw_client.ts";
+import { sleep, waitFor } from "../support/wait.ts";
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function get(proxy: PgrelayProcess, path: string): Promise<{ status: number; body: string }> {
   const response = await fetch(`http://127.0.0.1:${proxy.admin!.port}${path}`);
@@ -25,13 +25,6 @@ function metric(text: string, series: string): number {
   return line === undefined ? 0 : Number(line.slice(series.length + 1));
 }
 
-async function waitFor(condition: () => Promise<boolean>, what: string, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 describe("operations", () => {
   let cluster: PostgresCluster;

@@ -9,8 +9,8 @@ import { DAY_NAMES } from "../../src/policy/time_window.ts";
 import { runPsql } from "../support/clients.ts";
 import { startTestProxy } from "../support/pgrelay.ts";
 import { type PostgresCluster, startPostgres } from "../support/postgres.ts";
+import { sleep } from "../support/wait.ts";
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 type Login = { user: string; password: string; database?: string; application_name?: string };
 type Outcome = { ok: true; client: pg.Client } | { ok: false; code: string; message: string };

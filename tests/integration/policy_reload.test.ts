@@ -13,16 +13,9 @@ import pg from "pg";
 import { runPsql } from "../support/clients.ts";
 import { spawnPgrelay } from "../support/pgrelay.ts";
 import { type PostgresCluster, startPostgres } from "../support/postgres.ts";
+import { sleep, waitFor } from "../support/wait.ts";
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function waitFor(condition: () => boolean | Promise<boolean>, what: string, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-}
 
 describe("policy, limits and audit reload (SIGHUP)", () => {
   let cluster: PostgresCluster;

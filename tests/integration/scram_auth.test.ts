@@ -76,6 +76,38 @@ describe("auth.mode scram", () => {
     assert.match(md5.stderr, /FATAL:  user "md5_user" has an md5 password in pgrelay's auth file; auth.mode scram needs a SCRAM-SHA-256 verifier/);
   });
 
+  it("auth.query fetches the verifier of a user the file does not list, as auth.user", async () => {
+    const pem = (text: string) => new TextEncoder().encode(text);
+    const start = (password: string) =>
+      startTestProxy(cluster, {
+        upstreamEncryption: { mode: "verify-full", client: { verify: "full", ca: pem(cluster.pki.ca.certPem), serverName: "localhost" } },
+        authentication: {
+          mode: "scram",
+          users: new Map(),
+          query: { query: "select rolpassword from pg_authid where rolname = $1", user: "postgres", password, database: "postgres" },
+        },
+      });
+    const viaQuery = await start(cluster.users.superuser.password);
+    const wrongAuthUser = await start("not-the-password");
+    try {
+      const login = (port: number, user: string, password: string) =>
+        runPsql(["-A", "-t", "-c", "select current_user"], { host: "127.0.0.1", port, user, password, database: "postgres", env: { PGSSLMODE: "disable" } });
+      const ok = await login(viaQuery.address.port, cluster.users.scram.user, cluster.users.scram.password);
+      assert.equal(ok.stdout.trim(), "scram_user", ok.stderr);
+      const wrong = await login(viaQuery.address.port, cluster.users.scram.user, "wrong");
+      assert.match(wrong.stderr, /FATAL:  password authentication failed for user "scram_user"/);
+      const md5 = await login(viaQuery.address.port, cluster.users.md5.user, cluster.users.md5.password);
+      assert.match(md5.stderr, /user "md5_user" has an md5 password in pgrelay's auth file/);
+      const unknown = await login(viaQuery.address.port, "nobody", "x");
+      assert.match(unknown.stderr, /FATAL:  pgrelay has no SCRAM verifier for user "nobody"/);
+      const broken = await login(wrongAuthUser.address.port, cluster.users.scram.user, cluster.users.scram.password);
+      assert.match(broken.stderr, /FATAL:  pgrelay could not look up user "scram_user" with auth.query: auth.user "postgres" could not log in: 28P01/);
+    } finally {
+      await viaQuery.close();
+      await wrongAuthUser.close();
+    }
+  });
+
   it("--check reads the auth file and names a bad line", async () => {
     const ok = await runPgrelay(["--check", "--auth-mode", "scram", "--auth-file", authFile]);
     assert.equal(ok.code, 0, ok.stderr);
@@ -86,5 +118,9 @@ describe("auth.mode scram", () => {
     assert.match(result.stderr, /^pgrelay: auth\.file: ".*bad\.txt": auth file line 1: /);
     const missing = await runPgrelay(["--check", "--auth-mode", "scram"]);
     assert.match(missing.stderr, /auth: mode scram needs file/);
+    const config = join(dir, "query.yaml");
+    await writeFile(config, `auth: { mode: scram, file: ${authFile}, query: "select 1", user: scram_user }\n`);
+    const notPlain = await runPgrelay(["--check", "--config", config]);
+    assert.match(notPlain.stderr, /auth\.user: "scram_user" needs a plaintext password in auth.file to run auth.query/);
   });
 });

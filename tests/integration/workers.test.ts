@@ -6,16 +6,9 @@ import pg from "pg";
 import { type PgrelayProcess, spawnPgrelay } from "../support/pgrelay.ts";
 import { type PostgresCluster, startPostgres } from "../support/postgres.ts";
 import { frontend, RawClient } from "../support/raw_client.ts";
+import { sleep, waitFor } from "../support/wait.ts";
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function waitFor(condition: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 /** JSON log lines of the proxy (workers' lines carry "worker"). */
 const events = (proxy: PgrelayProcess, event: string) =>
