@@ -61,7 +61,7 @@ const COPY_WIRE_BYTES = COPY_ROWS * (1 + 4 + ROW_BYTES + 1);
 const CLK_TCK = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
 
 /** Project targets (ratios). */
-const GOAL_CPU_VS_HAPROXY: Record<string, number> = { bun: 1.0, deno: 1.2 };
+const GOAL_CPU_VS_HAPROXY: Record<string, number> = { bun: 1.0, deno: 1.2, "audit-deno": 1.4, "audit-bun": 1.4 };
 const GOAL_COPY_VS_DIRECT = 1.05;
 /** A measurement during which foreign processes (or steal) took more than this share of the host is flagged. */
 const NOISE_LIMIT = 0.1;
@@ -72,6 +72,8 @@ type TargetName =
   | "bun"
   | "bare-deno"
   | "bare-bun"
+  | "audit-deno"
+  | "audit-bun"
   | "haproxy"
   | "tls-deno"
   | "tls-bun"
@@ -84,6 +86,9 @@ const LABEL: Record<TargetName, string> = {
   // The gap between a bare row and its pgrelay row is pgrelay's own work; the rest is the runtime's.
   "bare-deno": "bare relay (Deno)",
   "bare-bun": "bare relay (Bun)",
+  // pgrelay with the audit log writing every query (text, duration, tag, rows) to a file.
+  "audit-deno": "pgrelay + audit (Deno)",
+  "audit-bun": "pgrelay + audit (Bun)",
   haproxy: "haproxy (tcp)",
   // Client leg TLS (sslmode=require), upstream leg plaintext. Compared with each other, not with the
   // plaintext rows' targets: CPU/tx vs PgBouncer, COPY vs direct (no verdicts, no target is stated).
@@ -491,6 +496,32 @@ function startPgrelay(runtime: "deno" | "bun", upstreamPort: number, tls?: TestP
     ? spawnProxy(name, DENO, ["run", "-A", MOD, ...flags])
     : spawnProxy(name, BUN, [MOD, ...flags]);
 }
+
+/** pgrelay with `audit: { path, queries: true }` from a config file; the file is checked after the run. */
+function startAuditedPgrelay(runtime: "deno" | "bun", upstreamPort: number): Promise<Target> {
+  const dir = mkdtempSync(join(tmpdir(), "pgrelay-bench-audit-"));
+  tempDirs.add(dir);
+  const auditPath = join(dir, "audit.jsonl");
+  auditFiles.push(auditPath);
+  const config = join(dir, "pgrelay.yaml");
+  writeFileSync(config, `audit: { path: ${JSON.stringify(auditPath)}, queries: true }\n`);
+  const flags = ["--config", config, "--listen", `${HOST}:0`, "--upstream", `${HOST}:${upstreamPort}`, "--log-level", "warn"];
+  return runtime === "deno"
+    ? spawnProxy("audit-deno", DENO, ["run", "-A", MOD, ...flags])
+    : spawnProxy("audit-bun", BUN, [MOD, ...flags]);
+}
+
+/** An audit row only means something if its log really holds the queries. */
+function checkAuditFiles(): void {
+  for (const file of auditFiles) {
+    const text = readFileSync(file, "utf8");
+    const queries = text.split("\n").filter((line) => line.includes('"event":"query"')).length;
+    if (queries < 1000) throw new Error(`the audit log ${file} holds ${queries} query events: the audit rows measured nothing`);
+    progress(`  audit log ${file}: ${queries} query events`);
+  }
+}
+
+const auditFiles: string[] = [];
 
 function startBareRelay(runtime: "deno" | "bun", upstreamPort: number): Promise<Target> {
   const args = ["0", String(upstreamPort)];
@@ -1026,11 +1057,13 @@ async function main(): Promise<void> {
   // haproxy and PgBouncer need ports picked in advance: bind them before the others take kernel-assigned ports.
   const haproxy = await startHaproxy(pg.port);
   const pgbouncerTls = await startPgbouncer(pg.port, pki);
-  const [deno, bun, bareDeno, bareBun, tlsDeno, tlsBun] = await Promise.all([
+  const [deno, bun, bareDeno, bareBun, auditDeno, auditBun, tlsDeno, tlsBun] = await Promise.all([
     startPgrelay("deno", pg.port),
     startPgrelay("bun", pg.port),
     startBareRelay("deno", pg.port),
     startBareRelay("bun", pg.port),
+    startAuditedPgrelay("deno", pg.port),
+    startAuditedPgrelay("bun", pg.port),
     startPgrelay("deno", pg.port, pki),
     startPgrelay("bun", pg.port, pki),
   ]);
@@ -1040,6 +1073,8 @@ async function main(): Promise<void> {
     bun,
     bareDeno,
     bareBun,
+    auditDeno,
+    auditBun,
     haproxy,
     tlsDeno,
     tlsBun,
@@ -1115,6 +1150,7 @@ async function main(): Promise<void> {
       t.errors.push(`end of run: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
+  checkAuditFiles();
   await cleanup();
   await sleep(100); // let the last proxy output arrive
   report(targets, {

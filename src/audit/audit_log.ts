@@ -26,6 +26,11 @@ const address = (context: SessionContext) =>
     ? `[${context.client.hostname}]:${context.client.port}`
     : `${context.client.hostname}:${context.client.port}`;
 
+/** A batch is written once it holds this many characters... */
+const FLUSH_CHARS = 64 * 1024;
+/** ...or this long after its first line. */
+const FLUSH_DELAY_MS = 20;
+
 export class AuditLog implements Auditor {
   #settings: AuditSettings | undefined;
   #writer: AuditWriter | undefined;
@@ -33,7 +38,9 @@ export class AuditLog implements Auditor {
   readonly #maxQueued: number;
   readonly #onWriteError: ((error: Error) => void) | undefined;
   #queue: string[] = [];
+  #queuedChars = 0;
   #writing: Promise<void> | undefined;
+  #flushTimer: ReturnType<typeof setTimeout> | undefined;
   #dropped = 0;
   #written = 0;
 
@@ -71,6 +78,7 @@ export class AuditLog implements Auditor {
 
   /** Resolves once every queued line was handed to the writer. */
   async flush(): Promise<void> {
+    this.#startPump();
     while (this.#writing) await this.#writing;
   }
 
@@ -157,16 +165,27 @@ export class AuditLog implements Auditor {
       this.#drop(1);
       return;
     }
-    this.#queue.push(
-      JSON.stringify({
-        ts: new Date().toISOString(),
-        event,
-        session: context.id,
-        client: address(context),
-        ...fields,
-      }),
-    );
-    this.#writing ??= this.#pump();
+    const line = JSON.stringify({
+      ts: new Date().toISOString(),
+      event,
+      session: context.id,
+      client: address(context),
+      ...fields,
+    });
+    this.#queue.push(line);
+    this.#queuedChars += line.length;
+    // Lines go out in batches: a write per line costs more than the line itself (each is an async file
+    // write through the runtime), so the queue is written when it holds FLUSH_CHARS or FLUSH_DELAY_MS after
+    // its first line, whichever comes first. A write in progress takes the queue with it when it ends.
+    if (this.#writing) return;
+    if (this.#queuedChars >= FLUSH_CHARS) this.#startPump();
+    else this.#flushTimer ??= setTimeout(() => this.#startPump(), FLUSH_DELAY_MS);
+  }
+
+  #startPump(): void {
+    clearTimeout(this.#flushTimer);
+    this.#flushTimer = undefined;
+    if (this.#queue.length > 0) this.#writing ??= this.#pump();
   }
 
   async #pump(): Promise<void> {
@@ -175,6 +194,7 @@ export class AuditLog implements Auditor {
     while (this.#queue.length > 0) {
       const lines = this.#queue;
       this.#queue = [];
+      this.#queuedChars = 0;
       const writer = this.#writer;
       try {
         if (!writer) throw new Error("audit log has no writer");
