@@ -7,7 +7,8 @@ import { connect as netConnect, type Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import { ScramClientWithKey } from "../../src/auth/scram_client_with_key.ts";
 import type { ScramVerifier } from "../../src/auth/scram_verifier.ts";
-import { authCode, type BackendMessage, readCString, splitFrame } from "../support/backend_frames.ts";
+import { authCode, type BackendMessage, readCString, saslMechanisms, splitFrame } from "../support/backend_frames.ts";
+export { saslMechanisms };
 import { ByteQueue } from "../support/byte_queue.ts";
 import * as frontend from "../support/frontend_frames.ts";
 
@@ -104,17 +105,6 @@ export class UpstreamError extends Error {
   }
 }
 
-/** Mechanism names in an AuthenticationSASL body (after the int32 code). */
-export function saslMechanisms(data: Uint8Array): string[] {
-  const names: string[] = [];
-  let at = 0;
-  while (at < data.length && data[at] !== 0) {
-    const [name, next] = readCString(data, at);
-    names.push(name);
-    at = next;
-  }
-  return names;
-}
 
 /**
  * Startup as `user`, then the SASL exchange with only the ClientKey and verifier, through AuthenticationOk.

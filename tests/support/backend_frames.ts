@@ -107,3 +107,15 @@ export function readCString(bytes: Uint8Array, offset: number): [value: string, 
   if (end < 0) throw new Error(`unterminated string at offset ${offset}`);
   return [decoder.decode(bytes.subarray(offset, end)), end + 1];
 }
+
+/** Mechanism names in an AuthenticationSASL body, after its int32 code. */
+export function saslMechanisms(data: Uint8Array): string[] {
+  const names: string[] = [];
+  let at = 0;
+  while (at < data.length && data[at] !== 0) {
+    const [name, next] = readCString(data, at);
+    names.push(name);
+    at = next;
+  }
+  return names;
+}

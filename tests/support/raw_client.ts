@@ -1,7 +1,7 @@
 /** Minimal raw-protocol PostgreSQL frontend over node:net for byte-level tests. */
 import { createHash } from "node:crypto";
 import { connect as netConnect, type Socket } from "node:net";
-import { authCode, type BackendMessage, errorFields, readCString, splitFrame } from "./backend_frames.ts";
+import { authCode, type BackendMessage, errorFields, saslMechanisms, splitFrame } from "./backend_frames.ts";
 import * as frontend from "./frontend_frames.ts";
 import { ByteQueue } from "./byte_queue.ts";
 import { SCRAM_SHA_256, ScramClient } from "./scram_client.ts";
@@ -158,7 +158,7 @@ export class RawClient {
           );
           break;
         case 10: { // AuthenticationSASL
-          const mechanisms = saslMechanisms(message.body);
+          const mechanisms = saslMechanisms(message.body.subarray(4));
           if (!mechanisms.includes(SCRAM_SHA_256)) {
             throw new Error(`server offers no ${SCRAM_SHA_256} (got ${mechanisms.join(", ")})`);
           }
@@ -322,17 +322,6 @@ function md5Password(user: string, password: string, salt: Uint8Array): string {
   return "md5" + createHash("md5").update(inner).update(salt).digest("hex");
 }
 
-/** Mechanism names in an AuthenticationSASL body (after the int32 code). */
-function saslMechanisms(body: Uint8Array): string[] {
-  const names: string[] = [];
-  let offset = 4;
-  while (offset < body.length && body[offset] !== 0) {
-    const [name, next] = readCString(body, offset);
-    names.push(name);
-    offset = next;
-  }
-  return names;
-}
 
 function concat(parts: readonly Uint8Array[]): Uint8Array {
   let length = 0;
