@@ -131,7 +131,7 @@ class DenoSocket implements RelaySocket {
   }
 }
 
-async function listen(
+function listen(
   address: SocketAddress,
   accept: (socket: RelaySocket) => void,
   options: ListenOptions = {},
@@ -158,7 +158,7 @@ async function listen(
     }
   })();
   const bound = listener.addr;
-  return {
+  return Promise.resolve({
     address: { hostname: bound.hostname, port: bound.port },
     close() {
       closed = true;
@@ -169,7 +169,7 @@ async function listen(
       }
       return Promise.resolve();
     },
-  };
+  });
 }
 
 async function connect(address: SocketAddress, options: { timeoutMs: number }): Promise<RelaySocket> {

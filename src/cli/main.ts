@@ -164,7 +164,9 @@ async function serve(initial: Config, args: CliArgs, logger: JsonLogger, isWorke
     const running = proxy;
     if (!isWorker) void notifySystemd("RELOADING=1");
     // logrotate: the audit file is reopened on every SIGHUP, whether or not the config changed.
-    const reopened = auditWriter?.reopen().catch((error: Error) => logger.log("error", "audit_reopen_failed", { error: error.message }));
+    // Lines recorded before the signal still go to the old file: flush the batch, then reopen.
+    const reopened = audit.flush().then(() => auditWriter?.reopen())
+      .catch((error: Error) => logger.log("error", "audit_reopen_failed", { error: error.message }));
     Promise.all([loadConfig(args.config, args.overrides), reopened]).then(async ([next]) => {
       for (const [key, now, then] of [["tls.mode", next.tls.mode, config.tls.mode], ["upstream_tls.mode", next.upstreamTls.mode, config.upstreamTls.mode]] as const) {
         if (now !== then) throw new Error(`${key} changed from ${then} to ${now}: restart pgrelay to change TLS modes`);

@@ -111,13 +111,13 @@ describe("operations", () => {
       longQuery.catch(() => {}); // awaited below; a failure there is the assertion
       await writeFile(file, "upstream: [broken\n");
       process.kill(proxy.pid, "SIGHUP");
-      await waitFor(async () => proxy.stderr().includes("config_reload_failed"), "reload failure log");
+      await waitFor(() => proxy.stderr().includes("config_reload_failed"), "reload failure log");
       assert.match(proxy.stderr(), /"event":"config_reload_failed","error":"[^"]*reload\.yaml:\d+: \(syntax\)/);
       assert.equal((await runPsql(["-A", "-t", "-c", "select 'old config'"], login(proxy.address.port))).stdout.trim(), "old config");
       const deadPort = await freePort();
       await writeFile(file, `upstream: 127.0.0.1:${deadPort}\n`);
       process.kill(proxy.pid, "SIGHUP");
-      await waitFor(async () => proxy.stderr().includes("config_reloaded"), "reload log");
+      await waitFor(() => proxy.stderr().includes("config_reloaded"), "reload log");
       const refused = await runPsql(["-c", "select 1"], login(proxy.address.port));
       assert.match(refused.stderr, new RegExp(`could not connect to upstream 127\\.0\\.0\\.1:${deadPort}`));
       assert.equal((await longQuery).rows[0].word, "survived");
@@ -142,7 +142,7 @@ describe("operations", () => {
       const work = busy.query("select pg_sleep(0.5), 'done' as status");
       const started = Date.now();
       process.kill(proxy.pid, "SIGTERM");
-      await waitFor(async () => proxy.stderr().includes('"event":"draining"'), "drain start");
+      await waitFor(() => proxy.stderr().includes('"event":"draining"'), "drain start");
       assert.equal((await get(proxy, "/readyz")).status, 503, "not ready while draining");
       const late = await runPsql(["-c", "select 1"], login(proxy.address.port));
       assert.equal(late.code, 2, "new connections are refused while draining");
@@ -152,7 +152,7 @@ describe("operations", () => {
       const elapsed = Date.now() - started;
       assert.equal(code, 0);
       assert.ok(elapsed >= 1400 && elapsed < 5000, `exited after ${elapsed} ms`);
-      await waitFor(async () => errors.length > 0, "the error on the idle-in-transaction client", 2000);
+      await waitFor(() => errors.length > 0, "the error on the idle-in-transaction client", 2000);
       assert.equal(errors[0], "57P01", "the client was told why: admin shutdown");
     } finally {
       await idleInTransaction.end().catch(() => {});
@@ -168,7 +168,7 @@ describe("operations", () => {
     await client.connect();
     const started = Date.now();
     process.kill(proxy.pid, "SIGTERM");
-    await waitFor(async () => proxy.stderr().includes('"event":"draining"'), "drain start");
+    await waitFor(() => proxy.stderr().includes('"event":"draining"'), "drain start");
     process.kill(proxy.pid, "SIGTERM");
     assert.equal(await proxy.exited, 0);
     assert.ok(Date.now() - started < 3000);

@@ -13,7 +13,7 @@ import pg from "pg";
 import { runPsql } from "../support/clients.ts";
 import { spawnPgrelay } from "../support/pgrelay.ts";
 import { type PostgresCluster, startPostgres } from "../support/postgres.ts";
-import { sleep, waitFor } from "../support/wait.ts";
+import { waitFor } from "../support/wait.ts";
 
 
 

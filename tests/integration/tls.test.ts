@@ -21,7 +21,6 @@ import { type PostgresCluster, startPostgres, type TlsPostgresCluster } from "..
 import { errorFields, frontend, parseBackendFrames, RawClient } from "../support/raw_client.ts";
 import { directTls, readAll, tlsAfterSslRequest } from "../support/tls_client.ts";
 
-const OK = "ok";
 const SERVER_SSL = "select ssl from pg_stat_ssl where pid = pg_backend_pid()";
 const endsWithReady = (bytes: Uint8Array) => bytes.length >= 6 && bytes[bytes.length - 6] === 0x5a;
 
