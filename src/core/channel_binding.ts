@@ -6,6 +6,7 @@
  * https://www.postgresql.org/docs/current/sasl-authentication.html
  */
 import type { ProxyError } from "../protocol/error_response.ts";
+import { authenticationSasl } from "../protocol/auth_messages.ts";
 import { SQLSTATE } from "../protocol/sqlstate.ts";
 
 const decoder = new TextDecoder();
@@ -44,7 +45,6 @@ export function channelBindingProblem(offered: readonly string[], body: Uint8Arr
   return undefined;
 }
 
-const encoder = new TextEncoder();
 
 /**
  * AuthenticationSASL without SCRAM-SHA-256-PLUS, for a client whose own connection is not encrypted:
@@ -53,19 +53,7 @@ const encoder = new TextEncoder();
  * this one rewrite keeps the exchange intact.
  */
 export function saslOfferWithoutChannelBinding(mechanisms: readonly string[]): Uint8Array {
-  const names = mechanisms.filter((m) => m !== "SCRAM-SHA-256-PLUS").map((m) => encoder.encode(m));
-  const bodyLength = 4 + names.reduce((n, name) => n + name.length + 1, 0) + 1;
-  const frame = new Uint8Array(1 + 4 + bodyLength);
-  const view = new DataView(frame.buffer);
-  frame[0] = "R".charCodeAt(0);
-  view.setInt32(1, 4 + bodyLength);
-  view.setInt32(5, 10); // AuthenticationSASL
-  let at = 9;
-  for (const name of names) {
-    frame.set(name, at);
-    at += name.length + 1;
-  }
-  return frame;
+  return authenticationSasl(mechanisms.filter((m) => m !== "SCRAM-SHA-256-PLUS"));
 }
 
 export const PLAINTEXT_CLIENT_BINDING_ERROR: ProxyError = {

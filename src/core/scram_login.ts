@@ -15,6 +15,7 @@ import {
   saslResponse,
 } from "../protocol/auth_messages.ts";
 import { AUTH, BACKEND, FRONTEND } from "../protocol/codes.ts";
+import { encodeFrame } from "../protocol/encode_frame.ts";
 import type { ProxyError } from "../protocol/error_response.ts";
 import { SQLSTATE, type SqlState } from "../protocol/sqlstate.ts";
 import { type Message, MessageReader } from "./message_reader.ts";
@@ -111,13 +112,7 @@ export type UpstreamLogin =
   /** The server refused: `frame` is its ErrorResponse, to relay as it is. */
   | { ok: false; frame: Uint8Array };
 
-function frameOf(message: Message): Uint8Array {
-  const frame = new Uint8Array(5 + message.body.length);
-  frame[0] = message.type;
-  new DataView(frame.buffer).setInt32(1, 4 + message.body.length);
-  frame.set(message.body, 5);
-  return frame;
-}
+const frameOf = (message: Message) => encodeFrame(message.type, message.body);
 
 export function isProxyError(error: unknown): error is ProxyError {
   return typeof error === "object" && error !== null && "severity" in error && "code" in error;

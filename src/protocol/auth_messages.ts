@@ -3,18 +3,12 @@
  * https://www.postgresql.org/docs/current/protocol-message-formats.html (AuthenticationSASL*, SASLInitialResponse, SASLResponse)
  */
 import { AUTH, BACKEND, FRONTEND } from "./codes.ts";
+import { encodeFrame as frame } from "./encode_frame.ts";
 import { ProtocolError } from "./protocol_error.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-function frame(type: number, body: Uint8Array): Uint8Array {
-  const out = new Uint8Array(5 + body.length);
-  out[0] = type;
-  new DataView(out.buffer).setInt32(1, 4 + body.length);
-  out.set(body, 5);
-  return out;
-}
 
 function withCode(code: number, rest: Uint8Array): Uint8Array {
   const body = new Uint8Array(4 + rest.length);

@@ -3,21 +3,10 @@
  * Parse, Bind, Execute, Sync, Terminate. https://www.postgresql.org/docs/current/protocol-message-formats.html
  */
 import { FRONTEND, STARTUP_CODE } from "./codes.ts";
+import { encodeFrame } from "./encode_frame.ts";
 
 const encoder = new TextEncoder();
 
-function frame(type: number, parts: Uint8Array[]): Uint8Array {
-  const length = parts.reduce((n, p) => n + p.length, 0);
-  const out = new Uint8Array(5 + length);
-  out[0] = type;
-  new DataView(out.buffer).setInt32(1, 4 + length);
-  let at = 5;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
-}
 
 const cstring = (text: string) => encoder.encode(`${text}\0`);
 const int16 = (n: number) => new Uint8Array([(n >> 8) & 255, n & 255]);
@@ -33,15 +22,15 @@ export function startupMessage(parameters: Record<string, string>): Uint8Array {
   return out;
 }
 
-export const passwordMessage = (password: string) => frame(FRONTEND.PASSWORD, [cstring(password)]);
-export const parse = (sql: string) => frame(FRONTEND.PARSE, [cstring(""), cstring(sql), int16(0)]);
+export const passwordMessage = (password: string) => encodeFrame(FRONTEND.PASSWORD, cstring(password));
+export const parse = (sql: string) => encodeFrame(FRONTEND.PARSE, cstring(""), cstring(sql), int16(0));
 
 /** Bind to the unnamed statement with text parameters (null for SQL NULL), text results. */
 export function bind(parameters: ReadonlyArray<string | null>): Uint8Array {
   const values = parameters.flatMap((p) => p === null ? [int32(-1)] : [int32(encoder.encode(p).length), encoder.encode(p)]);
-  return frame(FRONTEND.BIND, [cstring(""), cstring(""), int16(0), int16(parameters.length), ...values, int16(0)]);
+  return encodeFrame(FRONTEND.BIND, cstring(""), cstring(""), int16(0), int16(parameters.length), ...values, int16(0));
 }
 
-export const execute = () => frame(FRONTEND.EXECUTE, [cstring(""), int32(0)]);
-export const sync = () => frame(FRONTEND.SYNC, []);
-export const terminate = () => frame(FRONTEND.TERMINATE, []);
+export const execute = () => encodeFrame(FRONTEND.EXECUTE, cstring(""), int32(0));
+export const sync = () => encodeFrame(FRONTEND.SYNC);
+export const terminate = () => encodeFrame(FRONTEND.TERMINATE);
