@@ -2,7 +2,8 @@
  * The audit log: JSON lines for `session_start`, `query`, `auth_failed`, `denied` and `session_end`, each
  * with `ts`, `event`, `session` and `client`. It implements the core's Auditor interface and never blocks
  * the relay: lines wait in a bounded queue while one write is in flight; when the queue is full, events are
- * dropped and counted (`pgrelay_audit_events_dropped_total`).
+ * dropped and counted (`pgrelay_audit_events_dropped_total`). On the relay's path the frames of queries are
+ * only noted (FrameJournal); they are read and turned into lines in batches, every FLUSH_DELAY_MS.
  */
 import type { MetricsSink } from "../core/metrics_sink.ts";
 import type { AdmissionVerdict, Auditor, SessionAudit } from "../core/session_hooks.ts";
@@ -11,6 +12,10 @@ import type { AuditSettings } from "./audit_schema.ts";
 import type { AuditWriter } from "./audit_writer.ts";
 import { QUERY_CAPTURES, type QueryEvent, QueryTracker } from "./query_tracker.ts";
 import { redactLiterals } from "./redact.ts";
+import { eventLine, queryLine, sessionMembers } from "./audit_line.ts";
+import { LineBuffer } from "./line_buffer.ts";
+import { FrameJournal } from "./frame_journal.ts";
+import { BACKEND } from "../protocol/codes.ts";
 import { MAX_CAPTURED_BODY_BYTES } from "../protocol/limits.ts";
 
 export interface AuditLogOptions {
@@ -26,8 +31,12 @@ const address = (context: SessionContext) =>
     ? `[${context.client.hostname}]:${context.client.port}`
     : `${context.client.hostname}:${context.client.port}`;
 
-/** A batch is written once it holds this many characters... */
-const FLUSH_CHARS = 64 * 1024;
+/** The server's answers the query trackers need to see although they carry no body: Z, I and s. */
+const ANSWERS_WITHOUT_BODY = new Uint8Array(256);
+for (const type of [BACKEND.READY_FOR_QUERY, BACKEND.EMPTY_QUERY_RESPONSE, BACKEND.PORTAL_SUSPENDED]) ANSWERS_WITHOUT_BODY[type] = 1;
+
+/** A batch is written once it holds this many bytes... */
+const FLUSH_BYTES = 64 * 1024;
 /** ...or this long after its first line. */
 const FLUSH_DELAY_MS = 20;
 
@@ -37,8 +46,9 @@ export class AuditLog implements Auditor {
   readonly #metrics: MetricsSink | undefined;
   readonly #maxQueued: number;
   readonly #onWriteError: ((error: Error) => void) | undefined;
-  #queue: string[] = [];
-  #queuedChars = 0;
+  readonly #queue = new LineBuffer();
+  /** Frames noted on the relay's path, read into the query trackers when the batch is written. */
+  readonly #journal = new FrameJournal(() => this.#armTimer());
   #writing: Promise<void> | undefined;
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
   #dropped = 0;
@@ -72,12 +82,14 @@ export class AuditLog implements Auditor {
 
   /** New settings and writer (reload); undefined settings turn audit off for new sessions. */
   configure(settings: AuditSettings | undefined, writer: AuditWriter | undefined): void {
+    this.#journal.replay(); // queries noted so far go to the writer they were noted for
     this.#settings = settings;
     this.#writer = writer;
   }
 
   /** Resolves once every queued line was handed to the writer. */
   async flush(): Promise<void> {
+    this.#journal.replay();
     this.#startPump();
     while (this.#writing) await this.#writing;
   }
@@ -85,6 +97,7 @@ export class AuditLog implements Auditor {
   begin(context: SessionContext, rule: string): SessionAudit | undefined {
     const settings = this.#settings;
     if (!settings) return undefined;
+    const members = sessionMembers(context.id, address(context));
     this.#record("session_start", context, {
       user: context.user,
       database: context.database,
@@ -99,15 +112,26 @@ export class AuditLog implements Auditor {
     // Redaction shortens text (literals become ?), so more is kept to be cut after redacting.
     const keep = settings.redactLiterals ? settings.maxQueryLength * 4 : settings.maxQueryLength;
     const tracker = settings.queries
-      ? new QueryTracker((event) => this.#record("query", context, this.#queryFields(event, settings)), keep)
+      ? new QueryTracker(
+        (event) => this.#enqueue(queryLine(members, this.#queryFields(event, settings), this.#journal.wallClock())),
+        keep,
+        this.#journal.now,
+      )
       : undefined;
+    const journal = this.#journal;
     return {
       frontendCaptures: tracker ? QUERY_CAPTURES : [],
       // Enough UTF-8 for max_query_length characters plus the statement name; Bind bodies stop there too.
       frontendCaptureBytes: Math.min(MAX_CAPTURED_BODY_BYTES, keep * 4 + 256),
-      frontend: (type, body, truncated) => tracker?.frontend(type, body, truncated),
-      backendFrame: (type) => tracker?.backendFrame(type),
-      backend: (type, body) => tracker?.backend(type, body),
+      frontend: (type, body, truncated) => {
+        if (tracker) journal.frontend(tracker, type, body, truncated);
+      },
+      backendFrame: (type) => {
+        if (tracker && ANSWERS_WITHOUT_BODY[type] === 1) journal.backendFrame(tracker, type);
+      },
+      backend: (type, body) => {
+        if (tracker && (type === BACKEND.COMMAND_COMPLETE || type === BACKEND.ERROR_RESPONSE)) journal.backend(tracker, type, body);
+      },
       authFailed: (sqlstate, message) =>
         this.#record("auth_failed", context, {
           user: context.user,
@@ -115,7 +139,8 @@ export class AuditLog implements Auditor {
           sqlstate,
           message,
         }),
-      ended: (reason) =>
+      ended: (reason) => {
+        journal.replay(); // so `queries` counts the session's last ones
         this.#record("session_end", context, {
           user: context.user,
           database: context.database,
@@ -124,7 +149,8 @@ export class AuditLog implements Auditor {
           bytes_from_client: context.fromClient.bytes,
           bytes_from_server: context.fromServer.bytes,
           queries: tracker?.count,
-        }),
+        });
+      },
     };
   }
 
@@ -159,51 +185,59 @@ export class AuditLog implements Auditor {
   }
 
   #record(event: string, context: SessionContext, fields: object): void {
+    // Queries noted before this event are written before it (and counted in a session_end).
+    this.#journal.replay();
+    this.#enqueue(eventLine(event, sessionMembers(context.id, address(context)), fields));
+  }
+
+  #enqueue(line: string): void {
     // Audit was turned off by a reload: the sessions begun before it end without a trace, and that is no drop.
     if (!this.#writer) return;
-    if (this.#queue.length >= this.#maxQueued) {
+    if (this.#queue.lines >= this.#maxQueued) {
       this.#drop(1);
       return;
     }
-    const line = JSON.stringify({
-      ts: new Date().toISOString(),
-      event,
-      session: context.id,
-      client: address(context),
-      ...fields,
-    });
-    this.#queue.push(line);
-    this.#queuedChars += line.length;
+    this.#queue.append(line);
     // Lines go out in batches: a write per line costs more than the line itself (each is an async file
-    // write through the runtime), so the queue is written when it holds FLUSH_CHARS or FLUSH_DELAY_MS after
+    // write through the runtime), so the queue is written when it holds FLUSH_BYTES or FLUSH_DELAY_MS after
     // its first line, whichever comes first. A write in progress takes the queue with it when it ends.
     if (this.#writing) return;
-    if (this.#queuedChars >= FLUSH_CHARS) this.#startPump();
-    else this.#flushTimer ??= setTimeout(() => this.#startPump(), FLUSH_DELAY_MS);
+    if (this.#queue.bytes >= FLUSH_BYTES) this.#startPump();
+    else this.#armTimer();
+  }
+
+  /** Makes sure noted frames and queued lines go out within FLUSH_DELAY_MS. */
+  #armTimer(): void {
+    this.#flushTimer ??= setTimeout(() => {
+      this.#flushTimer = undefined;
+      this.#journal.replay();
+      this.#startPump();
+    }, FLUSH_DELAY_MS);
   }
 
   #startPump(): void {
-    clearTimeout(this.#flushTimer);
-    this.#flushTimer = undefined;
-    if (this.#queue.length > 0) this.#writing ??= this.#pump();
+    if (this.#journal.size === 0) {
+      clearTimeout(this.#flushTimer);
+      this.#flushTimer = undefined;
+    }
+    if (this.#queue.lines > 0) this.#writing ??= this.#pump();
   }
 
   async #pump(): Promise<void> {
     // Resolved first so a record() made during this call queues behind this write instead of recursing.
     await Promise.resolve();
-    while (this.#queue.length > 0) {
-      const lines = this.#queue;
-      this.#queue = [];
-      this.#queuedChars = 0;
+    while (this.#queue.lines > 0) {
+      const batch = this.#queue.take();
       const writer = this.#writer;
       try {
         if (!writer) throw new Error("audit log has no writer");
-        await writer.write(lines.join("\n") + "\n");
-        this.#written += lines.length;
+        await writer.write(batch.chunks);
+        this.#written += batch.lines;
       } catch (error) {
-        this.#drop(lines.length);
+        this.#drop(batch.lines);
         this.#onWriteError?.(error as Error);
       }
+      this.#queue.recycle(batch.chunks);
     }
     this.#writing = undefined;
   }

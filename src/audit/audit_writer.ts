@@ -1,7 +1,10 @@
 /** Where audit lines go: implemented with runtime APIs outside the core (src/cli/audit_file_writer.ts). */
 export interface AuditWriter {
-  /** Appends text (whole JSON lines); resolves once the sink took it. */
-  write(text: string): Promise<void>;
+  /**
+   * Appends UTF-8 bytes (whole JSON lines), chunk after chunk; resolves once the sink took them all. The
+   * chunks are reused for later lines once it resolves, so a writer must not keep them.
+   */
+  write(chunks: readonly Uint8Array[]): Promise<void>;
   /** Reopens the file by name (after logrotate moved it); a no-op for stdout. */
   reopen(): Promise<void>;
   close(): Promise<void>;

@@ -60,9 +60,17 @@ interface Pending {
   truncated: boolean;
   statement: string;
   execution: number;
-  commands: { tag: string; rows?: number }[];
+  /** The last CommandComplete tag of a simple query so far. */
+  tag: string | undefined;
+  /** Every command's result, kept only once a simple query has a second one (most have one). */
+  commands: { tag: string; rows?: number }[] | undefined;
   sqlstate: string | undefined;
 }
+
+const commandOf = (tag: string): { tag: string; rows?: number } => {
+  const rows = rowsOfTag(tag);
+  return rows === undefined ? { tag } : { tag, rows };
+};
 
 /** Requests not yet answered; more means a client that pipelines without reading, and we stop tracking. */
 const MAX_PENDING = 10_000;
@@ -72,16 +80,45 @@ const MAX_STATEMENT_CHARS = 1 << 20;
 
 const decoder = new TextDecoder();
 
-/** Reads a cstring at `at`; the rest of the body when it has no terminator (a truncated capture). */
-function cstring(body: Uint8Array, at: number): [text: string, next: number, complete: boolean] {
+/** Where the last `cstring()` stopped: just past the terminator (or the end of a truncated body). */
+let cstringNext = 0;
+/** Whether the last `cstring()` found its terminator (a capture cut short has none). */
+let cstringComplete = true;
+
+/**
+ * Reads a cstring at `at`; the rest of the body when it has no terminator (a truncated capture). Returns
+ * only the text (this runs for every query): the position after it is left in `cstringNext`.
+ */
+function cstring(body: Uint8Array, at: number): string {
   const end = body.indexOf(0, at);
-  if (end < 0) return [decoder.decode(body.subarray(at)), body.length, false];
-  return [decoder.decode(body.subarray(at, end)), end + 1, true];
+  cstringComplete = end >= 0;
+  cstringNext = end >= 0 ? end + 1 : body.length;
+  return decoder.decode(body.subarray(at, end >= 0 ? end : body.length));
 }
 
+/** Tags whose last word is a row count (INSERT's is after the legacy OID: "INSERT 0 7"). */
+const COUNTED_TAGS = new Set(["SELECT", "INSERT", "UPDATE", "DELETE", "COPY", "FETCH", "MOVE", "MERGE"]);
+
+/** The row count in a CommandComplete tag ("SELECT 5" → 5), or undefined for tags without one. */
 export function rowsOfTag(tag: string): number | undefined {
-  const match = /^(?:SELECT|INSERT \d+|UPDATE|DELETE|COPY|FETCH|MOVE|MERGE) (\d+)$/.exec(tag);
-  return match ? Number(match[1]) : undefined;
+  const space = tag.indexOf(" ");
+  if (space < 0 || !COUNTED_TAGS.has(tag.slice(0, space))) return undefined;
+  let at = space + 1;
+  if (tag.startsWith("INSERT")) {
+    const oidEnd = tag.indexOf(" ", at);
+    if (oidEnd < 0 || !isDigits(tag, at, oidEnd)) return undefined;
+    at = oidEnd + 1;
+  }
+  return isDigits(tag, at, tag.length) ? Number(tag.slice(at)) : undefined;
+}
+
+function isDigits(text: string, from: number, to: number): boolean {
+  if (from >= to) return false;
+  for (let i = from; i < to; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
 }
 
 export class QueryTracker {
@@ -107,21 +144,22 @@ export class QueryTracker {
   }
 
   /** Cuts text to the limit, so a session's memory does not grow with its statements' length. */
-  #cut(text: string, truncated: boolean): [string, boolean] {
-    return text.length > this.#maxText ? [text.slice(0, this.#maxText), true] : [text, truncated];
+  #cut(text: string): string {
+    return text.length > this.#maxText ? text.slice(0, this.#maxText) : text;
   }
 
   frontend(type: number, body: Uint8Array, truncated: boolean): void {
     switch (type) {
       case FRONTEND.QUERY: {
-        const [text, , complete] = cstring(body, 0);
-        this.#push(SIMPLE, ...this.#cut(text, truncated || !complete), "", 0);
+        const text = cstring(body, 0);
+        this.#push(SIMPLE, this.#cut(text), truncated || !cstringComplete || text.length > this.#maxText, "", 0);
         break;
       }
       case FRONTEND.PARSE: {
-        const [name, at] = cstring(body, 0);
-        const [full, , complete] = cstring(body, at);
-        let [text, cut] = this.#cut(full, truncated || !complete);
+        const name = cstring(body, 0);
+        const full = cstring(body, cstringNext);
+        let cut = truncated || !cstringComplete || full.length > this.#maxText;
+        let text = this.#cut(full);
         const previous = this.#statements.get(name);
         if (!previous && this.#statements.size >= MAX_STATEMENTS) break;
         this.#statementChars -= previous?.text.length ?? 0;
@@ -131,21 +169,19 @@ export class QueryTracker {
         break;
       }
       case FRONTEND.BIND: {
-        const [portal, at] = cstring(body, 0);
-        const [statement] = cstring(body, at);
-        this.#portals.set(portal, statement);
+        const portal = cstring(body, 0);
+        this.#portals.set(portal, cstring(body, cstringNext));
         break;
       }
       case FRONTEND.EXECUTE: {
-        const [portal] = cstring(body, 0);
-        const name = this.#portals.get(portal) ?? "";
+        const name = this.#portals.get(cstring(body, 0)) ?? "";
         const statement = this.#statements.get(name);
         const execution = statement ? ++statement.executions : 0;
         this.#push(EXECUTE, statement?.text ?? "", statement?.truncated ?? false, name, execution);
         break;
       }
       case FRONTEND.CLOSE: {
-        const [name] = cstring(body, 1);
+        const name = cstring(body, 1);
         if (body[0] === "S".charCodeAt(0)) {
           this.#statementChars -= this.#statements.get(name)?.text.length ?? 0;
           this.#statements.delete(name);
@@ -183,11 +219,12 @@ export class QueryTracker {
     const head = this.#pending[0];
     if (!head) return;
     if (type === BACKEND.COMMAND_COMPLETE) {
-      const [tag] = cstring(body, 0);
+      const tag = cstring(body, 0);
       if (head.kind === EXECUTE) this.#finish({ tag });
       else if (head.kind === SIMPLE) {
-        const rows = rowsOfTag(tag);
-        head.commands.push(rows === undefined ? { tag } : { tag, rows });
+        if (head.commands) head.commands.push(commandOf(tag));
+        else if (head.tag !== undefined) head.commands = [commandOf(head.tag), commandOf(tag)];
+        head.tag = tag;
         head.end = this.#now();
       }
     } else if (type === BACKEND.ERROR_RESPONSE) {
@@ -210,7 +247,8 @@ export class QueryTracker {
       truncated,
       statement,
       execution,
-      commands: [],
+      tag: undefined,
+      commands: undefined,
       sqlstate: undefined,
     });
   }
@@ -228,14 +266,13 @@ export class QueryTracker {
       event.statement = item.statement;
       event.execution = item.execution;
     }
-    const last = item.commands.at(-1);
-    const tag = result.tag ?? last?.tag;
+    const tag = result.tag ?? item.tag;
     if (tag !== undefined) {
       event.tag = tag;
       const rows = rowsOfTag(tag);
       if (rows !== undefined) event.rows = rows;
     }
-    if (item.commands.length > 1) event.commands = item.commands;
+    if (item.commands) event.commands = item.commands;
     const sqlstate = result.sqlstate ?? item.sqlstate;
     if (sqlstate !== undefined) event.sqlstate = sqlstate;
     this.count++;

@@ -15,10 +15,12 @@ export async function openAuditWriter(path: string): Promise<AuditWriter> {
 }
 
 class StdoutWriter implements AuditWriter {
-  write(text: string): Promise<void> {
-    return new Promise((resolve, reject) => {
-      process.stdout.write(text, (error) => error ? reject(error) : resolve());
-    });
+  async write(chunks: readonly Uint8Array[]): Promise<void> {
+    for (const chunk of chunks) {
+      await new Promise<void>((resolve, reject) => {
+        process.stdout.write(chunk, (error) => error ? reject(error) : resolve());
+      });
+    }
   }
   reopen(): Promise<void> {
     return Promise.resolve();
@@ -37,10 +39,18 @@ class FileWriter implements AuditWriter {
     this.#path = path;
   }
 
-  write(text: string): Promise<void> {
+  write(chunks: readonly Uint8Array[]): Promise<void> {
     return this.#serialize(async () => {
-      if (!this.#handle) throw new Error(`audit file "${this.#path}" is not open`);
-      await this.#handle.write(text);
+      const handle = this.#handle;
+      if (!handle) throw new Error(`audit file "${this.#path}" is not open`);
+      for (const chunk of chunks) {
+        // A write may take less than it was given (a full disk takes some, then fails): go on from there.
+        for (let at = 0; at < chunk.length;) {
+          const { bytesWritten } = await handle.write(chunk, at, chunk.length - at);
+          if (bytesWritten <= 0) throw new Error(`audit file "${this.#path}" took no bytes`);
+          at += bytesWritten;
+        }
+      }
     });
   }
 

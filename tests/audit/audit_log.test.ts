@@ -1,28 +1,13 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { AuditLog } from "../../src/audit/audit_log.ts";
-import type { AuditWriter } from "../../src/audit/audit_writer.ts";
+import { MemoryAuditWriter as MemoryWriter } from "../support/memory_audit_writer.ts";
 import { NO_METRICS } from "../../src/core/metrics_sink.ts";
 import { SessionContext } from "../../src/core/session_context.ts";
 import { query } from "../support/frontend_frames.ts";
 
 const SETTINGS = { path: "-", queries: true, maxQueryLength: 20, redactLiterals: true };
 
-class MemoryWriter implements AuditWriter {
-  lines: string[] = [];
-  /** While set, writes wait on it (a slow disk). */
-  gate: Promise<void> | undefined;
-  async write(text: string): Promise<void> {
-    await this.gate;
-    this.lines.push(...text.trimEnd().split("\n"));
-  }
-  reopen(): Promise<void> {
-    return Promise.resolve();
-  }
-  close(): Promise<void> {
-    return Promise.resolve();
-  }
-}
 
 const context = () => {
   const c = new SessionContext("abc-1", { hostname: "::1", port: 5555 });

@@ -6,6 +6,7 @@ import postgres from "postgres";
 import { AuditLog } from "../../src/audit/audit_log.ts";
 import type { AuditSettings } from "../../src/audit/audit_schema.ts";
 import type { AuditWriter } from "../../src/audit/audit_writer.ts";
+import { MemoryAuditWriter as MemoryWriter, textOf } from "../support/memory_audit_writer.ts";
 import type { Proxy } from "../../src/core/proxy.ts";
 import { ProxyMetrics } from "../../src/metrics/proxy_metrics.ts";
 import { parsePolicy } from "../../src/policy/policy_schema.ts";
@@ -16,22 +17,6 @@ import { sleep } from "../support/wait.ts";
 
 const SECRET = "s3cr3t-param-value";
 
-class MemoryWriter implements AuditWriter {
-  text = "";
-  write(text: string): Promise<void> {
-    this.text += text;
-    return Promise.resolve();
-  }
-  reopen(): Promise<void> {
-    return Promise.resolve();
-  }
-  close(): Promise<void> {
-    return Promise.resolve();
-  }
-  events(): Array<Record<string, any>> {
-    return this.text.trimEnd().split("\n").filter(Boolean).map((line) => JSON.parse(line));
-  }
-}
 
 describe("audit log with real clients", () => {
   let cluster: PostgresCluster;
@@ -213,8 +198,8 @@ describe("audit log with real clients", () => {
   it("a stalled audit sink never blocks the relay: events are dropped and counted in the metric", async () => {
     let inFlight = 0;
     const stalled: AuditWriter = {
-      write: (text) => {
-        inFlight += text.split("\n").filter((line) => line !== "").length;
+      write: (chunks) => {
+        inFlight += textOf(chunks).split("\n").filter((line) => line !== "").length;
         return new Promise<void>(() => {}); // a disk that never answers
       },
       reopen: () => Promise.resolve(),
