@@ -10,3 +10,4 @@ export * from "./scram_verifier.ts";
 export * from "./tls_server_end_point.ts";
 export * from "./userlist.ts";
 export * from "./scram_client_with_password.ts";
+export * from "./scram_mock.ts";

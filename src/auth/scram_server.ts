@@ -43,6 +43,11 @@ export interface ScramServerOptions {
   channelBinding?: Uint8Array;
   /** The server's nonce part. For tests with fixed vectors only; normally 18 random bytes in base64. */
   serverNonce?: string;
+  /**
+   * A mock exchange (PostgreSQL's "doomed" state; see scram_mock.ts): every message is read and checked
+   * as usual, and a well-formed proof fails exactly as a wrong password does.
+   */
+  doomed?: boolean;
 }
 
 type State =
@@ -61,6 +66,7 @@ export class ScramServerExchange {
   #offerPlus: boolean;
   #channelBinding: Uint8Array | undefined;
   #serverNonce: string | undefined;
+  #doomed: boolean;
   #state: State = { step: "initial" };
 
   constructor(verifier: ScramVerifier, options: ScramServerOptions) {
@@ -75,6 +81,7 @@ export class ScramServerExchange {
     this.#offerPlus = options.offerPlus;
     this.#channelBinding = options.channelBinding;
     this.#serverNonce = options.serverNonce;
+    this.#doomed = options.doomed ?? false;
   }
 
   /** The mechanisms for AuthenticationSASL, in PostgreSQL's order of preference. */
@@ -248,7 +255,8 @@ export class ScramServerExchange {
     const authMessage = state.authPrefix + withoutProof;
     const clientSignature = await hmacSha256(this.#verifier.storedKey, authMessage);
     const clientKey = xorBytes(proof, clientSignature);
-    if (!constantTimeEqual(await sha256(clientKey), this.#verifier.storedKey)) {
+    const matches = constantTimeEqual(await sha256(clientKey), this.#verifier.storedKey);
+    if (!matches || this.#doomed) {
       return this.#fail(passwordFailed(this.#user));
     }
     const serverSignature = await hmacSha256(this.#verifier.serverKey, authMessage);

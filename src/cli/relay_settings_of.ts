@@ -8,7 +8,9 @@ import { ConfigError, type ConfigIssue } from "../config/config_error.ts";
 import type { Config } from "../config/schema.ts";
 import type { RelaySettings } from "../core/relay_settings.ts";
 import type { ClientTlsSettings, UpstreamTlsSettings } from "../core/tls_settings.ts";
+import { ScramMock } from "../auth/scram_mock.ts";
 import { lookupVerifier, parseUserlist } from "../auth/userlist.ts";
+import { processMockSecret } from "./mock_secret.ts";
 
 type Check = "certificate" | "key";
 
@@ -54,7 +56,7 @@ export async function relaySettingsOf(config: Config): Promise<RelaySettings> {
   if (config.auth.mode === "scram" && config.auth.file !== undefined) {
     try {
       const users = parseUserlist(await readFile(config.auth.file, "utf8"));
-      authentication = { mode: "scram", users };
+      authentication = { mode: "scram", users, mock: new ScramMock(processMockSecret()) };
       const { query, user, database } = config.auth;
       if (query !== undefined && user !== undefined) {
         const password = lookupVerifier(users, user);

@@ -13,6 +13,7 @@ import { formatAddress } from "../core/session.ts";
 import type { Listener, SocketAddress } from "../core/socket.ts";
 import { cliArguments } from "./arguments.ts";
 import type { JsonLogger } from "./json_logger.ts";
+import { MOCK_SECRET_ENV, processMockSecretHex } from "./mock_secret.ts";
 import { notifySystemd } from "./sd_notify.ts";
 import { selfCommand } from "./self_command.ts";
 
@@ -42,7 +43,7 @@ export async function superviseWorkers(config: Config, logger: JsonLogger): Prom
   const start = (id: number): Worker => {
     const args = [...cliArguments(), "--listen", formatAddress(listen), ...(config.adminListen ? ["--admin", "127.0.0.1:0"] : [])];
     const [command, argv] = selfCommand(args);
-    const child = spawn(command, argv, { stdio: ["ignore", "inherit", "pipe"], env: { ...process.env, [WORKER_ENV]: String(id) } });
+    const child = spawn(command, argv, { stdio: ["ignore", "inherit", "pipe"], env: { ...process.env, [WORKER_ENV]: String(id), [MOCK_SECRET_ENV]: processMockSecretHex() } });
     const worker: Worker = { id, admin: undefined, alive: true, listening: false, child };
     let pending = "";
     child.stderr?.setEncoding("utf8");

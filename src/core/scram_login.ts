@@ -4,7 +4,16 @@
  * and logs in to the server with that key, never knowing the password. Both sides use the same verifier,
  * so salt and iteration count match. https://www.postgresql.org/docs/current/sasl-authentication.html
  */
-import { lookupVerifier, pemToDer, type UserlistEntry, ScramClientWithKey, ScramServerExchange, type ScramVerifier, tlsServerEndPointHash } from "../auth/mod.ts";
+import {
+  lookupVerifier,
+  pemToDer,
+  ScramClientWithKey,
+  ScramMock,
+  ScramServerExchange,
+  type ScramVerifier,
+  tlsServerEndPointHash,
+  type UserlistEntry,
+} from "../auth/mod.ts";
 import {
   authenticationSasl,
   authenticationSaslContinue,
@@ -27,7 +36,12 @@ export interface ScramAuthSettings {
   users: ReadonlyMap<string, string>;
   /** Fetches verifiers of users missing from `users` from the server. */
   query?: import("./auth_query.ts").AuthQuerySettings;
+  /** Mock verifiers for users pgrelay cannot authenticate; default: one secret per process. */
+  mock?: ScramMock | undefined;
 }
+
+/** Used when the settings bring no {@link ScramMock}: its random secret is made once per process. */
+const PROCESS_MOCK = new ScramMock();
 
 /** Looks a user up in auth.file; `fallback` (auth.query) answers for users the file does not list. */
 export async function lookupUser(
@@ -56,8 +70,46 @@ function expect(message: Message, type: number, what: string): void {
 }
 
 /**
+ * A login that ended in a mock exchange: the client was answered as for a wrong password (`cause` is what
+ * ended the exchange, usually the 28P01 ProxyError it was sent), while `reason` says why pgrelay cannot
+ * authenticate the user. `reason` is for the operator's log only: telling the client would reveal which
+ * user names exist.
+ */
+export class MockedLoginFailed extends Error {
+  readonly reason: ProxyError;
+
+  constructor(reason: ProxyError, cause: unknown) {
+    super(reason.message, { cause });
+    this.name = "MockedLoginFailed";
+    this.reason = reason;
+  }
+}
+
+/** Why an auth-file entry cannot serve a SCRAM login, worded for the operator; undefined for a verifier. */
+function unusableEntry(entry: UserlistEntry, user: string): ProxyError | undefined {
+  const fix = "List the user's SCRAM verifier (pg_authid.rolpassword) in pgrelay's auth.file, or use auth.mode: relay.";
+  const refused = SQLSTATE.INVALID_AUTHORIZATION_SPECIFICATION;
+  switch (entry.kind) {
+    case "scram":
+      return undefined;
+    case "missing":
+      return fatal(refused, `pgrelay has no SCRAM verifier for user "${user}"`, fix);
+    case "md5":
+      return fatal(
+        refused,
+        `user "${user}" has an md5 password in pgrelay's auth file; auth.mode scram needs a SCRAM-SHA-256 verifier`,
+        "Set password_encryption = 'scram-sha-256', set the password again, and copy pg_authid.rolpassword into auth.file.",
+      );
+    case "plain":
+      return fatal(refused, `user "${user}" has a plaintext password in pgrelay's auth file; auth.mode scram needs the SCRAM-SHA-256 verifier`, fix);
+  }
+}
+
+/**
  * Authenticates the client against its verifier. Resolves with the ClientKey, or rejects with the
- * ProxyError to send (28P01 for a wrong password, 28000 for a user pgrelay cannot authenticate).
+ * ProxyError to send (28P01 for a wrong password). For a user without a usable verifier it runs a mock
+ * exchange, as PostgreSQL does, and rejects with {@link MockedLoginFailed}: the client sees the same
+ * messages as for a real user with a wrong password.
  */
 export async function authenticateClient(
   client: RelaySocket,
@@ -68,25 +120,32 @@ export async function authenticateClient(
     timeoutMs: number;
     maxBodyBytes: number;
     onClose: (error?: Error) => void;
+    mock?: ScramMock | undefined;
   },
 ): Promise<ClientLogin> {
   const entry = await options.lookup();
-  const fix = "List the user's SCRAM verifier (pg_authid.rolpassword) in pgrelay's auth.file, or use auth.mode: relay.";
-  if (entry.kind === "missing") throw fatal(SQLSTATE.INVALID_AUTHORIZATION_SPECIFICATION, `pgrelay has no SCRAM verifier for user "${user}"`, fix);
-  if (entry.kind === "md5") {
-    throw fatal(
-      SQLSTATE.INVALID_AUTHORIZATION_SPECIFICATION,
-      `user "${user}" has an md5 password in pgrelay's auth file; auth.mode scram needs a SCRAM-SHA-256 verifier`,
-      "Set password_encryption = 'scram-sha-256', set the password again, and copy pg_authid.rolpassword into auth.file.",
-    );
+  const unusable = unusableEntry(entry, user);
+  const verifier = entry.kind === "scram" ? entry.verifier : await (options.mock ?? PROCESS_MOCK).verifier(user);
+  try {
+    return { clientKey: await runExchange(client, user, verifier, unusable !== undefined, options), verifier };
+  } catch (error) {
+    throw unusable ? new MockedLoginFailed(unusable, error) : error;
   }
-  if (entry.kind === "plain") {
-    throw fatal(SQLSTATE.INVALID_AUTHORIZATION_SPECIFICATION, `user "${user}" has a plaintext password in pgrelay's auth file; auth.mode scram needs the SCRAM-SHA-256 verifier`, fix);
-  }
+}
+
+/** One SCRAM exchange with the client; `doomed` fails a well-formed proof as a wrong password. */
+async function runExchange(
+  client: RelaySocket,
+  user: string,
+  verifier: ScramVerifier,
+  doomed: boolean,
+  options: { certificatePem: Uint8Array | undefined; timeoutMs: number; maxBodyBytes: number; onClose: (error?: Error) => void },
+): Promise<Uint8Array> {
   const pem = options.certificatePem;
-  const exchange = new ScramServerExchange(entry.verifier, {
+  const exchange = new ScramServerExchange(verifier, {
     user,
     offerPlus: pem !== undefined,
+    doomed,
     ...(pem ? { channelBinding: await tlsServerEndPointHash(pemToDer(new TextDecoder().decode(pem))) } : {}),
   });
   const reader = new MessageReader(client, { maxBodyBytes: options.maxBodyBytes, peer: "client", onClose: options.onClose });
@@ -102,7 +161,7 @@ export async function authenticateClient(
   const final = await exchange.handleFinal(response.body);
   if ("error" in final) throw fatal(final.error.code as SqlState, final.error.message);
   client.write(authenticationSaslFinal(final.serverFinal));
-  return { clientKey: final.clientKey, verifier: entry.verifier };
+  return final.clientKey;
 }
 
 /** What happened when pgrelay logged in upstream. */

@@ -21,7 +21,7 @@ import type { MetricsSink, SessionOutcome } from "./metrics_sink.ts";
 import type { Admission, Auditor, SessionAudit } from "./session_hooks.ts";
 import { QueryTimer } from "./query_timer.ts";
 import { fetchVerifier } from "./auth_query.ts";
-import { authenticateClient, type ClientLogin, isProxyError, loginUpstream, lookupUser } from "./scram_login.ts";
+import { authenticateClient, type ClientLogin, isProxyError, loginUpstream, lookupUser, MockedLoginFailed } from "./scram_login.ts";
 import { RelayPump } from "./relay_pump.ts";
 import type { RelaySettings } from "./relay_settings.ts";
 import { SessionContext } from "./session_context.ts";
@@ -410,11 +410,18 @@ export class Session {
           })),
         certificatePem: this.context.clientTls === "terminated" ? this.#clientTls.server?.cert : undefined,
         onClose: (error) => this.#clientClosed(error),
+        mock: auth.mock,
       });
-    } catch (error) {
-      if (isProxyError(error)) this.#fail(error, "auth_failed");
-      else if (error instanceof ProtocolError) this.#fail({ severity: "FATAL", code: error.sqlstate, message: error.message }, "protocol_error");
-      else if (this.#clientOpen) this.#fail({ severity: "FATAL", code: SQLSTATE.PROTOCOL_VIOLATION, message: (error as Error).message }, "auth_failed");
+    } catch (caught) {
+      // After a mock exchange the client saw a wrong-password failure; the real reason goes to the log only.
+      const hidden = caught instanceof MockedLoginFailed ? caught.reason : undefined;
+      const error = caught instanceof MockedLoginFailed ? caught.cause : caught;
+      if (isProxyError(error)) this.#fail(error, "auth_failed", hidden);
+      else if (error instanceof ProtocolError) {
+        this.#fail({ severity: "FATAL", code: error.sqlstate, message: error.message }, hidden ? "auth_failed" : "protocol_error", hidden);
+      } else if (this.#clientOpen || hidden) {
+        this.#fail({ severity: "FATAL", code: SQLSTATE.PROTOCOL_VIOLATION, message: (error as Error).message }, "auth_failed", hidden);
+      }
       return;
     }
     this.#client.pause();
@@ -613,21 +620,26 @@ export class Session {
 
   /**
    * Sends the client a FATAL error where it can read one (its stream sits on a frame boundary and is not
-   * someone else's TLS session), then closes both legs.
+   * someone else's TLS session), then closes both legs. `hidden` is the real reason of a failure the client
+   * must not learn (a mock SCRAM exchange): the log and the audit get it, the client gets `error`.
    */
-  #fail(error: ProxyError, reason: EndReason): void {
+  #fail(error: ProxyError, reason: EndReason, hidden?: ProxyError): void {
     this.#endReason ??= reason;
     if (reason === "protocol_error" || reason === "startup_timeout") this.#reportOutcome(reason);
     if (reason === "upstream_unreachable") this.#reportOutcome("upstream_error");
     if (reason === "tls_required" || reason === "channel_binding") this.#reportOutcome("denied");
     if (reason === "auth_failed") this.#reportOutcome("auth_failed");
+    const readable = this.#clientOpen && this.context.clientTls !== "passthrough" && (this.#toClient?.atBoundary ?? true);
+    const logged = hidden ?? error;
     this.#host.logger.log(reason === "shutdown" ? "info" : "warn", reason, {
       ...this.context.toJSON(),
-      sqlstate: error.code,
-      message: error.message,
+      sqlstate: logged.code,
+      message: logged.message,
+      ...(hidden ? { hint: hidden.hint, mock_exchange: true, ...(readable ? { client_sqlstate: error.code, client_message: error.message } : {}) } : {}),
     });
+    // A client that left mid-exchange has already ended the session, and its audit record with it.
+    if (reason === "auth_failed" && !this.#ended) this.#audit?.authFailed(logged.code, logged.message);
     if (this.#clientOpen) {
-      const readable = this.context.clientTls !== "passthrough" && (this.#toClient?.atBoundary ?? true);
       if (readable) this.#client.write(encodeErrorResponse(error));
       this.#client.end();
     }

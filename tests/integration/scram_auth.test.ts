@@ -8,17 +8,26 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import pg from "pg";
 import { parseUserlist } from "../../src/auth/userlist.ts";
+import type { LogFields, Logger } from "../../src/core/logger.ts";
 import type { Proxy } from "../../src/core/proxy.ts";
 import { runPsql } from "../support/clients.ts";
 import { runPgrelay, startTestProxy } from "../support/pgrelay.ts";
 import { startPostgres, type TlsPostgresCluster } from "../support/postgres.ts";
+
+/** A logger that keeps every line, for asserting what the operator is told. */
+function recordingLogger(): Logger & { lines: Array<LogFields & { event: string; level: string }> } {
+  const lines: Array<LogFields & { event: string; level: string }> = [];
+  return { lines, log: (level, event, fields = {}) => lines.push({ ...fields, event, level }) };
+}
 
 describe("auth.mode scram", () => {
   let cluster: TlsPostgresCluster;
   let proxy: Proxy;
   let dir = "";
   let authFile = "";
+  const logger = recordingLogger();
 
   const psql = (user: string, password: string, env: Record<string, string>, sql = "select current_user || ' ' || (select ssl from pg_stat_ssl where pid = pg_backend_pid())") =>
     runPsql(["-A", "-t", "-c", sql], {
@@ -41,6 +50,7 @@ describe("auth.mode scram", () => {
       clientEncryption: { mode: "terminate", require: false, server: { cert: pem(cluster.pki.proxy.certPem), key: pem(cluster.pki.proxy.keyPem) } },
       upstreamEncryption: { mode: "verify-full", client: { verify: "full", ca: pem(cluster.pki.ca.certPem), serverName: "localhost" } },
       authentication: { mode: "scram", users },
+      logger,
     });
   });
   after(async () => {
@@ -69,17 +79,48 @@ describe("auth.mode scram", () => {
     assert.doesNotMatch(cluster.logTail(50), /password authentication failed for user "scram_user"/, "the server saw no attempt");
   });
 
-  it("an unknown user and an md5 user get clear errors", async () => {
-    const unknown = await psql("nobody", "x", { PGSSLMODE: "require" });
-    assert.match(unknown.stderr, /FATAL:  pgrelay has no SCRAM verifier for user "nobody"\nHINT:  List the user's SCRAM verifier/);
-    const md5 = await psql(cluster.users.md5.user, cluster.users.md5.password, { PGSSLMODE: "require" });
-    assert.match(md5.stderr, /FATAL:  user "md5_user" has an md5 password in pgrelay's auth file; auth.mode scram needs a SCRAM-SHA-256 verifier/);
+  it("an unknown user and an md5 user see what a wrong password gets; the log says why", async () => {
+    const env = { PGSSLMODE: "require", PGCHANNELBINDING: "require" }; // the mock offers -PLUS as the real path does
+    const wrong = await psql(cluster.users.scram.user, "wrong", env);
+    assert.match(wrong.stderr, /FATAL:  password authentication failed for user "scram_user"\n$/);
+    const unknown = await psql("nobody", "x", env);
+    assert.equal(unknown.code, 2);
+    assert.equal(unknown.stderr, wrong.stderr.replaceAll('"scram_user"', '"nobody"'), "psql cannot tell them apart");
+    const md5 = await psql(cluster.users.md5.user, cluster.users.md5.password, env);
+    assert.equal(md5.stderr, wrong.stderr.replaceAll('"scram_user"', '"md5_user"'));
+
+    const pgError = async (user: string, password: string) => {
+      const client = new pg.Client({ host: "127.0.0.1", port: proxy.address.port, user, password, database: "postgres" });
+      client.on("error", () => {});
+      const error = await client.connect().then(() => undefined, (e: pg.DatabaseError) => e);
+      await client.end().catch(() => {});
+      assert.ok(error, `${user} must not log in`);
+      return { code: error.code, severity: error.severity, message: error.message, hint: error.hint, detail: error.detail };
+    };
+    const wrongPg = await pgError(cluster.users.scram.user, "wrong");
+    const unknownPg = await pgError("nobody", "x");
+    assert.equal(unknownPg.code, "28P01");
+    assert.deepEqual(unknownPg, { ...wrongPg, message: 'password authentication failed for user "nobody"' });
+
+    const failed = (user: string) => logger.lines.filter((l) => l.event === "auth_failed" && l.user === user);
+    assert.equal(failed("nobody").length, 2, "psql and pg");
+    for (const line of failed("nobody")) {
+      assert.equal(line.level, "warn");
+      assert.equal(line.message, 'pgrelay has no SCRAM verifier for user "nobody"');
+      assert.match(String(line.hint), /^List the user's SCRAM verifier \(pg_authid\.rolpassword\) in pgrelay's auth\.file/);
+      assert.equal(line.client_sqlstate, "28P01");
+    }
+    assert.match(String(failed("md5_user")[0]?.message), /^user "md5_user" has an md5 password in pgrelay's auth file/);
+    assert.equal(failed("scram_user").at(-1)?.message, 'password authentication failed for user "scram_user"');
+    assert.equal(failed("scram_user").at(-1)?.mock_exchange, undefined, "a real exchange is not marked as a mock");
   });
 
   it("auth.query fetches the verifier of a user the file does not list, as auth.user", async () => {
     const pem = (text: string) => new TextEncoder().encode(text);
+    const queryLogger = recordingLogger();
     const start = (password: string) =>
       startTestProxy(cluster, {
+        logger: queryLogger,
         upstreamEncryption: { mode: "verify-full", client: { verify: "full", ca: pem(cluster.pki.ca.certPem), serverName: "localhost" } },
         authentication: {
           mode: "scram",
@@ -97,9 +138,12 @@ describe("auth.mode scram", () => {
       const wrong = await login(viaQuery.address.port, cluster.users.scram.user, "wrong");
       assert.match(wrong.stderr, /FATAL:  password authentication failed for user "scram_user"/);
       const md5 = await login(viaQuery.address.port, cluster.users.md5.user, cluster.users.md5.password);
-      assert.match(md5.stderr, /user "md5_user" has an md5 password in pgrelay's auth file/);
+      assert.match(md5.stderr, /FATAL:  password authentication failed for user "md5_user"\n$/);
       const unknown = await login(viaQuery.address.port, "nobody", "x");
-      assert.match(unknown.stderr, /FATAL:  pgrelay has no SCRAM verifier for user "nobody"/);
+      assert.match(unknown.stderr, /FATAL:  password authentication failed for user "nobody"\n$/);
+      const reasons = queryLogger.lines.filter((l) => l.event === "auth_failed").map((l) => l.message);
+      assert.ok(reasons.includes(`user "md5_user" has an md5 password in pgrelay's auth file; auth.mode scram needs a SCRAM-SHA-256 verifier`), reasons.join("\n"));
+      assert.ok(reasons.includes('pgrelay has no SCRAM verifier for user "nobody"'), reasons.join("\n"));
       const broken = await login(wrongAuthUser.address.port, cluster.users.scram.user, cluster.users.scram.password);
       assert.match(broken.stderr, /FATAL:  pgrelay could not look up user "scram_user" with auth.query: auth.user "postgres" could not log in: 28P01/);
     } finally {

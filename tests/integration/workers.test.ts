@@ -1,11 +1,17 @@
-/** `--workers 2`: two processes share the port; metrics combine; a cancel crossing workers still works. */
+/**
+ * `--workers 2`: two processes share the port; metrics combine; a cancel crossing workers still works; an
+ * unknown user's mock SCRAM salt is the same whichever worker answers.
+ */
 import assert from "node:assert/strict";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import process from "node:process";
 import { after, before, describe, it } from "node:test";
 import pg from "pg";
 import { type PgrelayProcess, spawnPgrelay } from "../support/pgrelay.ts";
 import { type PostgresCluster, startPostgres } from "../support/postgres.ts";
-import { frontend, RawClient } from "../support/raw_client.ts";
+import { authCode, BackendError, frontend, RawClient } from "../support/raw_client.ts";
 import { sleep, waitFor } from "../support/wait.ts";
 
 
@@ -71,6 +77,34 @@ describe("--workers", () => {
       assert.ok(crossed, "some cancel was handled by the worker not holding the session");
     } finally {
       await client.end();
+    }
+  });
+
+  it("in auth.mode scram every worker gives an unknown user the same mock salt", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "pgrelay-workers-"));
+    const authFile = join(dir, "userlist.txt");
+    await writeFile(authFile, "; nobody is listed\n");
+    const scram = await spawnPgrelay(["--upstream", `127.0.0.1:${cluster.port}`, "--workers", "2", "--auth-mode", "scram", "--auth-file", authFile]);
+    try {
+      await waitFor(() => events(scram, "listening").some((e) => e.workers === 2), "both workers listening");
+      const saltOfOneAttempt = async () => {
+        const client = await RawClient.connect("127.0.0.1", scram.address.port);
+        client.startup({ user: "nobody", database: "postgres" });
+        const error = await client.authenticate("x").then(() => undefined, (e: unknown) => e);
+        await client.close();
+        assert.ok(error instanceof BackendError && error.code === "28P01", String(error));
+        const serverFirst = error.messages.find((m) => m.type === "R" && authCode(m.body) === 11)!;
+        return /,s=([^,]+),i=4096$/.exec(new TextDecoder().decode(serverFirst.body.subarray(4)))?.[1];
+      };
+      const salts = new Set<string | undefined>();
+      const answeredBy = () => new Set(events(scram, "auth_failed").map((e) => e.worker));
+      for (let attempt = 0; attempt < 40 && (attempt < 4 || answeredBy().size < 2); attempt++) salts.add(await saltOfOneAttempt());
+      await waitFor(() => answeredBy().size === 2, "attempts answered by both workers");
+      assert.equal(salts.size, 1, `one salt across workers, got ${[...salts].join(", ")}`);
+      assert.match([...salts][0] ?? "", /^[A-Za-z0-9+/]{22}==$/);
+    } finally {
+      assert.equal(await scram.stop("SIGTERM"), 0);
+      await rm(dir, { recursive: true, force: true });
     }
   });
 
