@@ -33,8 +33,9 @@ export function eventLine(event: string, members: string, fields: object): strin
 export function queryLine(members: string, event: QueryEvent, epochMs: number): string {
   let line = `{"ts":"${timestamp(epochMs)}","event":"query",${members},"protocol":"${event.protocol}"`;
   if (event.statement !== undefined) line += `,"statement":${JSON.stringify(event.statement)}`;
-  line += `,"text":${JSON.stringify(event.text)}`;
+  if (event.text !== undefined) line += `,"text":${JSON.stringify(event.text)}`;
   if (event.text_truncated) line += `,"text_truncated":true`;
+  if (event.function_oid !== undefined) line += `,"function_oid":${event.function_oid}`;
   if (event.execution !== undefined) line += `,"execution":${event.execution}`;
   line += `,"duration_ms":${event.duration_ms}`;
   if (event.tag !== undefined) line += `,"tag":${JSON.stringify(event.tag)}`;

@@ -10,12 +10,12 @@ import type { AdmissionVerdict, Auditor, SessionAudit } from "../core/session_ho
 import type { SessionContext } from "../core/session_context.ts";
 import type { AuditSettings } from "./audit_schema.ts";
 import type { AuditWriter } from "./audit_writer.ts";
-import { QUERY_CAPTURES, type QueryEvent, QueryTracker } from "./query_tracker.ts";
+import { FUNCTION_CALL_READ_BYTES, QUERY_CAPTURES, type QueryEvent, QueryTracker } from "./query_tracker.ts";
 import { redactLiterals } from "./redact.ts";
 import { eventLine, queryLine, sessionMembers } from "./audit_line.ts";
 import { LineBuffer } from "./line_buffer.ts";
 import { FrameJournal } from "./frame_journal.ts";
-import { BACKEND } from "../protocol/codes.ts";
+import { BACKEND, FRONTEND } from "../protocol/codes.ts";
 import { MAX_CAPTURED_BODY_BYTES } from "../protocol/limits.ts";
 
 export interface AuditLogOptions {
@@ -124,7 +124,10 @@ export class AuditLog implements Auditor {
       // Enough UTF-8 for max_query_length characters plus the statement name; Bind bodies stop there too.
       frontendCaptureBytes: Math.min(MAX_CAPTURED_BODY_BYTES, keep * 4 + 256),
       frontend: (type, body, truncated) => {
-        if (tracker) journal.frontend(tracker, type, body, truncated);
+        if (!tracker) return;
+        // Of a FunctionCall only the function's OID is noted; its arguments never leave the relay's buffer.
+        if (type === FRONTEND.FUNCTION_CALL) journal.frontend(tracker, type, body.subarray(0, FUNCTION_CALL_READ_BYTES), false);
+        else journal.frontend(tracker, type, body, truncated);
       },
       backendFrame: (type) => {
         if (tracker && ANSWERS_WITHOUT_BODY[type] === 1) journal.backendFrame(tracker, type);
@@ -175,6 +178,7 @@ export class AuditLog implements Auditor {
   }
 
   #queryFields(event: QueryEvent, settings: AuditSettings): QueryEvent {
+    if (event.text === undefined) return event;
     let text = settings.redactLiterals ? redactLiterals(event.text) : event.text;
     if (text.length > settings.maxQueryLength) {
       text = text.slice(0, settings.maxQueryLength);

@@ -8,7 +8,9 @@
  *   text and the number of times that statement has been executed in this session, timed until its
  *   CommandComplete, EmptyQueryResponse, PortalSuspended or ErrorResponse. Executes that the server skips
  *   after an error (until Sync) make no event.
- * Reads only bodies the frame scanner captured; never the Bind parameters.
+ * - FunctionCall (`F`, the fast-path interface that libpq's large-object functions use): one event with
+ *   the function's OID, timed until its ReadyForQuery; the arguments are never read.
+ * Reads only bodies the frame scanner captured; never the Bind parameters or function arguments.
  */
 import { BACKEND, FRONTEND } from "../protocol/codes.ts";
 import { decodeErrorFields } from "../protocol/error_response.ts";
@@ -21,14 +23,21 @@ export const QUERY_CAPTURES = [
   FRONTEND.EXECUTE,
   FRONTEND.CLOSE,
   FRONTEND.SYNC,
+  FRONTEND.FUNCTION_CALL,
 ] as const;
 
+/** Bytes of a FunctionCall body the tracker reads: the function's OID, not the arguments after it. */
+export const FUNCTION_CALL_READ_BYTES = 4;
+
 export interface QueryEvent {
-  protocol: "simple" | "extended";
+  protocol: "simple" | "extended" | "function_call";
   /** Prepared statement name ("" for the unnamed statement); extended protocol only. */
   statement?: string;
-  text: string;
+  /** The query's text (absent for a function call). */
+  text?: string;
   text_truncated?: boolean;
+  /** The OID of the function a FunctionCall ran (pg_proc.oid). */
+  function_oid?: number;
   /** The how-many-th execution of this prepared statement in the session; extended protocol only. */
   execution?: number;
   duration_ms: number;
@@ -51,6 +60,7 @@ interface Statement {
 const SIMPLE = 0;
 const EXECUTE = 1;
 const SYNC = 2;
+const FUNCTION = 3;
 
 interface Pending {
   kind: number;
@@ -60,6 +70,7 @@ interface Pending {
   truncated: boolean;
   statement: string;
   execution: number;
+  functionOid: number;
   /** The last CommandComplete tag of a simple query so far. */
   tag: string | undefined;
   /** Every command's result, kept only once a simple query has a second one (most have one). */
@@ -191,6 +202,10 @@ export class QueryTracker {
       case FRONTEND.SYNC:
         this.#push(SYNC, "", false, "", 0);
         break;
+      case FRONTEND.FUNCTION_CALL:
+        this.#push(FUNCTION, "", false, "", 0);
+        if (body.length >= 4) this.#pending.at(-1)!.functionOid = new DataView(body.buffer, body.byteOffset).getUint32(0);
+        break;
     }
   }
 
@@ -208,7 +223,7 @@ export class QueryTracker {
         break;
       case BACKEND.READY_FOR_QUERY:
         while (this.#pending[0]?.kind === EXECUTE) this.#pending.shift(); // skipped after an error
-        if (this.#pending[0]?.kind === SIMPLE) this.#finish({});
+        if (this.#pending[0]?.kind === SIMPLE || this.#pending[0]?.kind === FUNCTION) this.#finish({});
         else if (this.#pending[0]?.kind === SYNC) this.#pending.shift();
         break;
     }
@@ -230,7 +245,7 @@ export class QueryTracker {
     } else if (type === BACKEND.ERROR_RESPONSE) {
       const sqlstate = decodeErrorFields(body).get("C") ?? "XX000";
       if (head.kind === EXECUTE) this.#finish({ sqlstate });
-      else if (head.kind === SIMPLE) {
+      else if (head.kind === SIMPLE || head.kind === FUNCTION) {
         head.sqlstate = sqlstate;
         head.end = this.#now();
       }
@@ -247,6 +262,7 @@ export class QueryTracker {
       truncated,
       statement,
       execution,
+      functionOid: 0,
       tag: undefined,
       commands: undefined,
       sqlstate: undefined,
@@ -256,11 +272,10 @@ export class QueryTracker {
   #finish(result: { tag?: string; sqlstate?: string }): void {
     const item = this.#pending.shift()!;
     const end = item.end || this.#now();
-    const event: QueryEvent = {
-      protocol: item.kind === SIMPLE ? "simple" : "extended",
-      text: item.text,
-      duration_ms: Math.round((end - item.start) * 1000) / 1000,
-    };
+    const duration_ms = Math.round((end - item.start) * 1000) / 1000;
+    const event: QueryEvent = item.kind === FUNCTION
+      ? { protocol: "function_call", function_oid: item.functionOid, duration_ms }
+      : { protocol: item.kind === SIMPLE ? "simple" : "extended", text: item.text, duration_ms };
     if (item.truncated) event.text_truncated = true;
     if (item.kind === EXECUTE) {
       event.statement = item.statement;

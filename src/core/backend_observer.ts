@@ -38,6 +38,13 @@ const ROLLBACK_TAG = new TextEncoder().encode("ROLLBACK");
 const int32 = (bytes: Uint8Array, at: number) =>
   (bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!;
 
+/** True when `bytes` begins with `prefix` and goes on (a tag is followed by at least its terminator). */
+function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
+  if (bytes.length <= prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (bytes[i] !== prefix[i]) return false;
+  return true;
+}
+
 export class BackendObserver implements FrameObserver {
   readonly #context: SessionContext;
   readonly #events: BackendEvents;
@@ -81,8 +88,7 @@ export class BackendObserver implements FrameObserver {
         }
         break;
       case BACKEND.COMMAND_COMPLETE:
-        this.#lastTagWasRollback = body.length > ROLLBACK_TAG.length && body[0] === ROLLBACK_TAG[0] &&
-          ROLLBACK_TAG.every((b, i) => body[i] === b);
+        this.#lastTagWasRollback = startsWith(body, ROLLBACK_TAG);
         break;
       case BACKEND.READY_FOR_QUERY: {
         const previous = context.transactionStatus;

@@ -29,6 +29,7 @@ describe("audit lines", () => {
       },
       { protocol: "extended", statement: 's"1', text: "select $1", execution: 3, duration_ms: 1.5, sqlstate: "22012" },
       { protocol: "extended", statement: "", text: "", execution: 0, duration_ms: 0, tag: "" },
+      { protocol: "function_call", function_oid: 952, duration_ms: 0.5, sqlstate: "42883" },
     ];
     for (const event of events) {
       const line = queryLine(members, event, Date.UTC(2026, 10, 24, 1, 2, 3, 456.7));

@@ -29,6 +29,7 @@ describe("AuditLog", () => {
       "E",
       "C",
       "S",
+      "F",
     ]);
     assert.equal(
       session.frontendCaptureBytes,

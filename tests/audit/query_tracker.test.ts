@@ -107,6 +107,28 @@ describe("QueryTracker", () => {
     assert.equal(events[0]?.text_truncated, true);
   });
 
+  it("a FunctionCall is one event with the function's OID, timed to its ReadyForQuery, with its SQLSTATE on error", () => {
+    const { events, tracker, reply, advance } = harness();
+    const F = "F".charCodeAt(0);
+    const V = "V".charCodeAt(0);
+    const call = (oid: number) => {
+      const body = new Uint8Array(4 + 2 + 2 + 4 + 3 + 2);
+      new DataView(body.buffer).setUint32(0, oid);
+      tracker.frontend(F, body, false);
+    };
+    call(952);
+    advance(3);
+    tracker.backendFrame(V);
+    reply(Z, encoder.encode("T"));
+    call(4294967295);
+    reply(E, errorBody("42883"));
+    reply(Z, encoder.encode("E"));
+    assert.deepEqual(events, [
+      { protocol: "function_call", function_oid: 952, duration_ms: 3 },
+      { protocol: "function_call", function_oid: 4294967295, duration_ms: 0, sqlstate: "42883" },
+    ]);
+  });
+
   it("rowsOfTag() reads the row count of the tags that have one", () => {
     assert.equal(rowsOfTag("SELECT 5"), 5);
     assert.equal(rowsOfTag("INSERT 0 7"), 7);
@@ -114,5 +136,9 @@ describe("QueryTracker", () => {
     assert.equal(rowsOfTag("COPY 10"), 10);
     assert.equal(rowsOfTag("BEGIN"), undefined);
     assert.equal(rowsOfTag("CREATE TABLE"), undefined);
+    assert.equal(rowsOfTag("INSERT 7"), undefined, "INSERT's tag has the legacy OID first");
+    assert.equal(rowsOfTag("MERGE 2"), 2);
+    assert.equal(rowsOfTag("SELECT x"), undefined);
+    assert.equal(rowsOfTag("SELECTED 5"), undefined);
   });
 });

@@ -1,6 +1,9 @@
 /** The audit log with real PostgreSQL and real clients (psql, npm pg, postgres.js), through an in-process pgrelay. */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import pg from "pg";
 import postgres from "postgres";
 import { AuditLog } from "../../src/audit/audit_log.ts";
@@ -193,6 +196,36 @@ describe("audit log with real clients", () => {
     assert.equal((await runPsql(["-c", "select 'not logged'"], quiet.login)).code, 0);
     await ended(quiet.writer, quiet.audit, 1);
     assert.deepEqual(quiet.writer.events().map((e) => e.event), ["session_start", "session_end"]);
+  });
+
+  it("FunctionCall (psql \\lo_import): one event per call with the function's OID, never its arguments", async () => {
+    const { writer, audit, login } = await start();
+    const dir = mkdtempSync(join(tmpdir(), "pgrelay-lo-"));
+    const file = join(dir, "blob.txt");
+    writeFileSync(file, `${SECRET} in a large object\n`);
+    try {
+      const result = await runPsql(["-c", `\\lo_import ${file}`], login);
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stdout, /lo_import \d+/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    await ended(writer, audit, 1);
+    const calls = writer.events().filter((e) => e.event === "query" && e.protocol === "function_call");
+    const oids = await runPsql([
+      "-At",
+      "-c",
+      "select string_agg(oid::text || '=' || proname, ',') from pg_proc where proname in ('lo_open', 'lowrite', 'lo_close', 'lo_creat', 'lo_create')",
+    ], login);
+    const names = new Map(oids.stdout.trim().split(",").map((pair) => pair.split("=") as [string, string]));
+    const called = calls.map((e) => names.get(String(e.function_oid)));
+    assert.ok(called.includes("lowrite") && called.includes("lo_open") && called.includes("lo_close"), JSON.stringify(calls));
+    for (const call of calls) {
+      assert.equal(call.text, undefined);
+      assert.equal(typeof call.duration_ms, "number");
+      assert.equal(call.sqlstate, undefined);
+    }
+    assert.ok(!writer.text.includes(SECRET), "the data written through lowrite is not in the log");
   });
 
   it("a stalled audit sink never blocks the relay: events are dropped and counted in the metric", async () => {
