@@ -40,6 +40,7 @@ import { type PostgresCluster, startPostgres } from "../tests/support/postgres.t
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const MOD = join(ROOT, "mod.ts");
 const BARE_RELAY = join(ROOT, "bench", "bare_relay.ts");
+const RAW_RELAY = join(ROOT, "bench", "raw_relay.ts");
 const DENO = join(ROOT, "node_modules/.bin/deno");
 const BUN = join(ROOT, "node_modules/.bin/bun");
 const HAPROXY = "/usr/sbin/haproxy";
@@ -72,6 +73,8 @@ type TargetName =
   | "bun"
   | "bare-deno"
   | "bare-bun"
+  | "raw-deno"
+  | "raw-bun"
   | "audit-deno"
   | "audit-bun"
   | "haproxy"
@@ -86,6 +89,10 @@ const LABEL: Record<TargetName, string> = {
   // The gap between a bare row and its pgrelay row is pgrelay's own work; the rest is the runtime's.
   "bare-deno": "bare relay (Deno)",
   "bare-bun": "bare relay (Bun)",
+  // The floor: the cheapest backpressured relay written straight on Deno.connect / Bun.listen, with no
+  // pgrelay code at all (bench/raw_relay.ts). A target below its ratio is below what the runtime costs.
+  "raw-deno": "runtime-only relay (Deno)",
+  "raw-bun": "runtime-only relay (Bun)",
   // pgrelay with the audit log writing every query (text, duration, tag, rows) to a file.
   "audit-deno": "pgrelay + audit (Deno)",
   "audit-bun": "pgrelay + audit (Bun)",
@@ -523,11 +530,12 @@ function checkAuditFiles(): void {
 
 const auditFiles: string[] = [];
 
-function startBareRelay(runtime: "deno" | "bun", upstreamPort: number): Promise<Target> {
+function startBareRelay(runtime: "deno" | "bun", upstreamPort: number, kind: "bare" | "raw" = "bare"): Promise<Target> {
   const args = ["0", String(upstreamPort)];
+  const script = kind === "bare" ? BARE_RELAY : RAW_RELAY;
   return runtime === "deno"
-    ? spawnProxy("bare-deno", DENO, ["run", "-A", BARE_RELAY, ...args])
-    : spawnProxy("bare-bun", BUN, [BARE_RELAY, ...args]);
+    ? spawnProxy(`${kind}-deno`, DENO, ["run", "-A", script, ...args])
+    : spawnProxy(`${kind}-bun`, BUN, [script, ...args]);
 }
 
 async function startHaproxy(upstreamPort: number): Promise<Target> {
@@ -842,7 +850,7 @@ function report(targets: Target[], meta: Record<string, unknown>): void {
     const tpsRatio = ratio(x.tps, direct.tps);
     const cpuRatio = ratio(x.cpuUsPerTx, (t.tls ? tlsBase : haproxy).cpuUsPerTx);
     const copyRatio = ratio(x.copySeconds, direct.copySeconds);
-    let cpuCell = "—";
+    let cpuCell = proxy && t.name !== "haproxy" ? `${fmt(cpuRatio, 2)}×` : "—";
     if (t.name === "haproxy") cpuCell = "1.00× (baseline)";
     const cpuGoal = GOAL_CPU_VS_HAPROXY[t.name];
     if (cpuGoal !== undefined) {
@@ -1057,11 +1065,13 @@ async function main(): Promise<void> {
   // haproxy and PgBouncer need ports picked in advance: bind them before the others take kernel-assigned ports.
   const haproxy = await startHaproxy(pg.port);
   const pgbouncerTls = await startPgbouncer(pg.port, pki);
-  const [deno, bun, bareDeno, bareBun, auditDeno, auditBun, tlsDeno, tlsBun] = await Promise.all([
+  const [deno, bun, bareDeno, bareBun, rawDeno, rawBun, auditDeno, auditBun, tlsDeno, tlsBun] = await Promise.all([
     startPgrelay("deno", pg.port),
     startPgrelay("bun", pg.port),
     startBareRelay("deno", pg.port),
     startBareRelay("bun", pg.port),
+    startBareRelay("deno", pg.port, "raw"),
+    startBareRelay("bun", pg.port, "raw"),
     startAuditedPgrelay("deno", pg.port),
     startAuditedPgrelay("bun", pg.port),
     startPgrelay("deno", pg.port, pki),
@@ -1073,6 +1083,8 @@ async function main(): Promise<void> {
     bun,
     bareDeno,
     bareBun,
+    rawDeno,
+    rawBun,
     auditDeno,
     auditBun,
     haproxy,
