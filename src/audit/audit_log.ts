@@ -22,6 +22,8 @@ export interface AuditLogOptions {
   metrics?: MetricsSink;
   /** Lines held while the writer is busy; beyond this, events are dropped (default 10000). */
   maxQueuedEvents?: number;
+  /** Bytes of lines held while the writer is busy; beyond this, events are dropped (default 16 MiB). */
+  maxQueuedBytes?: number;
   /** Told once per failed write (the lines of that write count as dropped). */
   onWriteError?: (error: Error) => void;
 }
@@ -45,6 +47,7 @@ export class AuditLog implements Auditor {
   #writer: AuditWriter | undefined;
   readonly #metrics: MetricsSink | undefined;
   readonly #maxQueued: number;
+  readonly #maxQueuedBytes: number;
   readonly #onWriteError: ((error: Error) => void) | undefined;
   readonly #queue = new LineBuffer();
   /** Frames noted on the relay's path, read into the query trackers when the batch is written. */
@@ -63,6 +66,7 @@ export class AuditLog implements Auditor {
     this.#writer = writer;
     this.#metrics = options.metrics;
     this.#maxQueued = options.maxQueuedEvents ?? 10_000;
+    this.#maxQueuedBytes = options.maxQueuedBytes ?? 16 * 1024 * 1024;
     this.#onWriteError = options.onWriteError;
   }
 
@@ -197,7 +201,7 @@ export class AuditLog implements Auditor {
   #enqueue(line: string): void {
     // Audit was turned off by a reload: the sessions begun before it end without a trace, and that is no drop.
     if (!this.#writer) return;
-    if (this.#queue.lines >= this.#maxQueued) {
+    if (this.#queue.lines >= this.#maxQueued || this.#queue.bytes >= this.#maxQueuedBytes) {
       this.#drop(1);
       return;
     }

@@ -86,6 +86,27 @@ describe("AuditLog", () => {
     assert.equal(log.written, 10);
   });
 
+  it("holds at most maxQueuedBytes of lines for a stalled writer (long queries), then drops and counts", async () => {
+    const writer = new MemoryWriter();
+    let release = () => {};
+    writer.gate = new Promise((resolve) => release = resolve);
+    const log = new AuditLog({ ...SETTINGS, maxQueryLength: 100_000, redactLiterals: false }, writer, {
+      maxQueuedBytes: 64 * 1024,
+    });
+    const session = log.begin(context(), "default")!;
+    void log.flush(); // starts the write of session_start, which stalls
+    const long = query("select '" + "x".repeat(10_000) + "'");
+    for (let i = 0; i < 20; i++) {
+      session.frontend(long[0]!, long.subarray(5), false);
+      session.backendFrame("Z".charCodeAt(0));
+    }
+    const flushed = log.flush();
+    assert.ok(log.dropped >= 12 && log.dropped <= 14, `about 64 KiB of 10 KB lines were kept, the rest dropped (${log.dropped})`);
+    release();
+    await flushed;
+    assert.equal(writer.lines.length, 1 + 20 - log.dropped);
+  });
+
   it("is off for new sessions when configured without settings", () => {
     const log = new AuditLog(undefined, undefined);
     assert.equal(log.begin(context(), "default"), undefined);
