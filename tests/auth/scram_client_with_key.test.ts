@@ -4,7 +4,7 @@ import { ScramClientWithKey } from "../../src/auth/scram_client_with_key.ts";
 import { deriveScramKeys, makeScramVerifier } from "../../src/auth/scram_keys.ts";
 import { ScramServerExchange } from "../../src/auth/scram_server.ts";
 import type { ScramVerifier } from "../../src/auth/scram_verifier.ts";
-import { PasswordScramClient } from "./password_scram_client.ts";
+import { PasswordScramClient } from "../support/password_scram_client.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

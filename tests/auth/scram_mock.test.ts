@@ -4,7 +4,7 @@ import { makeScramVerifier } from "../../src/auth/scram_keys.ts";
 import { MOCK_ITERATIONS, MOCK_SALT_LENGTH, ScramMock } from "../../src/auth/scram_mock.ts";
 import { ScramServerExchange } from "../../src/auth/scram_server.ts";
 import type { ScramVerifier } from "../../src/auth/scram_verifier.ts";
-import { PasswordScramClient } from "./password_scram_client.ts";
+import { PasswordScramClient } from "../support/password_scram_client.ts";
 
 const SECRET = Uint8Array.from({ length: 32 }, (_, i) => i + 1);
 const hex = (bytes: Uint8Array) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");

@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import { makeScramVerifier } from "../../src/auth/scram_keys.ts";
 import { type ScramError, ScramServerExchange } from "../../src/auth/scram_server.ts";
 import type { ScramVerifier } from "../../src/auth/scram_verifier.ts";
-import { passwordKeys, PasswordScramClient } from "./password_scram_client.ts";
+import { passwordKeys, PasswordScramClient } from "../support/password_scram_client.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

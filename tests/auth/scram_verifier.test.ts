@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import { encodeBase64 } from "../../src/auth/base64.ts";
 import { deriveScramKeys, makeScramVerifier } from "../../src/auth/scram_keys.ts";
 import { formatScramVerifier, isMd5Verifier, parseScramVerifier } from "../../src/auth/scram_verifier.ts";
-import { passwordKeys } from "./password_scram_client.ts";
+import { passwordKeys } from "../support/password_scram_client.ts";
 
 const KEY_A = encodeBase64(new Uint8Array(32).fill(1));
 const KEY_B = encodeBase64(new Uint8Array(32).fill(2));

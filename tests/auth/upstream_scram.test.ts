@@ -8,13 +8,14 @@ import { makeScramVerifier } from "../../src/auth/scram_keys.ts";
 import { pemToDer, ScramServerExchange, tlsServerEndPointHash } from "../../src/auth/scram_server.ts";
 import { parseScramVerifier, type ScramVerifier } from "../../src/auth/scram_verifier.ts";
 import { lookupVerifier, parseUserlist } from "../../src/auth/userlist.ts";
-import { dataRowValues } from "../support/backend_frames.ts";
 import { runPsql } from "../support/clients.ts";
 import * as frontend from "../support/frontend_frames.ts";
 import { type PostgresCluster, startPostgres, type TlsPostgresCluster } from "../support/postgres.ts";
 import { tlsAfterSslRequest } from "../support/tls_client.ts";
-import { PasswordScramClient } from "./password_scram_client.ts";
-import { loginWithClientKey, PgWire, saslMechanisms, UpstreamError } from "./pg_wire.ts";
+import { PasswordScramClient } from "../support/password_scram_client.ts";
+import { dataRowValues, saslMechanisms } from "../support/backend_frames.ts";
+import { BackendError, RawClient } from "../support/raw_client.ts";
+import { loginWithClientKey } from "./login_with_client_key.ts";
 
 /** Client ↔ pgrelay in memory: returns the ClientKey ScramServerExchange recovers from the proof. */
 async function clientKeyFromClient(
@@ -66,23 +67,23 @@ describe("auth.mode scram against PostgreSQL", () => {
     const { user, password } = pg.users.scram;
     const verifier = parseScramVerifier(stored);
     const clientKey = await clientKeyFromClient(verifier, user, password);
-    const wire = await PgWire.connect(pg.host, pg.port);
+    const wire = await RawClient.connect(pg.host, pg.port);
     try {
       await loginWithClientKey(wire, user, clientKey, verifier);
-      let message = await wire.read();
+      let message = await wire.readMessage();
       while (message.type !== "Z") {
         assert.notEqual(message.type, "E");
-        message = await wire.read();
+        message = await wire.readMessage();
       }
-      wire.send(frontend.query("select current_user"));
+      wire.sendBytes(frontend.query("select current_user"));
       const rows = [];
-      for (message = await wire.read(); message.type !== "Z"; message = await wire.read()) {
+      for (message = await wire.readMessage(); message.type !== "Z"; message = await wire.readMessage()) {
         if (message.type === "D") rows.push(dataRowValues(message.body));
       }
       assert.deepEqual(rows, [[user]]);
-      wire.send(frontend.terminate());
+      wire.sendBytes(frontend.terminate());
     } finally {
-      wire.close();
+      await wire.close();
     }
   });
 
@@ -93,16 +94,16 @@ describe("auth.mode scram against PostgreSQL", () => {
     // client, the salt check passes, and only PostgreSQL can tell the proof is wrong.
     const wrongVerifier = await makeScramVerifier("wrong-password", real.salt, real.iterations);
     const clientKey = await clientKeyFromClient(wrongVerifier, user, "wrong-password");
-    const wire = await PgWire.connect(pg.host, pg.port);
+    const wire = await RawClient.connect(pg.host, pg.port);
     try {
       await assert.rejects(loginWithClientKey(wire, user, clientKey, wrongVerifier), (err: unknown) => {
-        assert.ok(err instanceof UpstreamError, String(err));
+        assert.ok(err instanceof BackendError, String(err));
         assert.equal(err.fields["C"], "28P01");
         assert.equal(err.fields["M"], `password authentication failed for user "${user}"`);
         return true;
       });
     } finally {
-      wire.close();
+      await wire.close();
     }
   });
 
@@ -111,11 +112,11 @@ describe("auth.mode scram against PostgreSQL", () => {
     const real = parseScramVerifier(stored);
     const stale = await makeScramVerifier(password, new Uint8Array(16).fill(9), real.iterations);
     const clientKey = await clientKeyFromClient(stale, user, password);
-    const wire = await PgWire.connect(pg.host, pg.port);
+    const wire = await RawClient.connect(pg.host, pg.port);
     try {
       await assert.rejects(loginWithClientKey(wire, user, clientKey, stale), /differs from the auth file's/);
     } finally {
-      wire.close();
+      await wire.close();
     }
   });
 });
@@ -132,11 +133,11 @@ describe("tls-server-end-point data against PostgreSQL's own TLS certificate", (
   });
 
   /** SCRAM-SHA-256-PLUS over TLS with the given binding data; resolves to the last auth code or error. */
-  async function plusLogin(binding: Uint8Array): Promise<number | UpstreamError> {
+  async function plusLogin(binding: Uint8Array): Promise<number | BackendError> {
     const socket = await tlsAfterSslRequest(pg.port, { ca: pg.pki.ca.certPem });
-    const wire = new PgWire(socket);
+    const wire = RawClient.over(socket);
     try {
-      wire.send(frontend.startupMessage({ user: pg.users.scram.user, database: "postgres" }));
+      wire.sendBytes(frontend.startupMessage({ user: pg.users.scram.user, database: "postgres" }));
       const mechanisms = saslMechanisms(await wire.expectAuth(10));
       assert.deepEqual(mechanisms, ["SCRAM-SHA-256-PLUS", "SCRAM-SHA-256"]);
       const client = new PasswordScramClient({
@@ -144,16 +145,16 @@ describe("tls-server-end-point data against PostgreSQL's own TLS certificate", (
         gs2Header: "p=tls-server-end-point,,",
         channelBinding: binding,
       });
-      wire.send(frontend.saslInitialResponse("SCRAM-SHA-256-PLUS", client.clientFirst()));
-      wire.send(frontend.saslResponse(client.clientFinal(await wire.expectAuth(11))));
+      wire.sendBytes(frontend.saslInitialResponse("SCRAM-SHA-256-PLUS", client.clientFirst()));
+      wire.sendBytes(frontend.saslResponse(client.clientFinal(await wire.expectAuth(11))));
       client.verifyServerFinal(await wire.expectAuth(12));
       await wire.expectAuth(0);
       return 0;
     } catch (err) {
-      if (err instanceof UpstreamError) return err;
+      if (err instanceof BackendError) return err;
       throw err;
     } finally {
-      wire.close();
+      await wire.close();
     }
   }
 
@@ -164,7 +165,7 @@ describe("tls-server-end-point data against PostgreSQL's own TLS certificate", (
 
   it("a hash of another certificate fails PostgreSQL's channel binding check", async () => {
     const result = await plusLogin(await tlsServerEndPointHash(pemToDer(pg.pki.proxy.certPem)));
-    assert.ok(result instanceof UpstreamError, String(result));
+    assert.ok(result instanceof BackendError, String(result));
     assert.equal(result.fields["C"], "28000");
     assert.match(result.fields["M"] ?? "", /channel binding check failed/);
   });
@@ -180,11 +181,11 @@ describe("tls-server-end-point data against PostgreSQL's own TLS certificate", (
     assert.equal(res.code, 0, res.stderr);
     const verifier = parseScramVerifier(res.stdout.trim());
     const clientKey = await clientKeyFromClient(verifier, user, password);
-    const wire = new PgWire(await tlsAfterSslRequest(pg.port, { ca: pg.pki.ca.certPem }));
+    const wire = RawClient.over(await tlsAfterSslRequest(pg.port, { ca: pg.pki.ca.certPem }));
     try {
       await loginWithClientKey(wire, user, clientKey, verifier);
     } finally {
-      wire.close();
+      await wire.close();
     }
   });
 });

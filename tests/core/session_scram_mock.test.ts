@@ -13,7 +13,7 @@ import type { RelaySettings } from "../../src/core/relay_settings.ts";
 import { Session } from "../../src/core/session.ts";
 import type { SessionAudit } from "../../src/core/session_hooks.ts";
 import type { SocketAddress } from "../../src/core/socket.ts";
-import { PasswordScramClient } from "../auth/password_scram_client.ts";
+import { PasswordScramClient } from "../support/password_scram_client.ts";
 import { authCode, type BackendMessage, errorFields, parseBackendFrames, saslMechanisms } from "../support/backend_frames.ts";
 import { saslInitialResponse, saslResponse, startupMessage } from "../support/frontend_frames.ts";
 import { MemorySocket } from "../support/memory_socket.ts";

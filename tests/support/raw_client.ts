@@ -4,7 +4,9 @@ import { connect as netConnect, type Socket } from "node:net";
 import { authCode, type BackendMessage, errorFields, saslMechanisms, splitFrame } from "./backend_frames.ts";
 import * as frontend from "./frontend_frames.ts";
 import { ByteQueue } from "./byte_queue.ts";
-import { SCRAM_SHA_256, ScramClient } from "./scram_client.ts";
+import { PasswordScramClient } from "./password_scram_client.ts";
+
+const SCRAM_SHA_256 = "SCRAM-SHA-256";
 
 export {
   authCode,
@@ -75,6 +77,11 @@ export class RawClient {
     });
   }
 
+  /** Reads a connection that is already open, e.g. a TLS socket after SSLRequest. */
+  static over(socket: Socket): RawClient {
+    return new RawClient(socket);
+  }
+
   /** Opens a TCP connection (rejects on refusal or after `timeoutMs`). */
   static connect(host: string, port: number, timeoutMs = DEFAULT_READ_TIMEOUT_MS): Promise<RawClient> {
     return new Promise((resolve, reject) => {
@@ -138,7 +145,7 @@ export class RawClient {
    */
   async authenticate(password: string, timeoutMs = DEFAULT_READ_TIMEOUT_MS): Promise<BackendMessage[]> {
     const messages: BackendMessage[] = [];
-    let scram: ScramClient | undefined;
+    let scram: PasswordScramClient | undefined;
     for (;;) {
       const message = await this.readMessage(timeoutMs);
       messages.push(message);
@@ -162,7 +169,7 @@ export class RawClient {
           if (!mechanisms.includes(SCRAM_SHA_256)) {
             throw new Error(`server offers no ${SCRAM_SHA_256} (got ${mechanisms.join(", ")})`);
           }
-          scram = new ScramClient(password);
+          scram = new PasswordScramClient({ password });
           this.sendBytes(frontend.saslInitialResponse(SCRAM_SHA_256, scram.clientFirst()));
           break;
         }
@@ -243,6 +250,20 @@ export class RawClient {
     const deadline = Date.now() + timeoutMs;
     while (this.#pending.length < count) await this.#waitForData(deadline, `${count} bytes`);
     return this.#pending.take(count);
+  }
+
+  /**
+   * Reads an Authentication ('R') message with this code and returns what follows the code; throws
+   * {@link BackendError} on an ErrorResponse.
+   */
+  async expectAuth(code: number, timeoutMs = DEFAULT_READ_TIMEOUT_MS): Promise<Uint8Array> {
+    const message = await this.readMessage(timeoutMs);
+    if (message.type === "E") throw new BackendError(errorFields(message.body), [message]);
+    if (message.type !== "R" || authCode(message.body) !== code) {
+      const got = message.type === "R" ? `R ${authCode(message.body)}` : message.type;
+      throw new Error(`expected Authentication ${code}, got ${got}`);
+    }
+    return message.body.subarray(4);
   }
 
   /** Messages up to and including the next ReadyForQuery ('Z'). */

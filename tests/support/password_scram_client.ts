@@ -1,6 +1,7 @@
 /**
  * Test-only SCRAM-SHA-256(-PLUS) client that knows the password, written on node:crypto so it shares no
- * code with src/auth (an independent implementation of RFC 5802/7677 to test ScramServerExchange against).
+ * code with src/auth (an independent implementation of RFC 5802/7677 to test pgrelay's SCRAM against), and
+ * the one RawClient logs in with.
  * https://www.rfc-editor.org/rfc/rfc5802 · https://www.postgresql.org/docs/current/sasl-authentication.html
  */
 import { Buffer } from "node:buffer";
@@ -41,14 +42,14 @@ export class PasswordScramClient {
   readonly #options: PasswordScramClientOptions;
   readonly #gs2Header: string;
   readonly #clientFirstBare: string;
+  readonly #nonce: string;
   #expectedServerSignature: Buffer | undefined;
 
   constructor(options: PasswordScramClientOptions) {
     this.#options = options;
     this.#gs2Header = options.gs2Header ?? "n,,";
-    this.#clientFirstBare = `n=${options.user ?? ""},r=${
-      options.nonce ?? randomBytes(18).toString("base64")
-    }`;
+    this.#nonce = options.nonce ?? randomBytes(18).toString("base64");
+    this.#clientFirstBare = `n=${options.user ?? ""},r=${this.#nonce}`;
   }
 
   clientFirst(): Uint8Array {
@@ -59,6 +60,9 @@ export class PasswordScramClient {
     const serverFirst = decoder.decode(serverFirstBytes);
     const attrs = new Map(serverFirst.split(",").map((part) => [part.slice(0, 1), part.slice(2)] as const));
     const nonce = attrs.get("r")!;
+    if (!nonce.startsWith(this.#nonce) || nonce.length === this.#nonce.length) {
+      throw new Error("SCRAM server nonce does not extend the client nonce");
+    }
     const salt = Buffer.from(attrs.get("s")!, "base64");
     const iterations = Number(attrs.get("i"));
     const { clientKey, storedKey } = passwordKeys(this.#options.password, salt, iterations);
