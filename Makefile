@@ -11,7 +11,7 @@ ARGS ?=
 
 ## setup: install Debian's postgresql (client and server, as the tests need) and the npm packages
 setup: node_modules/.installed
-	@bash scripts/ensure_postgres.sh && bash scripts/ensure_test_tools.sh
+	@bash scripts/ensure_test_deps.sh
 
 # `npm install`, not `npm ci`: the registry our machines reach does not serve deno's macOS/Windows/arm
 # packages, so npm leaves them out of the lockfile and `npm ci` then rejects it. `npm install` follows

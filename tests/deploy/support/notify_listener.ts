@@ -52,7 +52,7 @@ export class NotifyListener {
       });
       child.on("error", (error) => {
         clearTimeout(timer);
-        reject(new Error(`cannot run python3 (scripts/ensure_test_tools.sh installs it): ${error.message}`));
+        reject(new Error(`cannot run python3 (scripts/ensure_test_deps.sh installs it): ${error.message}`));
       });
       child.on("exit", (code) => {
         clearTimeout(timer);
