@@ -10,12 +10,19 @@ import type { AdmissionVerdict, Auditor, SessionAudit } from "../core/session_ho
 import type { SessionContext } from "../core/session_context.ts";
 import type { AuditSettings } from "./audit_schema.ts";
 import type { AuditWriter } from "./audit_writer.ts";
-import { FUNCTION_CALL_READ_BYTES, QUERY_CAPTURES, type QueryEvent, QueryTracker } from "./query_tracker.ts";
+import {
+  FUNCTION_CALL_READ_BYTES,
+  QUERY_CAPTURES,
+  type QueryEvent,
+  QueryTracker,
+  TRACKED_BACKEND_BODIES,
+  TRACKED_BACKEND_FRAMES,
+} from "./query_tracker.ts";
 import { redactLiterals } from "./redact.ts";
 import { eventLine, queryLine, sessionMembers } from "./audit_line.ts";
 import { LineBuffer } from "./line_buffer.ts";
 import { FrameJournal } from "./frame_journal.ts";
-import { BACKEND, FRONTEND } from "../protocol/codes.ts";
+import { FRONTEND } from "../protocol/codes.ts";
 import { MAX_CAPTURED_BODY_BYTES } from "../protocol/limits.ts";
 
 export interface AuditLogOptions {
@@ -32,10 +39,6 @@ const address = (context: SessionContext) =>
   context.client.hostname.includes(":")
     ? `[${context.client.hostname}]:${context.client.port}`
     : `${context.client.hostname}:${context.client.port}`;
-
-/** The server's answers the query trackers need to see although they carry no body: Z, I and s. */
-const ANSWERS_WITHOUT_BODY = new Uint8Array(256);
-for (const type of [BACKEND.READY_FOR_QUERY, BACKEND.EMPTY_QUERY_RESPONSE, BACKEND.PORTAL_SUSPENDED]) ANSWERS_WITHOUT_BODY[type] = 1;
 
 /** A batch is written once it holds this many bytes... */
 const FLUSH_BYTES = 64 * 1024;
@@ -134,10 +137,10 @@ export class AuditLog implements Auditor {
         else journal.frontend(tracker, type, body, truncated);
       },
       backendFrame: (type) => {
-        if (tracker && ANSWERS_WITHOUT_BODY[type] === 1) journal.backendFrame(tracker, type);
+        if (tracker && TRACKED_BACKEND_FRAMES[type] === 1) journal.backendFrame(tracker, type);
       },
       backend: (type, body) => {
-        if (tracker && (type === BACKEND.COMMAND_COMPLETE || type === BACKEND.ERROR_RESPONSE)) journal.backend(tracker, type, body);
+        if (tracker && TRACKED_BACKEND_BODIES[type] === 1) journal.backend(tracker, type, body);
       },
       authFailed: (sqlstate, message) =>
         this.#record("auth_failed", context, {

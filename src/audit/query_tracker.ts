@@ -29,6 +29,20 @@ export const QUERY_CAPTURES = [
 /** Bytes of a FunctionCall body the tracker reads: the function's OID, not the arguments after it. */
 export const FUNCTION_CALL_READ_BYTES = 4;
 
+const lookup = (types: readonly number[]) => {
+  const table = new Uint8Array(256);
+  for (const type of types) table[type] = 1;
+  return table;
+};
+/** Backend frames whose header alone the tracker reads (`backendFrame`), as a 1-per-type lookup table. */
+export const TRACKED_BACKEND_FRAMES = lookup([
+  BACKEND.READY_FOR_QUERY,
+  BACKEND.EMPTY_QUERY_RESPONSE,
+  BACKEND.PORTAL_SUSPENDED,
+]);
+/** Backend frames whose body the tracker reads (`backend`). */
+export const TRACKED_BACKEND_BODIES = lookup([BACKEND.COMMAND_COMPLETE, BACKEND.ERROR_RESPONSE]);
+
 export interface QueryEvent {
   protocol: "simple" | "extended" | "function_call";
   /** Prepared statement name ("" for the unnamed statement); extended protocol only. */
