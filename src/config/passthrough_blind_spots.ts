@@ -13,7 +13,11 @@ import type { RawLayer } from "./validate.ts";
 export const STARTUP_MATCH_FIELDS = ["user", "database", "application_name", "replication"] as const;
 
 /** Limits counted per startup-message fact. */
-const STARTUP_LIMITS = [["perUser", "per_user", "user"], ["perDatabase", "per_database", "database"]] as const;
+const STARTUP_LIMITS = [["perUser", "per_user", "user"], [
+  "perDatabase",
+  "per_database",
+  "database",
+]] as const;
 
 /** One issue per rule field and per limit that passthrough cannot apply to an encrypted client. */
 export function passthroughBlindSpots(config: Config, layers: readonly RawLayer[]): ConfigIssue[] {

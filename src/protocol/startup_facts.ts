@@ -36,17 +36,40 @@ export interface StartupFacts {
   readonly settings: ReadonlyMap<string, string>;
 }
 
-/** Parameters the server reads itself; every other one (except `_pq_.*`) is a run-time setting. */
-const RESERVED = new Set(["user", "database", "options", "replication"]);
-
 /**
  * Short switches of `process_postgres_switches` ("B:bc:C:D:d:EeFf:h:ijk:lN:nOPp:r:S:sTt:v:W:-:"): 1 takes an
  * argument, 0 does not. `c` and `-` set any setting; the others are read past (they set server-level
  * settings a client cannot change, or nothing).
  */
 const SWITCHES: Readonly<Record<string, 0 | 1>> = {
-  B: 1, b: 0, c: 1, C: 1, D: 1, d: 1, E: 0, e: 0, F: 0, f: 1, h: 1, i: 0, j: 0, k: 1, l: 0, N: 1, n: 0,
-  O: 0, P: 0, p: 1, r: 1, S: 1, s: 0, T: 0, t: 1, v: 1, W: 1, "-": 1,
+  B: 1,
+  b: 0,
+  c: 1,
+  C: 1,
+  D: 1,
+  d: 1,
+  E: 0,
+  e: 0,
+  F: 0,
+  f: 1,
+  h: 1,
+  i: 0,
+  j: 0,
+  k: 1,
+  l: 0,
+  N: 1,
+  n: 0,
+  O: 0,
+  P: 0,
+  p: 1,
+  r: 1,
+  S: 1,
+  s: 0,
+  T: 0,
+  t: 1,
+  v: 1,
+  W: 1,
+  "-": 1,
 };
 
 const encoder = new TextEncoder();
@@ -72,7 +95,11 @@ export function startupFacts(parameters: Iterable<readonly [string, string]>): S
     });
   }
   const settings = new Map<string, string>();
-  if (options !== undefined) for (const [name, value] of optionSettings(options)) settings.set(name, value);
+  if (options !== undefined) {
+    for (const [name, value] of optionSettings(options)) {
+      settings.set(name, value);
+    }
+  }
   for (const [name, value] of fromPacket) settings.set(lowerAscii(name), value);
   return {
     user: clipName(user),
@@ -190,7 +217,6 @@ export function clipName(name: string): string {
 
 /** pg_clean_ascii (PostgreSQL 15): every byte outside printable ASCII becomes `?`. */
 function cleanAscii(text: string): string {
-  // deno-lint-ignore no-control-regex
   if (!/[^\x20-\x7e]/.test(text)) return text;
   let out = "";
   for (const byte of encoder.encode(text)) out += byte >= 32 && byte <= 126 ? String.fromCharCode(byte) : "?";

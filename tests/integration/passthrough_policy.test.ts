@@ -44,7 +44,9 @@ describe("tls.mode passthrough refuses rules it cannot see", () => {
 
       process.kill(proxy.pid, "SIGHUP");
       await waitFor(() => proxy.stderr().includes('"event":"config_reload_failed"'), "config_reload_failed");
-      const failed = proxy.stderr().split("\n").find((line) => line.includes('"event":"config_reload_failed"'))!;
+      const failed = proxy.stderr().split("\n").find((line) =>
+        line.includes('"event":"config_reload_failed"')
+      )!;
       const event = JSON.parse(failed);
       assert.match(
         event.error,
@@ -55,7 +57,12 @@ describe("tls.mode passthrough refuses rules it cannot see", () => {
 
       // The old config still rules: no rule on scram_user, so a plaintext and a TLS client both connect (with
       // the rejected rule loaded, the plaintext one would be denied while the TLS one would pass).
-      const login = { host: "127.0.0.1", port: proxy.address.port, ...cluster.users.scram, database: "postgres" };
+      const login = {
+        host: "127.0.0.1",
+        port: proxy.address.port,
+        ...cluster.users.scram,
+        database: "postgres",
+      };
       for (const sslmode of ["disable", "require"]) {
         const result = await runPsql(["-Atc", "select ssl from pg_stat_ssl where pid = pg_backend_pid()"], {
           ...login,

@@ -75,22 +75,35 @@ describe("policy, limits and audit see the names the server uses", () => {
     await cluster?.stop();
   });
 
-  it("database=\"\" is the user's database: a deny rule and per_database count it", async () => {
+  it('database="" is the user\'s database: a deny rule and per_database count it', async () => {
     const direct = await login(cluster.port, { user: APP.user, database: "" }, APP.password);
     assert.ok(direct.ok, denied(direct));
-    assert.deepEqual(await query(direct.client, "select current_database()"), ["app"], "the server lands on app");
+    assert.deepEqual(
+      await query(direct.client, "select current_database()"),
+      ["app"],
+      "the server lands on app",
+    );
 
-    const port = await start({ policy: parsePolicy({ rules: [{ name: "no-app", deny: { database: "app" } }] }) });
+    const port = await start({
+      policy: parsePolicy({ rules: [{ name: "no-app", deny: { database: "app" } }] }),
+    });
     const viaEmpty = await login(port, { user: APP.user, database: "" }, APP.password);
     assert.equal(denied(viaEmpty), '28000 connection denied by pgrelay policy rule "no-app"');
     const viaAbsent = await login(port, { user: APP.user }, APP.password);
     assert.equal(denied(viaAbsent), '28000 connection denied by pgrelay policy rule "no-app"');
 
     const limited = await start({ limits: parseLimits({ per_database: 1 }) });
-    const first = await login(limited, { user: cluster.users.scram.user, database: "app" }, cluster.users.scram.password);
+    const first = await login(
+      limited,
+      { user: cluster.users.scram.user, database: "app" },
+      cluster.users.scram.password,
+    );
     assert.ok(first.ok, denied(first));
     const second = await login(limited, { user: APP.user, database: "" }, APP.password);
-    assert.equal(denied(second), '53300 too many connections to database "app": pgrelay allows 1 (per_database)');
+    assert.equal(
+      denied(second),
+      '53300 too many connections to database "app": pgrelay allows 1 (per_database)',
+    );
   });
 
   it("a name over 63 bytes is cut as the server cuts it, so a rule on the 63-byte name holds", async () => {
@@ -98,10 +111,17 @@ describe("policy, limits and audit see the names the server uses", () => {
     const trust = cluster.users.trust.user;
     const direct = await login(cluster.port, { user: trust, database: longer }, "");
     assert.ok(direct.ok, denied(direct));
-    assert.deepEqual(await query(direct.client, "select current_database()"), [LONG_DB], "the server truncates");
+    assert.deepEqual(
+      await query(direct.client, "select current_database()"),
+      [LONG_DB],
+      "the server truncates",
+    );
 
     const writer = new MemoryAuditWriter();
-    const audit = new AuditLog({ path: "-", queries: false, maxQueryLength: 100, redactLiterals: false }, writer);
+    const audit = new AuditLog(
+      { path: "-", queries: false, maxQueryLength: 100, redactLiterals: false },
+      writer,
+    );
     const port = await start({
       auditor: audit,
       policy: parsePolicy({ rules: [{ name: "no-long", deny: { database: LONG_DB } }] }),
@@ -121,29 +141,42 @@ describe("policy, limits and audit see the names the server uses", () => {
     assert.equal(system.length, 1, "the server opened a WAL sender");
 
     const databaseOnly = await start({
-      policy: parsePolicy({ default: "deny", rules: [{ name: "postgres-db", allow: { database: "postgres" } }] }),
+      policy: parsePolicy({
+        default: "deny",
+        rules: [{ name: "postgres-db", allow: { database: "postgres" } }],
+      }),
     });
     const ordinary = await login(databaseOnly, { user: REPL.user, database: "postgres" }, REPL.password);
     assert.ok(ordinary.ok, "the rule admits an ordinary session");
     for (const replication of ["true", "on", "1", "database"]) {
       const wal = await login(databaseOnly, { ...walParameters, replication }, REPL.password);
-      assert.equal(denied(wal), '28000 connection denied by pgrelay policy default (no rule matched)', replication);
+      assert.equal(
+        denied(wal),
+        "28000 connection denied by pgrelay policy default (no rule matched)",
+        replication,
+      );
     }
 
     const writer = new MemoryAuditWriter();
-    const audit = new AuditLog({ path: "-", queries: false, maxQueryLength: 100, redactLiterals: false }, writer);
+    const audit = new AuditLog(
+      { path: "-", queries: false, maxQueryLength: 100, redactLiterals: false },
+      writer,
+    );
     const named = await start({
       auditor: audit,
       policy: parsePolicy({
         default: "deny",
-        rules: [{ name: "postgres-db", allow: { database: "postgres" } }, { name: "wal", allow: { user: "repl", replication: true } }],
+        rules: [{ name: "postgres-db", allow: { database: "postgres" } }, {
+          name: "wal",
+          allow: { user: "repl", replication: true },
+        }],
       }),
     });
     const wal = await login(named, walParameters, REPL.password);
     assert.ok(wal.ok, denied(wal));
     assert.equal((await query(wal.client, "IDENTIFY_SYSTEM")).length, 1);
     const logical = await login(named, { ...walParameters, replication: "database" }, REPL.password);
-    assert.equal(denied(logical), '28000 connection denied by pgrelay policy default (no rule matched)');
+    assert.equal(denied(logical), "28000 connection denied by pgrelay policy default (no rule matched)");
     await audit.flush();
     const start_ = writer.events().find((event) => event.event === "session_start");
     assert.deepEqual([start_?.replication, start_?.rule, start_?.database], ["true", "wal", ""], writer.text);
@@ -157,7 +190,10 @@ describe("policy, limits and audit see the names the server uses", () => {
       ...REPL,
     });
     assert.equal(psql.code, 2, psql.stdout);
-    assert.match(psql.stderr, /connection denied by pgrelay policy default \(no rule matched\)\nDETAIL: .*replication database/);
+    assert.match(
+      psql.stderr,
+      /connection denied by pgrelay policy default \(no rule matched\)\nDETAIL: .*replication database/,
+    );
   });
 
   it("application_name set through options is the one policy and audit see", async () => {
@@ -165,10 +201,17 @@ describe("policy, limits and audit see the names the server uses", () => {
     const evil = { user: trust, database: "postgres", options: "-c application_name=evil1" };
     const direct = await login(cluster.port, evil, "");
     assert.ok(direct.ok, denied(direct));
-    assert.deepEqual(await query(direct.client, "show application_name"), ["evil1"], "the server applies options");
+    assert.deepEqual(
+      await query(direct.client, "show application_name"),
+      ["evil1"],
+      "the server applies options",
+    );
 
     const writer = new MemoryAuditWriter();
-    const audit = new AuditLog({ path: "-", queries: false, maxQueryLength: 100, redactLiterals: false }, writer);
+    const audit = new AuditLog(
+      { path: "-", queries: false, maxQueryLength: 100, redactLiterals: false },
+      writer,
+    );
     const port = await start({
       auditor: audit,
       policy: parsePolicy({ rules: [{ name: "no-evil", deny: { application_name: "evil*" } }] }),
@@ -182,11 +225,19 @@ describe("policy, limits and audit see the names the server uses", () => {
       ]
     ) {
       const through = await login(port, parameters, "");
-      assert.equal(denied(through), '28000 connection denied by pgrelay policy rule "no-evil"', JSON.stringify(parameters));
+      assert.equal(
+        denied(through),
+        '28000 connection denied by pgrelay policy rule "no-evil"',
+        JSON.stringify(parameters),
+      );
     }
 
     // Allowed: what pgrelay records is what the server shows.
-    const good = await login(port, { user: trust, database: "postgres", options: "-c application_name=good\\ one" }, "");
+    const good = await login(port, {
+      user: trust,
+      database: "postgres",
+      options: "-c application_name=good\\ one",
+    }, "");
     assert.ok(good.ok, denied(good));
     assert.deepEqual(await query(good.client, "show application_name"), ["good one"]);
     // psql sends application_name=psql itself, and a startup parameter wins over options.
@@ -199,9 +250,13 @@ describe("policy, limits and audit see the names the server uses", () => {
     assert.equal(psql.code, 0, psql.stderr);
     assert.equal(psql.stdout.trim(), "psql");
     await audit.flush();
-    const started = writer.events().filter((event) => event.event === "session_start").map((e) => e.application_name);
+    const started = writer.events().filter((event) => event.event === "session_start").map((e) =>
+      e.application_name
+    );
     assert.deepEqual(started, ["good one", "psql"], writer.text);
-    const refused = writer.events().filter((event) => event.event === "denied").map((e) => e.application_name);
+    const refused = writer.events().filter((event) => event.event === "denied").map((e) =>
+      e.application_name
+    );
     assert.deepEqual(refused, ["evil1", "evil2", "evil3", "evil4"]);
   });
 });

@@ -43,8 +43,14 @@ describe("startupFacts()", () => {
 
   it("application_name: 63 bytes on a character boundary, then ? for each byte outside printable ASCII", () => {
     assert.equal(facts({ user: "u", application_name: "a".repeat(70) }).applicationName, "a".repeat(63));
-    assert.equal(facts({ user: "u", application_name: "a".repeat(62) + "é" }).applicationName, "a".repeat(62));
-    assert.equal(facts({ user: "u", application_name: "a".repeat(62) + "\tb" }).applicationName, "a".repeat(62) + "?");
+    assert.equal(
+      facts({ user: "u", application_name: "a".repeat(62) + "é" }).applicationName,
+      "a".repeat(62),
+    );
+    assert.equal(
+      facts({ user: "u", application_name: "a".repeat(62) + "\tb" }).applicationName,
+      "a".repeat(62) + "?",
+    );
     assert.equal(facts({ user: "u", application_name: "x\u00e9\ty" }).applicationName, "x???y");
     assert.equal(facts({ user: "u" }).applicationName, "");
   });
@@ -56,15 +62,23 @@ describe("startupFacts()", () => {
     assert.equal(facts({ user: "u", options: "-capplication_name=attached" }).applicationName, "attached");
     assert.equal(facts({ user: "u", options: "-c Application_Name=upper" }).applicationName, "upper");
     assert.equal(facts({ user: "u", options: "-c application_name=a\\ b" }).applicationName, "a b");
-    assert.equal(facts({ user: "u", options: "-c application_name=one -c application_name=two" }).applicationName, "two");
-    assert.equal(facts({ user: "u", options: "-F -e -c application_name=x" }).applicationName, "x");
-    assert.equal(facts({ user: "u", options: "-Fc application_name=clustered" }).applicationName, "clustered");
     assert.equal(
-      facts({ user: "u", options: "-c application_name=fromopt", application_name: "frompkt" }).applicationName,
+      facts({ user: "u", options: "-c application_name=one -c application_name=two" }).applicationName,
+      "two",
+    );
+    assert.equal(facts({ user: "u", options: "-F -e -c application_name=x" }).applicationName, "x");
+    assert.equal(
+      facts({ user: "u", options: "-Fc application_name=clustered" }).applicationName,
+      "clustered",
+    );
+    assert.equal(
+      facts({ user: "u", options: "-c application_name=fromopt", application_name: "frompkt" })
+        .applicationName,
       "frompkt",
     );
     assert.equal(
-      facts([["user", "u"], ["application_name", "web"], ["options", "-c application_name=evil"]]).applicationName,
+      facts([["user", "u"], ["application_name", "web"], ["options", "-c application_name=evil"]])
+        .applicationName,
       "web",
       "the packet's own parameter wins wherever options stands",
     );
@@ -79,7 +93,10 @@ describe("startupFacts()", () => {
       facts([["user", "u"], ["APPLICATION_NAME", "evil"], ["application_name", "web"]]).applicationName,
       "web",
     );
-    assert.equal(facts([["user", "u"], ["options", "-c application_name=x"], ["Application_Name", "y"]]).applicationName, "y");
+    assert.equal(
+      facts([["user", "u"], ["options", "-c application_name=x"], ["Application_Name", "y"]]).applicationName,
+      "y",
+    );
     assert.deepEqual(
       [...facts({ user: "u", options: "-c work_mem=4MB --statement-timeout=5s", DateStyle: "ISO" }).settings],
       [["work_mem", "4MB"], ["statement_timeout", "5s"], ["datestyle", "ISO"]],
@@ -87,12 +104,28 @@ describe("startupFacts()", () => {
   });
 
   it("refuses options the server cannot read, with the server's message", () => {
-    refuses(() => facts({ user: "u", options: "application_name=x" }), "42601", /invalid command-line argument for server process: application_name=x/);
+    refuses(
+      () => facts({ user: "u", options: "application_name=x" }),
+      "42601",
+      /invalid command-line argument for server process: application_name=x/,
+    );
     refuses(() => facts({ user: "u", options: "-c" }), "42601", /invalid command-line argument/);
-    refuses(() => facts({ user: "u", options: "-c application_name" }), "42601", /-c application_name requires a value/);
-    refuses(() => facts({ user: "u", options: "--application_name" }), "42601", /--application_name requires a value/);
+    refuses(
+      () => facts({ user: "u", options: "-c application_name" }),
+      "42601",
+      /-c application_name requires a value/,
+    );
+    refuses(
+      () => facts({ user: "u", options: "--application_name" }),
+      "42601",
+      /--application_name requires a value/,
+    );
     refuses(() => facts({ user: "u", options: "-X" }), "42601", /invalid command-line argument/);
-    refuses(() => facts({ user: "u", options: "-- -c application_name=x" }), "42601", /invalid command-line argument/);
+    refuses(
+      () => facts({ user: "u", options: "-- -c application_name=x" }),
+      "42601",
+      /invalid command-line argument/,
+    );
     assert.equal(facts({ user: "u", options: "  " }).applicationName, "");
   });
 
@@ -106,7 +139,11 @@ describe("startupFacts()", () => {
     assert.equal(facts({ user: "u" }).replication, "false");
     assert.equal(facts({ user: "u", database: "x", replication: "database" }).replication, "database");
     assert.equal(facts({ user: "u", database: "x", replication: "database" }).database, "x");
-    assert.equal(facts({ user: "u", database: "x", replication: "true" }).database, "", "physical: no database");
+    assert.equal(
+      facts({ user: "u", database: "x", replication: "true" }).database,
+      "",
+      "physical: no database",
+    );
     for (const value of ["", "o", "Database", "2", "truex"]) {
       refuses(() => replicationMode(value), "22023", /invalid value for parameter "replication"/);
     }
