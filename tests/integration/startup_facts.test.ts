@@ -162,8 +162,10 @@ describe("policy, limits and audit see the names the server uses", () => {
       { path: "-", queries: false, maxQueryLength: 100, redactLiterals: false },
       writer,
     );
+    const logged: Array<{ event: string; fields: Record<string, unknown> }> = [];
     const named = await start({
       auditor: audit,
+      logger: { log: (_level, event, fields = {}) => logged.push({ event, fields }) },
       policy: parsePolicy({
         default: "deny",
         rules: [{ name: "postgres-db", allow: { database: "postgres" } }, {
@@ -180,6 +182,12 @@ describe("policy, limits and audit see the names the server uses", () => {
     await audit.flush();
     const start_ = writer.events().find((event) => event.event === "session_start");
     assert.deepEqual([start_?.replication, start_?.rule, start_?.database], ["true", "wal", ""], writer.text);
+    const ready = logged.find((entry) => entry.event === "session_ready");
+    assert.deepEqual(
+      [ready?.fields.replication, ready?.fields.user],
+      ["true", "repl"],
+      "the log shows it too",
+    );
     const refusal = writer.events().find((event) => event.event === "denied");
     assert.equal(refusal?.replication, "database", writer.text);
 
