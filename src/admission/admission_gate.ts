@@ -127,6 +127,7 @@ export function factsOf(context: SessionContext, now: Date): PolicyFacts {
     user: context.user,
     database: context.database,
     applicationName: context.applicationName,
+    replication: context.replication,
     source: context.client.hostname,
     tls: context.tls,
     now,
@@ -141,7 +142,9 @@ function denial(label: string, facts: PolicyFacts): ProxyError {
     code: SQLSTATE.INVALID_AUTHORIZATION_SPECIFICATION,
     message: `connection denied by pgrelay policy ${ruleText(label)}`,
     detail:
-      `user "${facts.user}", database "${facts.database}", application_name "${facts.applicationName}", source ${facts.source}, tls ${facts.tls}`,
+      `user "${facts.user}", database "${facts.database}", application_name "${facts.applicationName}", ${
+        facts.replication === "false" ? "" : `replication ${facts.replication}, `
+      }source ${facts.source}, tls ${facts.tls}`,
   };
 }
 

@@ -101,7 +101,8 @@ Options:
       --check                 validate the config, read its TLS and auth files, and exit: 0 if valid, 2 with every error
       --explain KEY=VALUE...  show which policy rule decides for a connection, and why, then exit
                               (0 allowed, 3 denied); keys: user, database, application_name,
-                              source, tls, time; e.g. --explain user=alice database=prod source=10.1.2.3
+                              source, tls, time, replication, options;
+                              e.g. --explain user=alice database=prod source=10.1.2.3
   -h, --help                  show this help
   -V, --version               show the version
 

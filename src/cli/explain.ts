@@ -1,17 +1,34 @@
 /**
  * `pgrelay --explain user=alice database=prod source=10.1.2.3 [application_name=psql] [tls=true]
- * [time=2026-05-04T10:00:00Z]`: which policy rule decides for these facts, and why, without starting.
+ * [time=2026-05-04T10:00:00Z] [replication=true] [options="-c application_name=x"]`: which policy rule decides
+ * for these facts, and why, without starting. user, database, application_name, replication and options are
+ * read as a StartupMessage's parameters are, so the facts are the ones a real connection would be decided on
+ * (an empty database is the user's, names are cut to 63 bytes, options can set application_name).
  */
 import { evaluatePolicy, explainDecision, type PolicyFacts } from "../policy/evaluate.ts";
 import { parseIp } from "../policy/cidr.ts";
 import type { Policy } from "../policy/policy_schema.ts";
+import { startupFacts } from "../protocol/startup_facts.ts";
 
-export const EXPLAIN_FACTS = ["user", "database", "application_name", "source", "tls", "time"] as const;
+export const EXPLAIN_FACTS = [
+  "user",
+  "database",
+  "application_name",
+  "source",
+  "tls",
+  "time",
+  "replication",
+  "options",
+] as const;
+
+/** The words that are startup parameters, passed through the server's reading of them. */
+const STARTUP_PARAMETERS: ReadonlySet<string> = new Set(["user", "database", "application_name", "replication", "options"]);
 
 /** Reads `key=value` words into facts; throws TypeError naming a bad word. */
 export function parseExplainFacts(words: readonly string[], now = new Date()): PolicyFacts {
-  const facts: PolicyFacts = { user: "", database: "", applicationName: "", source: "", tls: false, now };
-  let databaseGiven = false;
+  let source = "";
+  let tls = false;
+  const parameters: Array<[string, string]> = [];
   for (const word of words) {
     const eq = word.indexOf("=");
     const key = eq < 0 ? word : word.slice(0, eq);
@@ -21,26 +38,20 @@ export function parseExplainFacts(words: readonly string[], now = new Date()): P
         `--explain takes KEY=VALUE words with keys ${EXPLAIN_FACTS.join(", ")}, got "${word}"`,
       );
     }
+    if (STARTUP_PARAMETERS.has(key)) {
+      parameters.push([key, value]);
+      continue;
+    }
     switch (key) {
-      case "user":
-        facts.user = value;
-        break;
-      case "database":
-        facts.database = value;
-        databaseGiven = true;
-        break;
-      case "application_name":
-        facts.applicationName = value;
-        break;
       case "source":
         if (!parseIp(value)) throw new TypeError(`--explain: source must be an IP address, got "${value}"`);
-        facts.source = value;
+        source = value;
         break;
       case "tls":
         if (value !== "true" && value !== "false") {
           throw new TypeError(`--explain: tls must be true or false, got "${value}"`);
         }
-        facts.tls = value === "true";
+        tls = value === "true";
         break;
       case "time": {
         const time = new Date(value);
@@ -49,13 +60,26 @@ export function parseExplainFacts(words: readonly string[], now = new Date()): P
             `--explain: time must be an ISO 8601 time such as 2026-05-04T10:00:00Z, got "${value}"`,
           );
         }
-        facts.now = time;
+        now = time;
         break;
       }
     }
   }
-  if (!databaseGiven) facts.database = facts.user; // as PostgreSQL does
-  return facts;
+  let facts;
+  try {
+    facts = startupFacts(parameters);
+  } catch (error) {
+    throw new TypeError(`--explain: ${(error as Error).message}`);
+  }
+  return {
+    user: facts.user,
+    database: facts.database,
+    applicationName: facts.applicationName,
+    replication: facts.replication,
+    source,
+    tls,
+    now,
+  };
 }
 
 /** The report and whether the facts are allowed. */

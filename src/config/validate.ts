@@ -8,6 +8,7 @@ import { parseAudit } from "../audit/audit_schema.ts";
 import { parseLimits } from "../limits/limits_schema.ts";
 import { parsePolicy } from "../policy/policy_schema.ts";
 import { type ConfigIssue, formatPath, SettingError, SettingErrors } from "./config_error.ts";
+import { passthroughBlindSpots } from "./passthrough_blind_spots.ts";
 import type { ClientTlsMode, UpstreamTlsMode } from "../core/tls_settings.ts";
 import { AUTH_MODES, type AuthMode, CLIENT_TLS_MODES, type Config, CONFIG_KEYS, type ConfigKey, DEFAULT_CONFIG, UPSTREAM_TLS_MODES } from "./schema.ts";
 import { parseAddress, parseDuration, parseSize } from "./units.ts";
@@ -119,6 +120,7 @@ export function buildConfig(layers: readonly RawLayer[]): { config: Config; issu
     }
   }
   issues.push(...crossCheck(config));
+  issues.push(...passthroughBlindSpots(config, layers));
   return { config, issues };
 }
 

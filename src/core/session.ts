@@ -13,6 +13,7 @@ import { FrameScanner } from "../protocol/frame_scanner.ts";
 import { ProtocolError } from "../protocol/protocol_error.ts";
 import { SQLSTATE } from "../protocol/sqlstate.ts";
 import { decodeStartupPacket } from "../protocol/startup.ts";
+import { startupFacts } from "../protocol/startup_facts.ts";
 import { StartupReader } from "../protocol/startup_reader.ts";
 import { BACKEND_CAPTURES, type BackendEvents, BackendObserver } from "./backend_observer.ts";
 import { channelBindingProblem, PLAINTEXT_CLIENT_BINDING_ERROR, saslOfferWithoutChannelBinding } from "./channel_binding.ts";
@@ -159,9 +160,7 @@ export class Session {
             this.#forwardCancel(read.packet, packet.processId, packet.secretKey);
             return;
           case "startup":
-            this.context.user = packet.parameters.get("user") ?? "";
-            this.context.database = packet.parameters.get("database") ?? this.context.user;
-            this.context.applicationName = packet.parameters.get("application_name") ?? "";
+            this.context.adoptStartupFacts(startupFacts(packet.pairs));
             this.context.protocol = `${packet.major}.${packet.minor}`;
             if (this.#clientTls.require && this.context.clientTls === "none") {
               this.#fail({

@@ -3,6 +3,7 @@
  * the transaction status and byte counts. Filled from the startup packet and the backend's replies only.
  */
 import type { TransactionStatus } from "../protocol/codes.ts";
+import type { ReplicationMode, StartupFacts } from "../protocol/startup_facts.ts";
 import type { PumpCounters } from "./relay_pump.ts";
 import type { SocketAddress } from "./socket.ts";
 
@@ -19,6 +20,8 @@ export class SessionContext {
   user = "";
   database = "";
   applicationName = "";
+  /** A replication connection: physical (`true`), logical (`database`), or not (`false`). */
+  replication: ReplicationMode = "false";
   protocol = "";
   /** The admission rule that let this session in. */
   admittedBy: string | undefined;
@@ -48,6 +51,14 @@ export class SessionContext {
     this.client = client;
   }
 
+  /** Takes the names the server will use (see startupFacts), never the raw startup parameters. */
+  adoptStartupFacts(facts: StartupFacts): void {
+    this.user = facts.user;
+    this.database = facts.database;
+    this.applicationName = facts.applicationName;
+    this.replication = facts.replication;
+  }
+
   /** A plain object for logs and the admin API. */
   toJSON(): Record<string, unknown> {
     return {
@@ -57,6 +68,7 @@ export class SessionContext {
       user: this.user,
       database: this.database,
       application_name: this.applicationName,
+      replication: this.replication,
       tls: this.tls,
       upstream: this.upstream ? `${this.upstream.hostname}:${this.upstream.port}` : undefined,
       backend_pid: this.backendPid,

@@ -2,6 +2,7 @@
  * Policy evaluation: the first rule whose every field matches decides; no match leaves the default.
  * The same walk explains itself for `pgrelay --explain` when asked to.
  */
+import type { ReplicationMode } from "../protocol/startup_facts.ts";
 import { cidrContains, parseIp } from "./cidr.ts";
 import type { Policy, PolicyAction, PolicyRule } from "./policy_schema.ts";
 import { DAY_NAMES, inTimeWindow, localTime } from "./time_window.ts";
@@ -11,6 +12,8 @@ export interface PolicyFacts {
   user: string;
   database: string;
   applicationName: string;
+  /** The startup's `replication` parameter as the server reads it. */
+  replication: ReplicationMode;
   /** The client address as the socket reports it. */
   source: string;
   tls: boolean;
@@ -87,6 +90,17 @@ function ruleMatches(
     const want = match.tls;
     if (!check(facts.tls === want, () => `tls is ${facts.tls}, rule wants ${want}`)) return false;
   }
+  if (match.replication) {
+    const wanted = match.replication;
+    const ok = wanted.includes(facts.replication);
+    if (!check(ok, () => `replication is ${facts.replication}, rule wants ${wanted.join(" or ")}`)) return false;
+  } else if (facts.replication !== "false" && rule.action === "allow") {
+    // A rule written for ordinary sessions must not hand out the cluster's WAL: only a rule that names
+    // replication allows it (deny rules still apply to everyone they describe).
+    if (!check(false, () => `replication is ${facts.replication}, and only a rule naming replication allows it`)) {
+      return false;
+    }
+  }
   if (match.time) {
     const window = match.time;
     const ok = inTimeWindow(window, facts.now);
@@ -112,7 +126,7 @@ export function explainDecision(policy: Policy, facts: PolicyFacts): string[] {
   const decision = evaluatePolicy(policy, facts, true);
   const lines = [
     `facts: user=${JSON.stringify(facts.user)} database=${JSON.stringify(facts.database)} ` +
-    `application_name=${JSON.stringify(facts.applicationName)} source=${
+    `application_name=${JSON.stringify(facts.applicationName)} replication=${facts.replication} source=${
       facts.source || "(none)"
     } tls=${facts.tls} ` +
     `time=${facts.now.toISOString()}`,

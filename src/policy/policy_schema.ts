@@ -9,11 +9,13 @@
  *     - name: no-interns-on-prod
  *       deny: { user: "intern*", database: "prod" }
  *     - allow: { source: "10.0.0.0/8", tls: true, time: { days: [mon-fri], between: "09:00-18:00" } }
+ *     - allow: { user: replicator, replication: true }   # replication connections need a rule naming them
  * ```
  */
 import { SettingError, SettingErrors } from "../config/config_error.ts";
 import { type Cidr, parseCidr } from "./cidr.ts";
 import { compileGlob } from "./glob.ts";
+import { REPLICATION_MODES, type ReplicationMode } from "../protocol/startup_facts.ts";
 import { parseTimeWindow, type TimeWindow, TimeWindowError } from "./time_window.ts";
 
 export const POLICY_ACTIONS = ["allow", "deny"] as const;
@@ -26,6 +28,7 @@ export const MATCH_FIELDS = {
   application_name: "glob or list of globs on application_name",
   source: "CIDR block or list of blocks (IPv4 or IPv6) holding the client address",
   tls: "true or false: whether the client leg is encrypted",
+  replication: "true (physical), database (logical), false, or a list: the startup's replication parameter",
   time: '{ days: [mon-fri], between: "09:00-18:00", tz: "UTC" }',
 } as const;
 export type MatchField = keyof typeof MATCH_FIELDS;
@@ -41,6 +44,8 @@ export interface RuleMatch {
   application_name?: readonly Glob[];
   source?: readonly Cidr[];
   tls?: boolean;
+  /** Only a rule that names `replication` can allow a replication connection. */
+  replication?: readonly ReplicationMode[];
   time?: TimeWindow;
 }
 
@@ -177,6 +182,18 @@ function parseMatch(raw: unknown, path: (string | number)[]): RuleMatch {
         }
         match.tls = value;
         break;
+      case "replication": {
+        const list = Array.isArray(value) ? value : [value];
+        const modes = list.map((item) => typeof item === "boolean" ? String(item) : item);
+        if (list.length === 0 || !modes.every((mode) => REPLICATION_MODES.includes(mode as ReplicationMode))) {
+          throw new SettingError(
+            here,
+            `expected true (physical), database (logical), false, or a list of them, got ${JSON.stringify(value)}`,
+          );
+        }
+        match.replication = modes as ReplicationMode[];
+        break;
+      }
       case "time":
         try {
           match.time = parseTimeWindow(value);

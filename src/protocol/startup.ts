@@ -11,7 +11,15 @@ export type StartupPacket =
   | { kind: "ssl_request" }
   | { kind: "gssenc_request" }
   | { kind: "cancel_request"; processId: number; secretKey: Uint8Array }
-  | { kind: "startup"; major: number; minor: number; parameters: Map<string, string> };
+  | {
+    kind: "startup";
+    major: number;
+    minor: number;
+    /** By name; a repeated name keeps its last value. */
+    parameters: Map<string, string>;
+    /** In packet order, repeats included: what `startupFacts` reads, as the server does. */
+    pairs: Array<[string, string]>;
+  };
 
 const decoder = new TextDecoder("utf-8", { fatal: false });
 
@@ -50,19 +58,20 @@ export function decodeStartupPacket(packet: Uint8Array): StartupPacket {
       sqlstate: SQLSTATE.FEATURE_NOT_SUPPORTED,
     });
   }
-  return { kind: "startup", major, minor, parameters: decodeParameters(packet.subarray(8)) };
+  const pairs = decodeParameters(packet.subarray(8));
+  return { kind: "startup", major, minor, parameters: new Map(pairs), pairs };
 }
 
 /** Parses the `key\0value\0 ... \0` list of a StartupMessage the way the server does. */
-function decodeParameters(bytes: Uint8Array): Map<string, string> {
-  const parameters = new Map<string, string>();
+function decodeParameters(bytes: Uint8Array): Array<[string, string]> {
+  const parameters: Array<[string, string]> = [];
   const terminated = bytes[bytes.length - 1] === 0;
   let at = 0;
   while (terminated && at < bytes.length && bytes[at] !== 0) {
     const keyEnd = bytes.indexOf(0, at);
     if (keyEnd + 1 >= bytes.length) break;
     const valueEnd = bytes.indexOf(0, keyEnd + 1);
-    parameters.set(decoder.decode(bytes.subarray(at, keyEnd)), decoder.decode(bytes.subarray(keyEnd + 1, valueEnd)));
+    parameters.push([decoder.decode(bytes.subarray(at, keyEnd)), decoder.decode(bytes.subarray(keyEnd + 1, valueEnd))]);
     at = valueEnd + 1;
   }
   if (!terminated || at !== bytes.length - 1) {

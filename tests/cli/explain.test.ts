@@ -99,7 +99,7 @@ describe("pgrelay --explain and --check of policy", () => {
     assert.equal(result.code, 2);
     assert.match(
       result.stderr,
-      /--explain takes KEY=VALUE words with keys user, database, application_name, source, tls, time, got "usr=alice"/,
+      /--explain takes KEY=VALUE words with keys user, database, application_name, source, tls, time, replication, options, got "usr=alice"/,
     );
     assert.match((await runPgrelay(["--explain", "source=banana"])).stderr, /source must be an IP address/);
   });
@@ -125,5 +125,85 @@ describe("pgrelay --explain and --check of policy", () => {
     const good = await runPgrelay(["--config", file, "--check"]);
     assert.equal(good.code, 0);
     assert.match(good.stdout, /policy 3 rules \(default allow\), audit off/);
+  });
+
+  it("--explain reads user, database, application_name, replication and options as the server does", async () => {
+    const rules = join(dir, "replication.yaml");
+    await writeFile(
+      rules,
+      `upstream: 127.0.0.1:5432
+policy:
+  default: deny
+  rules:
+    - name: no-evil
+      deny: { application_name: "evil*" }
+    - name: appdb
+      allow: { database: appdb }
+    - name: wal
+      allow: { user: repl, replication: true }
+`,
+    );
+    const run = (...words: string[]) => runPgrelay(["--config", rules, "--explain", ...words]);
+    const walOfApp = await run("user=alice", "database=appdb", "replication=true");
+    assert.equal(walOfApp.code, 3, walOfApp.stdout + walOfApp.stderr);
+    assert.match(walOfApp.stdout, /facts: user="alice" database="" application_name="" replication=true /);
+    assert.match(walOfApp.stdout, /does not match: replication is true, and only a rule naming replication allows it/);
+    const repl = await run("user=repl", "database=appdb", "replication=true");
+    assert.equal(repl.code, 0, repl.stdout);
+    assert.match(repl.stdout, /decision: ALLOW by rule "wal" rules\[2\]/);
+    const logical = await run("user=repl", "database=appdb", "replication=database");
+    assert.equal(logical.code, 3, "replication: true is physical only");
+    const ordinary = await run("user=alice", "database=appdb", "replication=off");
+    assert.equal(ordinary.code, 0);
+    const viaOptions = await run("user=alice", "database=appdb", "options=-c application_name=evil1");
+    assert.equal(viaOptions.code, 3);
+    assert.match(viaOptions.stdout, /application_name="evil1"/);
+    assert.match(viaOptions.stdout, /decision: DENY by rule "no-evil"/);
+    const emptyDatabase = await run("user=appdb", "database=");
+    assert.match(emptyDatabase.stdout, /database="appdb"/);
+    assert.equal(emptyDatabase.code, 0);
+    const bad = await run("user=repl", "replication=maybe");
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /invalid value for parameter "replication": "maybe"/);
+  });
+
+  it("--check refuses rules and limits that tls.mode passthrough cannot see, naming file, line and rule", async () => {
+    const blind = join(dir, "passthrough.yaml");
+    await writeFile(
+      blind,
+      `upstream: 127.0.0.1:5432
+tls: { mode: passthrough }
+limits:
+  per_source: 10
+  per_user: 5
+policy:
+  rules:
+    - name: no-interns
+      deny: { user: "intern*", source: "0.0.0.0/0" }
+    - allow: { source: "10.0.0.0/8", tls: true }
+    - name: plaintext-only
+      deny: { user: "intern*", tls: false }
+    - deny:
+        replication: [true, database]
+`,
+    );
+    const result = await runPgrelay(["--config", blind, "--check"]);
+    assert.equal(result.code, 2, result.stdout);
+    const lines = result.stderr.trim().split("\n");
+    assert.equal(lines.length, 3, result.stderr);
+    assert.match(
+      lines[0]!,
+      /^pgrelay: .*passthrough\.yaml:9: policy\.rules\[0\]\.deny\.user: rule "no-interns" depends on user, which tls\.mode passthrough cannot see in an end-to-end encrypted session/,
+    );
+    assert.match(lines[1]!, /passthrough\.yaml:14: policy\.rules\[3\]\.deny\.replication: rule "rules\[3\]" depends on replication/);
+    assert.match(lines[2]!, /passthrough\.yaml:5: limits\.per_user: cannot be enforced with tls\.mode passthrough/);
+    const fine = await runPgrelay([
+      "--config",
+      blind,
+      "--check",
+      "--tls-mode",
+      "disable",
+    ]);
+    assert.equal(fine.code, 0, fine.stderr);
   });
 });

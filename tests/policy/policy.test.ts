@@ -11,6 +11,7 @@ const facts = (over: Partial<PolicyFacts> = {}): PolicyFacts => ({
   user: "alice",
   database: "app",
   applicationName: "psql",
+  replication: "false",
   source: "10.1.2.3",
   tls: false,
   now: new Date("2026-05-04T10:00:00Z"), // a Monday
@@ -200,5 +201,57 @@ describe("evaluatePolicy()", () => {
     assert.match(text, /rules\[3\] \(allow\): MATCHES\n {4}matches: source 10\.1\.2\.3 is in 10\.0\.0\.0\/8/);
     assert.equal(lines.at(-1), "decision: ALLOW by rules[3]");
     assert.ok(!text.includes("rules[4]"), "rules after the deciding one are not evaluated");
+  });
+});
+
+describe("replication connections", () => {
+  it("an allow rule that does not name replication does not admit one; deny rules still apply", () => {
+    const policy = parsePolicy({
+      default: "deny",
+      rules: [
+        { name: "no-interns", deny: { user: "intern*" } },
+        { name: "app", allow: { database: ["app", "intern"] } },
+        { name: "wal", allow: { user: "repl", replication: true } },
+        { name: "decoding", allow: { user: "repl", replication: ["database"] } },
+      ],
+    });
+    const decide = (over: Partial<PolicyFacts>) => evaluatePolicy(policy, facts(over));
+    assert.equal(decide({ database: "app" }).label, "app", "an ordinary session");
+    assert.deepEqual(
+      [decide({ user: "alice", database: "app", replication: "database" }).label, decide({ user: "alice", database: "app", replication: "database" }).action],
+      ["default", "deny"],
+      "logical replication into app is not an ordinary session of app",
+    );
+    assert.equal(decide({ user: "alice", database: "", replication: "true" }).action, "deny");
+    assert.equal(decide({ user: "repl", database: "", replication: "true" }).label, "wal");
+    assert.equal(decide({ user: "repl", database: "app", replication: "database" }).label, "decoding");
+    assert.equal(decide({ user: "repl", database: "app" }).label, "app", "replication: true does not match ordinary sessions");
+    assert.equal(decide({ user: "intern1", database: "", replication: "true" }).label, "no-interns");
+    const open = parsePolicy({ default: "allow", rules: [{ deny: { user: "intern*" } }] });
+    assert.equal(evaluatePolicy(open, facts({ replication: "true" })).action, "allow", "default allow, no rule matched");
+    const text = explainDecision(policy, facts({ user: "alice", database: "app", replication: "database" })).join("\n");
+    assert.match(text, /replication=database/);
+    assert.match(text, /rules\[1\] "app" \(allow\): skipped\n {4}matches: database "app" vs any of "app", "intern"\n {4}does not match: replication is database, and only a rule naming replication allows it/);
+  });
+
+  it("parsePolicy() reads replication: true, false, database or a list, and names a bad value", () => {
+    const rules = parsePolicy({
+      rules: [
+        { allow: { replication: true } },
+        { allow: { replication: "database" } },
+        { allow: { replication: [true, "database", false] } },
+      ],
+    }).rules;
+    assert.deepEqual(rules.map((rule) => rule.match.replication), [["true"], ["database"], ["true", "database", "false"]]);
+    assert.throws(
+      () => parsePolicy({ rules: [{ allow: { replication: "yes" } }] }),
+      (error: unknown) => {
+        const first = error instanceof SettingErrors ? error.errors[0] : error;
+        assert.ok(first instanceof SettingError);
+        assert.equal(first.path.join("."), "rules.0.allow.replication");
+        assert.match(first.message, /expected true \(physical\), database \(logical\), false/);
+        return true;
+      },
+    );
   });
 });
