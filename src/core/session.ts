@@ -724,7 +724,8 @@ export class Session {
   #serverClosed(error?: Error): void {
     this.#serverOpen = false;
     // Nobody ended the session and the server said no FATAL: it vanished (killed, reset, a relay between died).
-    const lost = this.#endReason === undefined && !this.#serverFatal;
+    // In passthrough the Terminate and the FATAL are inside the client's TLS: a close tells nothing there.
+    const lost = this.#endReason === undefined && !this.#serverFatal && this.context.clientTls !== "passthrough";
     this.#endReason ??= "server_closed";
     if (error) this.#host.logger.log("debug", "server_socket_error", { session: this.context.id, error: error.message });
     if (lost) this.#serverLost(error);
@@ -737,7 +738,7 @@ export class Session {
    * boundary of its stream and not inside someone else's TLS session. Otherwise it just sees the close.
    */
   #serverLost(error?: Error): void {
-    const told = this.#clientOpen && this.context.clientTls !== "passthrough" && (this.#toClient?.atBoundary ?? false);
+    const told = this.#clientOpen && (this.#toClient?.atBoundary ?? false);
     this.#host.logger.log("warn", "server_lost", {
       ...this.context.toJSON(),
       error: error?.message ?? "the server closed the connection without an error message",

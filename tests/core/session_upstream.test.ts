@@ -149,6 +149,35 @@ describe("Session when the server connection dies", () => {
     assert.equal(lines.find((l) => l.event === "server_lost")?.client_told, false);
   });
 
+  it("passthrough: nothing is written into the client's TLS stream, and a close is no loss to report", async () => {
+    const client = new MemorySocket();
+    const servers: MemorySocket[] = [];
+    const lines: Line[] = [];
+    const host: SessionHost = {
+      connect: (address) => {
+        const server = new MemorySocket(address);
+        servers.push(server);
+        return Promise.resolve(server);
+      },
+      logger: { log: (level, event, fields = {}) => lines.push({ ...fields, event, level }) },
+      metrics: NO_METRICS,
+      cancelTarget: () => undefined,
+      sessionEnded: () => {},
+    };
+    const settings = { ...SETTINGS, clientEncryption: { mode: "passthrough", require: false, server: undefined } } as const;
+    new Session("t-8", client, settings, host).start();
+    client.receive([0, 0, 0, 8, 4, 210, 22, 47]);
+    await tick();
+    servers[0]!.receive(text("S"));
+    await tick();
+    assert.deepEqual([...client.bytes], text("S"));
+    servers[0]!.receive([0x17, 3, 3, 0, 2, 1, 2]); // an encrypted record
+    servers[0]!.events!.close();
+    assert.deepEqual([...client.bytes], [...text("S"), 0x17, 3, 3, 0, 2, 1, 2]);
+    assert.equal(client.ended, true);
+    assert.equal(lines.some((l) => l.event === "server_lost"), false);
+  });
+
   it("a malformed message from the server: 08P01 naming the session, not the upstream", async () => {
     const { client, server, afterReady, lines } = await readySession();
     server.receive([0x44, 0, 0, 0, 1]);
