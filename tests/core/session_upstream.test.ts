@@ -22,7 +22,8 @@ const SETTINGS: RelaySettings = {
 
 const u32 = (n: number) => [(n >>> 24) & 255, (n >>> 16) & 255, (n >>> 8) & 255, n & 255];
 const text = (s: string) => [...new TextEncoder().encode(s)];
-const frame = (type: string, body: number[]) => new Uint8Array([type.charCodeAt(0), ...u32(body.length + 4), ...body]);
+const frame = (type: string, body: number[]) =>
+  new Uint8Array([type.charCodeAt(0), ...u32(body.length + 4), ...body]);
 const STARTUP = (() => {
   const body = [...u32(196608), ...text("user\0alice\0database\0app\0\0")];
   return new Uint8Array([...u32(body.length + 4), ...body]);
@@ -32,7 +33,9 @@ const READY = new Uint8Array([
   ...frame("K", [...u32(4242), 9, 8, 7, 6]),
   ...frame("Z", text("I")),
 ]);
-const fields = (pairs: Record<string, string>) => [...Object.entries(pairs).flatMap(([k, v]) => text(`${k}${v}\0`)), 0];
+const fields = (
+  pairs: Record<string, string>,
+) => [...Object.entries(pairs).flatMap(([k, v]) => text(`${k}${v}\0`)), 0];
 
 type Line = LogFields & { event: string; level: string };
 
@@ -113,12 +116,23 @@ describe("Session when the server connection dies", () => {
     const { server, afterReady, lines } = await readySession();
     server.events!.close(new Error("connection reset by peer (ECONNRESET)"));
     assert.equal(errorFields(afterReady()[0]!.body).C, "08006");
-    assert.equal(lines.find((l) => l.event === "server_lost")?.error, "connection reset by peer (ECONNRESET)");
+    assert.equal(
+      lines.find((l) => l.event === "server_lost")?.error,
+      "connection reset by peer (ECONNRESET)",
+    );
   });
 
   it("a WARNING or NOTICE before the close is relayed and does not count as the server's FATAL", async () => {
     const { server, afterReady } = await readySession();
-    const warning = frame("N", fields({ S: "WARNING", V: "WARNING", C: "57P01", M: "terminating connection due to immediate shutdown command" }));
+    const warning = frame(
+      "N",
+      fields({
+        S: "WARNING",
+        V: "WARNING",
+        C: "57P01",
+        M: "terminating connection due to immediate shutdown command",
+      }),
+    );
     server.receive(warning);
     server.events!.close();
     const frames = afterReady();
@@ -129,7 +143,15 @@ describe("Session when the server connection dies", () => {
 
   it("after the server's own FATAL (57P01) nothing is added", async () => {
     const { server, afterReady, lines } = await readySession();
-    const fatal = frame("E", fields({ S: "FATAL", V: "FATAL", C: "57P01", M: "terminating connection due to administrator command" }));
+    const fatal = frame(
+      "E",
+      fields({
+        S: "FATAL",
+        V: "FATAL",
+        C: "57P01",
+        M: "terminating connection due to administrator command",
+      }),
+    );
     server.receive(fatal);
     server.events!.close();
     const frames = afterReady();
@@ -164,7 +186,10 @@ describe("Session when the server connection dies", () => {
       cancelTarget: () => undefined,
       sessionEnded: () => {},
     };
-    const settings = { ...SETTINGS, clientEncryption: { mode: "passthrough", require: false, server: undefined } } as const;
+    const settings = {
+      ...SETTINGS,
+      clientEncryption: { mode: "passthrough", require: false, server: undefined },
+    } as const;
     new Session("t-8", client, settings, host).start();
     client.receive([0, 0, 0, 8, 4, 210, 22, 47]);
     await tick();
@@ -240,7 +265,9 @@ describe("Session when the client vanishes", () => {
   });
 
   it("a cancel that cannot connect still closes the server connection", async () => {
-    const { client, server, lines } = await readySession(() => Promise.reject(new Error("connection refused")));
+    const { client, server, lines } = await readySession(() =>
+      Promise.reject(new Error("connection refused"))
+    );
     client.receive(frame("Q", text("select pg_sleep(60)\0")));
     client.events!.close();
     await tick();

@@ -12,7 +12,13 @@ import type { LogFields, Logger } from "../../src/core/logger.ts";
 import type { Proxy } from "../../src/core/proxy.ts";
 import { startTestProxy } from "../support/pgrelay.ts";
 import { type PostgresCluster, startPostgres } from "../support/postgres.ts";
-import { type BackendMessage, dataRowValues, errorFields, parseBackendFrames, RawClient } from "../support/raw_client.ts";
+import {
+  type BackendMessage,
+  dataRowValues,
+  errorFields,
+  parseBackendFrames,
+  RawClient,
+} from "../support/raw_client.ts";
 import { waitFor } from "../support/wait.ts";
 
 type Line = LogFields & { event: string; level: string };
@@ -23,7 +29,9 @@ function recordingLogger(): Logger & { lines: Line[] } {
 }
 
 /** A TCP forwarder on port 0 that a test can kill: every accepted socket and its upstream twin are kept. */
-async function tcpRelay(target: number): Promise<{ port: number; kill(how: "close" | "reset"): void; close(): void }> {
+async function tcpRelay(
+  target: number,
+): Promise<{ port: number; kill(how: "close" | "reset"): void; close(): void }> {
   const facingPgrelay: Socket[] = [];
   const facingServer: Socket[] = [];
   const server: Server = createServer((inbound) => {
@@ -65,7 +73,8 @@ const copyData = (text: string) => {
 };
 
 const SESSION_LOST = /^pgrelay lost the connection to the database server \(session ([0-9a-f]{6}-\d+)\)$/;
-const errorsIn = (frames: BackendMessage[]) => frames.filter((f) => f.type === "E").map((f) => errorFields(f.body));
+const errorsIn = (frames: BackendMessage[]) =>
+  frames.filter((f) => f.type === "E").map((f) => errorFields(f.body));
 
 describe("when an upstream dies", () => {
   let cluster: PostgresCluster;
@@ -87,7 +96,12 @@ describe("when an upstream dies", () => {
   };
   /** Runs SQL straight on the server as the superuser. */
   const direct = async (sql: string, values: unknown[] = []) => {
-    const client = new pg.Client({ host: cluster.host, port: cluster.port, ...cluster.users.superuser, database: "postgres" });
+    const client = new pg.Client({
+      host: cluster.host,
+      port: cluster.port,
+      ...cluster.users.superuser,
+      database: "postgres",
+    });
     await client.connect();
     try {
       return (await client.query(sql, values)).rows;
@@ -95,7 +109,8 @@ describe("when an upstream dies", () => {
       await client.end();
     }
   };
-  const backendGone = (pid: number) => async () => (await direct("select count(*)::int as n from pg_stat_activity where pid = $1", [pid]))[0].n === 0;
+  const backendGone = (pid: number) => async () =>
+    (await direct("select count(*)::int as n from pg_stat_activity where pid = $1", [pid]))[0].n === 0;
 
   before(async () => {
     cluster = await startPostgres();
@@ -108,7 +123,13 @@ describe("when an upstream dies", () => {
 
   it("pg_ctl stop -m immediate: the client sees the server's WARNING, then pgrelay's FATAL 08006 naming the session", async () => {
     const raw = await loggedIn(proxy.address.port);
-    const viaPg = new pg.Client({ host: "127.0.0.1", port: proxy.address.port, user, password, database: "postgres" });
+    const viaPg = new pg.Client({
+      host: "127.0.0.1",
+      port: proxy.address.port,
+      user,
+      password,
+      database: "postgres",
+    });
     const notices: Array<{ code?: string; severity?: string }> = [];
     const errors: Array<pg.DatabaseError> = [];
     viaPg.on("notice", (notice: { code?: string; severity?: string }) => notices.push(notice));
@@ -128,7 +149,9 @@ describe("when an upstream dies", () => {
       const session = SESSION_LOST.exec(fatal.M ?? "")?.[1];
       assert.ok(session, fatal.M);
       assert.equal(fatal.H, "The administrator can find the cause in pgrelay's log under this session id.");
-      assert.ok(logger.lines.some((l) => l.event === "server_lost" && l.session === session && l.level === "warn"));
+      assert.ok(
+        logger.lines.some((l) => l.event === "server_lost" && l.session === session && l.level === "warn"),
+      );
 
       await waitFor(() => errors.length > 0, "npm pg's error event");
       assert.equal(errors[0]!.code, "08006");
@@ -136,7 +159,11 @@ describe("when an upstream dies", () => {
       assert.match(errors[0]!.message, SESSION_LOST);
       assert.equal(notices[0]?.code, "57P01");
       // npm pg adds its own "Connection terminated unexpectedly" on the close; only one came from the wire.
-      assert.deepEqual(errors.filter((e) => e.code !== undefined).map((e) => e.code), ["08006"], errors.map(String).join("; "));
+      assert.deepEqual(
+        errors.filter((e) => e.code !== undefined).map((e) => e.code),
+        ["08006"],
+        errors.map(String).join("; "),
+      );
     } finally {
       await viaPg.end().catch(() => {});
       await cluster.start();
@@ -180,14 +207,20 @@ describe("when an upstream dies", () => {
     const raw = await loggedIn(proxy.address.port);
     const pid = await backendPid(raw);
     raw.query("select pg_sleep(60)");
-    await waitFor(async () => (await direct("select state from pg_stat_activity where pid = $1", [pid]))[0]?.state === "active", "the query to run");
+    await waitFor(
+      async () =>
+        (await direct("select state from pg_stat_activity where pid = $1", [pid]))[0]?.state === "active",
+      "the query to run",
+    );
     await raw.close();
     await waitFor(backendGone(pid), `backend ${pid} to leave pg_stat_activity`, 10_000);
     assert.ok(logger.lines.some((l) => l.event === "client_vanished" && l.backend_pid === pid));
   });
 
   it("a client that vanishes mid COPY FROM STDIN: its backend is gone within seconds", async () => {
-    await direct(`create table if not exists copy_target(a int, b text); grant all on copy_target to ${user}`);
+    await direct(
+      `create table if not exists copy_target(a int, b text); grant all on copy_target to ${user}`,
+    );
     const raw = await loggedIn(proxy.address.port);
     const pid = await backendPid(raw);
     raw.query("copy copy_target from stdin");
@@ -195,6 +228,10 @@ describe("when an upstream dies", () => {
     raw.sendBytes(copyData("1\tone\n2\ttwo\n"));
     await raw.close();
     await waitFor(backendGone(pid), `backend ${pid} to leave pg_stat_activity`, 10_000);
-    assert.deepEqual(await direct("select count(*)::int as n from copy_target"), [{ n: 0 }], "the COPY did not commit");
+    assert.deepEqual(
+      await direct("select count(*)::int as n from copy_target"),
+      [{ n: 0 }],
+      "the COPY did not commit",
+    );
   });
 });
