@@ -196,6 +196,11 @@ describe("when an upstream dies", () => {
         assert.equal(errors.length, 1, JSON.stringify(errors));
         assert.equal(errors[0]!.C, "08006");
         assert.match(errors[0]!.M!, SESSION_LOST);
+        const session = SESSION_LOST.exec(errors[0]!.M!)![1];
+        const logged = String(
+          logger.lines.find((l) => l.event === "server_lost" && l.session === session)?.error,
+        );
+        assert.match(logged, how === "reset" ? /reset/i : /closed the connection without an error message/);
       } finally {
         await relayed.close();
         relay.close();
