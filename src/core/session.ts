@@ -21,7 +21,7 @@ import type { Logger } from "./logger.ts";
 import type { MetricsSink, SessionOutcome } from "./metrics_sink.ts";
 import type { Admission, Auditor, SessionAudit } from "./session_hooks.ts";
 import { QueryTimer } from "./query_timer.ts";
-import { fetchVerifier } from "./auth_query.ts";
+import { type AuthQuerySettings, fetchVerifier } from "./auth_query.ts";
 import { authenticateClient, type ClientLogin, isProxyError, loginUpstream, lookupUser, MockedLoginFailed } from "./scram_login.ts";
 import { RelayPump } from "./relay_pump.ts";
 import type { RelaySettings } from "./relay_settings.ts";
@@ -29,6 +29,8 @@ import { SessionContext } from "./session_context.ts";
 import type { Connector, RelaySocket, SocketAddress } from "./socket.ts";
 import { NO_CLIENT_TLS, NO_UPSTREAM_TLS } from "./tls_settings.ts";
 import { requestTls, secureUpstream } from "./upstream_tls.ts";
+import { upstreamLost, upstreamMalformed, upstreamUnreachable } from "./upstream_errors.ts";
+import { cancelRequest } from "../protocol/frontend_messages.ts";
 
 /** What a session needs from the proxy that owns it. */
 export interface SessionHost {
@@ -85,6 +87,10 @@ export class Session {
   #ended = false;
   #release: (() => void) | undefined;
   #audit: SessionAudit | undefined;
+  /** Requests of the client not yet answered (set once relaying starts). */
+  #queries: QueryTimer | undefined;
+  /** The server sent a FATAL (or PANIC): its close needs no word of pgrelay's. */
+  #serverFatal = false;
   readonly #acceptedAt = performance.now();
 
   constructor(id: string, client: RelaySocket, settings: RelaySettings, host: SessionHost) {
@@ -343,14 +349,14 @@ export class Session {
     return server;
   }
 
+  /** The client gets a plain 08001 with the session id; the address and the cause go to the log only. */
   #upstreamFailed(what: string, error: Error): void {
     this.#host.metrics.upstreamConnectFailed();
-    this.#fail({
-      severity: "FATAL",
-      code: SQLSTATE.SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
-      message: `${what} ${formatAddress(this.#settings.upstream)}: ${error.message}`,
-      hint: "Check that the PostgreSQL server is running and that pgrelay's upstream settings match it.",
-    }, "upstream_unreachable");
+    this.#host.logger.log("warn", "upstream_failed", {
+      ...this.context.toJSON(),
+      error: `${what} ${formatAddress(this.#settings.upstream)}: ${error.message}`,
+    });
+    this.#fail(upstreamUnreachable(this.context.id), "upstream_unreachable");
   }
 
   async #connectUpstream(startupPacket: Uint8Array): Promise<void> {
@@ -393,20 +399,7 @@ export class Session {
       login = await authenticateClient(this.#client, user, {
         ...limits,
         lookup: () =>
-          lookupUser(auth.users, user, query && (async () => {
-            const server = await this.#openSecuredUpstream();
-            if (!server) throw new Error("the upstream is unreachable");
-            try {
-              return await fetchVerifier(server, query, user, { timeoutMs: limits.timeoutMs });
-            } catch (error) {
-              throw {
-                severity: "FATAL",
-                code: SQLSTATE.INVALID_AUTHORIZATION_SPECIFICATION,
-                message: `pgrelay could not look up user "${user}" with auth.query: ${(error as Error).message}`,
-                hint: "Check auth.user, its password in auth.file, and auth.query.",
-              } satisfies ProxyError;
-            }
-          })),
+          lookupUser(auth.users, user, query && (() => this.#queryVerifier(query, user, limits.timeoutMs))),
         certificatePem: this.context.clientTls === "terminated" ? this.#clientTls.server?.cert : undefined,
         onClose: (error) => this.#clientClosed(error),
         mock: auth.mock,
@@ -452,6 +445,34 @@ export class Session {
   }
 
   /**
+   * Runs auth.query for a user auth.file does not list. When it fails (server unreachable, auth.user
+   * refused, query error) the cause goes to the log and the user counts as unknown: the client then gets the
+   * mock exchange and the error a wrong password gets, so it learns neither the cause, nor auth.user's name,
+   * nor whether the user is listed.
+   */
+  async #queryVerifier(query: AuthQuerySettings, user: string, timeoutMs: number): Promise<string | undefined> {
+    const connectTimeoutMs = this.#settings.connectTimeoutMs;
+    let plain: RelaySocket | undefined;
+    let step = "connect to";
+    try {
+      plain = await this.#host.connect(this.#settings.upstream, { timeoutMs: connectTimeoutMs });
+      step = "secure the connection to";
+      const server = await secureUpstream(plain, this.#settings.upstreamEncryption ?? NO_UPSTREAM_TLS, connectTimeoutMs);
+      step = "run auth.query on";
+      return await fetchVerifier(server, query, user, { timeoutMs });
+    } catch (error) {
+      if (step === "connect to") this.#host.metrics.upstreamConnectFailed();
+      if (step === "secure the connection to") plain?.destroy();
+      this.#host.logger.log("warn", "auth_query_failed", {
+        ...this.context.toJSON(),
+        auth_user: query.user,
+        error: `pgrelay could not ${step} upstream ${formatAddress(this.#settings.upstream)}: ${(error as Error).message}`,
+      });
+      return undefined;
+    }
+  }
+
+  /**
    * Starts relaying between the client and `server`: either sending the client's StartupMessage (the
    * server authenticates the client through pgrelay), or forwarding the server's bytes from
    * AuthenticationOk on (pgrelay authenticated both sides itself).
@@ -463,6 +484,7 @@ export class Session {
     const metrics = this.#host.metrics;
     const limits = { maxBodyBytes: this.#settings.maxMessageBytes };
     const timer = new QueryTimer((seconds) => metrics.queryFinished(seconds));
+    this.#queries = timer;
     // Channel binding can only break where both legs are TLS sessions of pgrelay's: then the client's
     // SASL choice is read before it reaches the server.
     const watchBinding = this.context.clientTls === "terminated" && this.context.upstreamTls;
@@ -537,7 +559,6 @@ export class Session {
 
   /** Connects the two relay pumps between the client and `server`. */
   #startPumps(server: RelaySocket, frontend: FrameScanner | null, backend: FrameScanner | null): void {
-    const upstream = formatAddress(this.#settings.upstream);
     this.#server = server;
     this.#serverOpen = true;
     const toServer = new RelayPump(this.#client, server, frontend, (error) => this.#fail({
@@ -545,11 +566,13 @@ export class Session {
       code: error.sqlstate,
       message: error.message,
     }, "protocol_error"), this.context.fromClient);
-    const toClient = new RelayPump(server, this.#client, backend, (error) => this.#fail({
-      severity: "FATAL",
-      code: SQLSTATE.PROTOCOL_VIOLATION,
-      message: `pgrelay received a malformed message from upstream ${upstream}: ${error.message}`,
-    }, "protocol_error"), this.context.fromServer, this.#settings.bandwidthPerSession ?? 0);
+    const toClient = new RelayPump(server, this.#client, backend, (error) => {
+      this.#host.logger.log("warn", "upstream_protocol_error", {
+        ...this.context.toJSON(),
+        error: `pgrelay received a malformed message from upstream ${formatAddress(this.#settings.upstream)}: ${error.message}`,
+      });
+      this.#fail(upstreamMalformed(this.context.id), "protocol_error");
+    }, this.context.fromServer, this.#settings.bandwidthPerSession ?? 0);
     this.#toServer = toServer;
     this.#toClient = toClient;
     server.listen({
@@ -570,6 +593,7 @@ export class Session {
     const code = fields.get("C") ?? "XX000";
     this.#host.metrics.serverError(code);
     if (!fatal) return;
+    this.#serverFatal = true;
     if (this.context.phase !== "ready") {
       const authFailed = code.startsWith("28");
       this.#reportOutcome(authFailed ? "auth_failed" : "server_rejected");
@@ -648,18 +672,78 @@ export class Session {
   #clientClosed(error?: Error): void {
     if (!this.#clientOpen) return;
     this.#clientOpen = false;
+    // Neither a Terminate nor an error of pgrelay's came first: the client went away.
+    const vanished = this.#endReason === undefined;
     this.#endReason ??= error ? "protocol_error" : "client_closed";
     if (error) this.#host.logger.log("debug", "client_socket_error", { session: this.context.id, error: error.message });
-    if (this.#serverOpen) this.#server?.end();
+    if (this.#serverOpen) {
+      if (vanished && this.context.phase === "ready" && (this.#queries?.outstanding ?? 0) > 0) this.#cancelForVanishedClient();
+      else this.#server?.end();
+    }
     this.#maybeEnded();
+  }
+
+  /**
+   * The client left while a query or COPY runs. PostgreSQL notices a closed socket only at its next read or
+   * write, so a long query would go on working for nobody: cancel it with the backend's key (as a
+   * CancelRequest from the client would), then close the server connection.
+   */
+  #cancelForVanishedClient(): void {
+    const server = this.#server!;
+    const { backendPid, backendSecret, upstream } = this.context;
+    if (backendPid === undefined || backendSecret === undefined || upstream === undefined) {
+      server.destroy();
+      return;
+    }
+    this.#host.logger.log("info", "client_vanished", {
+      session: this.context.id,
+      backend_pid: backendPid,
+      outstanding: this.#queries?.outstanding,
+      action: "cancel_request",
+    });
+    const timeoutMs = this.#settings.connectTimeoutMs;
+    // The server closes the cancel connection once it has signalled the backend; then the session's own goes.
+    this.#host.connect(upstream, { timeoutMs }).then((cancel) => {
+      const timer = setTimeout(() => cancel.destroy(), timeoutMs);
+      cancel.listen({
+        data() {},
+        drain() {},
+        close: () => {
+          clearTimeout(timer);
+          server.destroy();
+        },
+      });
+      cancel.write(cancelRequest(backendPid, backendSecret));
+    }, (error: Error) => {
+      this.#host.logger.log("warn", "cancel_failed", { session: this.context.id, error: error.message });
+      server.destroy();
+    });
   }
 
   #serverClosed(error?: Error): void {
     this.#serverOpen = false;
+    // Nobody ended the session and the server said no FATAL: it vanished (killed, reset, a relay between died).
+    // In passthrough the Terminate and the FATAL are inside the client's TLS: a close tells nothing there.
+    const lost = this.#endReason === undefined && !this.#serverFatal && this.context.clientTls !== "passthrough";
     this.#endReason ??= "server_closed";
     if (error) this.#host.logger.log("debug", "server_socket_error", { session: this.context.id, error: error.message });
+    if (lost) this.#serverLost(error);
     if (this.#clientOpen) this.#client.end();
     this.#maybeEnded();
+  }
+
+  /**
+   * Tells the client with FATAL 08006 that the server connection is gone, where it can read it: on a frame
+   * boundary of its stream and not inside someone else's TLS session. Otherwise it just sees the close.
+   */
+  #serverLost(error?: Error): void {
+    const told = this.#clientOpen && (this.#toClient?.atBoundary ?? false);
+    this.#host.logger.log("warn", "server_lost", {
+      ...this.context.toJSON(),
+      error: error?.message ?? "the server closed the connection without an error message",
+      client_told: told,
+    });
+    if (told) this.#client.write(encodeErrorResponse(upstreamLost(this.context.id)));
   }
 
   #maybeEnded(): void {

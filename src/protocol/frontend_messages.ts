@@ -34,3 +34,17 @@ export function bind(parameters: ReadonlyArray<string | null>): Uint8Array {
 export const execute = () => encodeFrame(FRONTEND.EXECUTE, cstring(""), int32(0));
 export const sync = () => encodeFrame(FRONTEND.SYNC);
 export const terminate = () => encodeFrame(FRONTEND.TERMINATE);
+
+/**
+ * CancelRequest for the backend `processId`; `secretKey` as BackendKeyData gave it (4 bytes in protocol
+ * 3.0, up to 256 in 3.2). https://www.postgresql.org/docs/current/protocol-message-formats.html#PROTOCOL-MESSAGE-FORMATS-CANCELREQUEST
+ */
+export function cancelRequest(processId: number, secretKey: Uint8Array): Uint8Array {
+  const out = new Uint8Array(12 + secretKey.length);
+  const view = new DataView(out.buffer);
+  view.setInt32(0, out.length);
+  view.setInt32(4, STARTUP_CODE.CANCEL_REQUEST);
+  view.setInt32(8, processId);
+  out.set(secretKey, 12);
+  return out;
+}

@@ -115,14 +115,16 @@ describe("Session", () => {
     assert.equal(isEnded(), true);
   });
 
-  it("tells the client FATAL 08001 naming the upstream when it cannot connect", async () => {
+  it("tells the client FATAL 08001 with the session id, never the upstream or the cause, when it cannot connect", async () => {
     const { client } = harness({}, () => Promise.reject(new Error("connection refused (ECONNREFUSED)")));
     client.receive(STARTUP);
     await tick();
     await tick();
     const fields = errorOf(client.bytes);
     assert.equal(fields.C, "08001");
-    assert.equal(fields.M, "pgrelay could not connect to upstream 10.9.9.9:5999: connection refused (ECONNREFUSED)");
+    assert.equal(fields.M, "pgrelay could not connect to the database server (session t-1)");
+    assert.equal(fields.H, "The administrator can find the cause in pgrelay's log under this session id.");
+    assert.doesNotMatch(new TextDecoder().decode(client.bytes), /10\.9\.9\.9|5999|refused/);
     assert.equal(client.ended, true);
   });
 

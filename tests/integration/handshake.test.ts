@@ -91,18 +91,33 @@ describe("handshake through pgrelay", () => {
     assert.match(require.stderr, /server does not support SSL, but SSL was required/);
   });
 
-  it("an unreachable upstream gives FATAL 08001 naming the address", async () => {
+  it("an unreachable upstream gives FATAL 08001 with a session id; the address and the OS error go only to the log", async () => {
     const deadPort = await freePort();
-    const dead = await startTestProxy({ host: "127.0.0.1", port: deadPort });
+    const lines: Array<Record<string, unknown>> = [];
+    const dead = await startTestProxy({ host: "127.0.0.1", port: deadPort }, {
+      logger: { log: (level, event, fields = {}) => lines.push({ ...fields, event, level }) },
+    });
     try {
       const result = await runPsql(["-c", "select 1"], at(dead.address.port, "anyone", "x"));
       assert.equal(result.code, 2);
-      assert.match(result.stderr, new RegExp(`FATAL:  pgrelay could not connect to upstream 127\\.0\\.0\\.1:${deadPort}: connection refused \\(ECONNREFUSED\\)`));
+      assert.match(result.stderr, /FATAL:  pgrelay could not connect to the database server \(session [0-9a-f]{6}-\d+\)\nHINT:  The administrator can find the cause in pgrelay's log under this session id\./);
       const client = await RawClient.connect("127.0.0.1", dead.address.port);
       client.startup({ user: "anyone" });
-      const [error] = parseBackendFrames(await client.readRawUntilClose());
+      const raw = await client.readRawUntilClose();
+      const [error, ...rest] = parseBackendFrames(raw);
       assert.equal(error?.type, "E");
-      assert.equal(errorFields(error!.body).C, "08001");
+      assert.deepEqual(rest, []);
+      const fields = errorFields(error!.body);
+      assert.equal(fields.C, "08001");
+      assert.equal(fields.S, "FATAL");
+      const session = /\(session ([0-9a-f]{6}-\d+)\)$/.exec(fields.M!)?.[1];
+      assert.ok(session, fields.M);
+      for (const seen of [new TextDecoder().decode(raw), result.stderr.replace(/connection to server at "127\.0\.0\.1", port \d+ failed: /, "")]) {
+        assert.doesNotMatch(seen, new RegExp(`127\\.0\\.0\\.1|${deadPort}|refused|ECONNREFUSED|upstream`), "no address or OS error reaches the client");
+      }
+      const logged = lines.find((l) => l.event === "upstream_failed" && l.session === session);
+      assert.equal(logged?.level, "warn");
+      assert.match(String(logged?.error), new RegExp(`127\\.0\\.0\\.1:${deadPort}: connection refused \\(ECONNREFUSED\\)`));
     } finally {
       await dead.close();
     }

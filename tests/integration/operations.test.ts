@@ -119,7 +119,8 @@ describe("operations", () => {
       process.kill(proxy.pid, "SIGHUP");
       await waitFor(() => proxy.stderr().includes("config_reloaded"), "reload log");
       const refused = await runPsql(["-c", "select 1"], login(proxy.address.port));
-      assert.match(refused.stderr, new RegExp(`could not connect to upstream 127\\.0\\.0\\.1:${deadPort}`));
+      assert.match(refused.stderr, /FATAL:  pgrelay could not connect to the database server \(session /);
+      await waitFor(() => proxy.stderr().includes(`could not connect to upstream 127.0.0.1:${deadPort}`), "the new upstream in the log");
       assert.equal((await longQuery).rows[0].word, "survived");
       assert.equal((await client.query("select 'still here' as w")).rows[0].w, "still here");
     } finally {

@@ -13,6 +13,7 @@ import { parseUserlist } from "../../src/auth/userlist.ts";
 import type { LogFields, Logger } from "../../src/core/logger.ts";
 import type { Proxy } from "../../src/core/proxy.ts";
 import { runPsql } from "../support/clients.ts";
+import { freePort } from "../support/free_port.ts";
 import { runPgrelay, startTestProxy } from "../support/pgrelay.ts";
 import { startPostgres, type TlsPostgresCluster } from "../support/postgres.ts";
 
@@ -145,10 +146,45 @@ describe("auth.mode scram", () => {
       assert.ok(reasons.includes(`user "md5_user" has an md5 password in pgrelay's auth file; auth.mode scram needs a SCRAM-SHA-256 verifier`), reasons.join("\n"));
       assert.ok(reasons.includes('pgrelay has no SCRAM verifier for user "nobody"'), reasons.join("\n"));
       const broken = await login(wrongAuthUser.address.port, cluster.users.scram.user, cluster.users.scram.password);
-      assert.match(broken.stderr, /FATAL:  pgrelay could not look up user "scram_user" with auth.query: auth.user "postgres" could not log in: 28P01/);
+      // The client learns neither auth.user's name nor the server's error, nor that the file lacks the user.
+      assert.match(broken.stderr, /FATAL:  password authentication failed for user "scram_user"\n$/);
+      const cause = queryLogger.lines.find((l) => l.event === "auth_query_failed");
+      assert.equal(cause?.level, "warn");
+      assert.equal(cause?.auth_user, "postgres");
+      assert.match(String(cause?.error), /auth\.user "postgres" could not log in: 28P01/);
+      assert.ok(queryLogger.lines.some((l) => l.event === "auth_failed" && l.session === cause?.session), "logged under one session id");
     } finally {
       await viaQuery.close();
       await wrongAuthUser.close();
+    }
+  });
+
+  it("auth.query with the server down: a listed and an unlisted user get the same answer to a wrong password", async () => {
+    const listed = await runPsql(["-A", "-t", "-c", "select '\"scram_user\" \"' || rolpassword || '\"' from pg_authid where rolname = 'scram_user'"], {
+      host: cluster.host, port: cluster.port, ...cluster.users.superuser, database: "postgres",
+    });
+    const downLogger = recordingLogger();
+    const down = await startTestProxy({ host: "127.0.0.1", port: await freePort() }, {
+      logger: downLogger,
+      authentication: {
+        mode: "scram",
+        users: parseUserlist(listed.stdout),
+        query: { query: "select rolpassword from pg_authid where rolname = $1", user: "postgres", password: "x", database: "postgres" },
+      },
+    });
+    try {
+      const login = (user: string, password: string) =>
+        runPsql(["-c", "select 1"], { host: "127.0.0.1", port: down.address.port, user, password, database: "postgres", env: { PGSSLMODE: "disable" } });
+      const known = await login(cluster.users.scram.user, "wrong");
+      const unknown = await login("nobody", "wrong");
+      assert.match(known.stderr, /FATAL:  password authentication failed for user "scram_user"\n$/);
+      assert.equal(unknown.stderr, known.stderr.replaceAll('"scram_user"', '"nobody"'));
+      const right = await login(cluster.users.scram.user, cluster.users.scram.password);
+      assert.match(right.stderr, /FATAL:  pgrelay could not connect to the database server \(session [0-9a-f]{6}-\d+\)/);
+      const cause = downLogger.lines.find((l) => l.event === "auth_query_failed" && l.user === "nobody");
+      assert.match(String(cause?.error), /^pgrelay could not connect to upstream 127\.0\.0\.1:\d+: /);
+    } finally {
+      await down.close();
     }
   });
 

@@ -31,6 +31,18 @@ describe("TLS", () => {
   let dir = "";
   const proxies: Proxy[] = [];
   const ports: Record<string, number> = {};
+  /** The upstream_failed log lines: a client's 08001 names only its session id, the log says why. */
+  const upstreamFailures: Array<Record<string, unknown>> = [];
+  const logger = {
+    log: (_level: string, event: string, fields: Record<string, unknown> = {}) => {
+      if (event === "upstream_failed") upstreamFailures.push(fields);
+    },
+  };
+  const causeFor = (stderr: string) => {
+    const session = /FATAL:  pgrelay could not connect to the database server \(session ([0-9a-f]{6}-\d+)\)/.exec(stderr)?.[1];
+    assert.ok(session, stderr);
+    return String(upstreamFailures.find((line) => line.session === session)?.error);
+  };
 
   const terminate = (require = false): ClientTlsSettings => ({
     mode: "terminate",
@@ -57,9 +69,9 @@ describe("TLS", () => {
     await start("terminate+tls", tlsCluster, { clientEncryption: terminate(), upstreamEncryption: upstream("verify-full") });
     await start("passthrough", tlsCluster, { clientEncryption: { mode: "passthrough", require: false, server: undefined } });
     await start("require", tlsCluster, { clientEncryption: terminate(true) });
-    await start("upstream-no-tls", plainCluster, { upstreamEncryption: upstream("require") });
-    await start("upstream-wrong-ca", tlsCluster, { upstreamEncryption: upstream("verify-full", pki.otherCa.certPem) });
-    await start("upstream-wrong-name", tlsCluster, { upstreamEncryption: upstream("verify-full", pki.ca.certPem, "db.example") });
+    await start("upstream-no-tls", plainCluster, { upstreamEncryption: upstream("require"), logger });
+    await start("upstream-wrong-ca", tlsCluster, { upstreamEncryption: upstream("verify-full", pki.otherCa.certPem), logger });
+    await start("upstream-wrong-name", tlsCluster, { upstreamEncryption: upstream("verify-full", pki.ca.certPem, "db.example"), logger });
     await start("upstream-prefer-plain", plainCluster, { upstreamEncryption: upstream("prefer") });
   });
   after(async () => {
@@ -128,9 +140,9 @@ describe("TLS", () => {
     assert.match(passed.stderr, /server certificate for "localhost" \(and \d+ other names?\) does not match host name "pgrelay\.test"/);
   });
 
-  it("upstream_tls require against a server without TLS: FATAL 08001 naming the upstream", async () => {
+  it("upstream_tls require against a server without TLS: FATAL 08001, the log naming the upstream", async () => {
     const result = await psql("upstream-no-tls", { PGSSLMODE: "disable" }, "select 1");
-    assert.match(result.stderr, new RegExp(`FATAL:  pgrelay could not secure the connection to upstream 127\\.0\\.0\\.1:${plainCluster.port}: the server does not accept TLS \\(it answered N to SSLRequest\\) but upstream_tls.mode is require`));
+    assert.match(causeFor(result.stderr), new RegExp(`^pgrelay could not secure the connection to upstream 127\\.0\\.0\\.1:${plainCluster.port}: the server does not accept TLS \\(it answered N to SSLRequest\\) but upstream_tls.mode is require`));
   });
 
   it("upstream_tls prefer falls back to plaintext when the server has no TLS", async () => {
@@ -140,11 +152,11 @@ describe("TLS", () => {
     assert.equal(result.stdout.trim(), "plain upstream", result.stderr);
   });
 
-  it("upstream verify-full with the wrong CA or the wrong name: FATAL 08001 saying why", async () => {
+  it("upstream verify-full with the wrong CA or the wrong name: FATAL 08001, the log saying why", async () => {
     const wrongCa = await psql("upstream-wrong-ca", { PGSSLMODE: "disable" }, "select 1");
-    assert.match(wrongCa.stderr, /FATAL:  pgrelay could not secure the connection to upstream .*: TLS handshake failed: .*(certificate|issuer)/i);
+    assert.match(causeFor(wrongCa.stderr), /^pgrelay could not secure the connection to upstream .*: TLS handshake failed: .*(certificate|issuer)/i);
     const wrongName = await psql("upstream-wrong-name", { PGSSLMODE: "disable" }, "select 1");
-    assert.match(wrongName.stderr, /FATAL:  pgrelay could not secure the connection to upstream .*: TLS handshake failed: .*db\.example/);
+    assert.match(causeFor(wrongName.stderr), /^pgrelay could not secure the connection to upstream .*: TLS handshake failed: .*db\.example/);
   });
 
   it("a policy rule on tls allows encrypted clients (terminated or passthrough) and denies plaintext ones", async () => {
@@ -177,11 +189,11 @@ describe("TLS", () => {
     const fake = createServer((socket) => socket.once("data", () => socket.write("Sgarbage")));
     await new Promise<void>((resolve) => fake.listen(0, "127.0.0.1", resolve));
     const fakePort = (fake.address() as { port: number }).port;
-    const proxy = await startTestProxy({ host: "127.0.0.1", port: fakePort }, { upstreamEncryption: upstream("require") });
+    const proxy = await startTestProxy({ host: "127.0.0.1", port: fakePort }, { upstreamEncryption: upstream("require"), logger });
     proxies.push(proxy);
     try {
       const result = await runPsql(["-c", "select 1"], { host: "127.0.0.1", port: proxy.address.port, user: "x", env: { PGSSLMODE: "disable" } });
-      assert.match(result.stderr, /FATAL:  pgrelay could not secure the connection to upstream .*: the server sent 8 bytes in answer to SSLRequest, expected 1 \(refusing data before the TLS handshake\)/);
+      assert.match(causeFor(result.stderr), /^pgrelay could not secure the connection to upstream .*: the server sent 8 bytes in answer to SSLRequest, expected 1 \(refusing data before the TLS handshake\)/);
     } finally {
       fake.close();
     }

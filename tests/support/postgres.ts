@@ -52,8 +52,8 @@ export interface PostgresCluster {
   stop(): Promise<void>;
   /** stopOnly() then start(); keeps the port. */
   restart(): Promise<void>;
-  /** Stops the server (fast) but keeps the data. */
-  stopOnly(): Promise<void>;
+  /** Stops the server (fast, or immediate: no shutdown checkpoint, sessions get only a WARNING) but keeps the data. */
+  stopOnly(mode?: "fast" | "immediate"): Promise<void>;
   /** Starts a stopped server on the same port. */
   start(): Promise<void>;
   /** Last `lines` lines of the server log. */
@@ -276,10 +276,10 @@ class LocalCluster implements PostgresCluster {
     return this.#stopping;
   }
 
-  stopOnly(): Promise<void> {
+  stopOnly(mode: "fast" | "immediate" = "fast"): Promise<void> {
     return this.#serialize(async () => {
       this.#assertNotRemoved();
-      if (this.#running) await this.#pgCtlStop();
+      if (this.#running) await this.#pgCtlStop(mode);
     });
   }
 
@@ -380,8 +380,8 @@ class LocalCluster implements PostgresCluster {
     this.#running = true;
   }
 
-  async #pgCtlStop(): Promise<void> {
-    const result = await this.#pgCtl(["-w", "-t", "60", "-m", "fast", "stop"]);
+  async #pgCtlStop(mode: "fast" | "immediate" = "fast"): Promise<void> {
+    const result = await this.#pgCtl(["-w", "-t", "60", "-m", mode, "stop"]);
     // Code 1 with "PID file ... does not exist" means the server is already down.
     if (result.code !== 0 && this.#pidFileExists()) {
       throw new Error(`pg_ctl stop failed (code ${result.code})\n${result.stdout}${result.stderr}`);
