@@ -43,13 +43,37 @@ export interface ScramAuthSettings {
 /** Used when the settings bring no {@link ScramMock}: its random secret is made once per process. */
 const PROCESS_MOCK = new ScramMock();
 
-/** Looks a user up in auth.file; `fallback` (auth.query) answers for users the file does not list. */
+/** Every entry of an auth file, classified and parsed once per loaded file (see {@link lookupUser}). */
+const CLASSIFIED = new WeakMap<ReadonlyMap<string, string>, Map<string, UserlistEntry | RangeError>>();
+const MISSING: UserlistEntry = { kind: "missing" };
+
+function classified(users: ReadonlyMap<string, string>): Map<string, UserlistEntry | RangeError> {
+  let entries = CLASSIFIED.get(users);
+  if (entries) return entries;
+  entries = new Map();
+  for (const name of users.keys()) {
+    try {
+      entries.set(name, lookupVerifier(users, name));
+    } catch (error) {
+      entries.set(name, error as RangeError);
+    }
+  }
+  CLASSIFIED.set(users, entries);
+  return entries;
+}
+
+/**
+ * Looks a user up in auth.file; `fallback` (auth.query) answers for users the file does not list. The file's
+ * verifiers are parsed once, for all users, so a listed and an unlisted name cost the same: one map lookup.
+ */
 export async function lookupUser(
   users: ReadonlyMap<string, string>,
   user: string,
   fallback?: () => Promise<string | undefined>,
 ): Promise<UserlistEntry> {
-  const entry = lookupVerifier(users, user);
+  const found = classified(users).get(user) ?? MISSING;
+  if (found instanceof RangeError) throw found;
+  const entry = found;
   if (entry.kind !== "missing" || !fallback) return entry;
   const fetched = await fallback();
   return fetched === undefined ? entry : lookupVerifier(new Map([[user, fetched]]), user);
@@ -124,8 +148,11 @@ export async function authenticateClient(
   },
 ): Promise<ClientLogin> {
   const entry = await options.lookup();
+  // The mock verifier is made for every user, needed or not: a user pgrelay knows and one it does not must
+  // cost the same crypto work before the first auth message, or the time to it tells which names exist.
+  const mocked = await (options.mock ?? PROCESS_MOCK).verifier(user);
   const unusable = unusableEntry(entry, user);
-  const verifier = entry.kind === "scram" ? entry.verifier : await (options.mock ?? PROCESS_MOCK).verifier(user);
+  const verifier = entry.kind === "scram" ? entry.verifier : mocked;
   try {
     return { clientKey: await runExchange(client, user, verifier, unusable !== undefined, options), verifier };
   } catch (error) {
