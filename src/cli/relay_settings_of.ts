@@ -11,6 +11,7 @@ import type { ClientTlsSettings, UpstreamTlsSettings } from "../core/tls_setting
 import { ScramMock } from "../auth/scram_mock.ts";
 import { lookupVerifier, parseUserlist } from "../auth/userlist.ts";
 import { processMockSecret } from "./mock_secret.ts";
+import { readSecretFile } from "./secret_file.ts";
 
 type Check = "certificate" | "key";
 
@@ -55,7 +56,7 @@ export async function relaySettingsOf(config: Config): Promise<RelaySettings> {
   let authentication: RelaySettings["authentication"] = { mode: "relay" };
   if (config.auth.mode === "scram" && config.auth.file !== undefined) {
     try {
-      const users = parseUserlist(await readFile(config.auth.file, "utf8"));
+      const users = parseUserlist(await readSecretFile(config.auth.file));
       authentication = { mode: "scram", users, mock: new ScramMock(processMockSecret()) };
       const { query, user, database } = config.auth;
       if (query !== undefined && user !== undefined) {
