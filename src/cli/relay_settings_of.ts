@@ -57,11 +57,11 @@ export async function relaySettingsOf(config: Config): Promise<RelaySettings> {
   if (config.auth.mode === "scram" && config.auth.file !== undefined) {
     try {
       const users = parseUserlist(await readSecretFile(config.auth.file));
-      authentication = { mode: "scram", users, mock: new ScramMock(processMockSecret()) };
-      const { query, user, database } = config.auth;
+      const { query, user, database, upstreamRequireAuth: requireAuth } = config.auth;
+      authentication = { mode: "scram", users, mock: new ScramMock(processMockSecret()), upstreamRequireAuth: requireAuth };
       if (query !== undefined && user !== undefined) {
         const password = lookupVerifier(users, user);
-        if (password.kind === "plain") authentication.query = { query, user, password: password.password, database };
+        if (password.kind === "plain") authentication.query = { query, user, password: password.password, database, requireAuth };
         else issues.push({ key: "auth.user", message: `"${user}" needs a plaintext password in auth.file to run auth.query (PgBouncer's auth_user convention)` });
       }
     } catch (error) {
