@@ -124,14 +124,14 @@ describe("auth.file permissions", () => {
       }
     };
     try {
-      assert.notEqual(await login(), "28P01", "alice is listed");
+      assert.match(String(await login()), /^08/, "alice is listed: authenticated, then the upstream is unreachable");
       await writeFile(path, "; nobody any more\n");
       await chmod(path, 0o644);
       process.kill(proxy.pid, "SIGHUP");
       await waitFor(() => proxy.stderr().includes('"config_reload_failed"'), "config_reload_failed");
       const line = proxy.stderr().split("\n").find((l) => l.includes('"config_reload_failed"'))!;
       assert.match(JSON.parse(line).error, new RegExp(`auth\\.file: "${path}": others can access it \\(mode 0644\\).*run: chmod 600 ${path}`));
-      assert.notEqual(await login(), "28P01", "the previous file is still in use");
+      assert.match(String(await login()), /^08/, "the previous file is still in use");
       await chmod(path, 0o600);
       process.kill(proxy.pid, "SIGHUP");
       await waitFor(() => proxy.stderr().includes('"config_reloaded"'), "config_reloaded");
