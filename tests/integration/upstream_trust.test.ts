@@ -189,10 +189,13 @@ describe("upstream login: pgrelay verifies the server", () => {
     ] as const
   ) {
     it(`auth.query: a server that answers auth.user with "${step}" is refused, and gets no password`, async () => {
+      const logged = logger.lines.length;
       const { result, upstream } = await login("bob", { authUser: step });
       assert.ok(result instanceof BackendError, "no ReadyForQuery");
       assert.equal(result.fields["S"], "FATAL");
-      assert.match(result.fields["M"] ?? "", reason);
+      // The reason goes to the log (and, where pgrelay tells clients why auth.query failed, to the client).
+      const told = [result.fields["M"], ...logger.lines.slice(logged).map((line) => JSON.stringify(line))].join("\n");
+      assert.match(told, reason);
       assert.equal(upstream.length, 1, "bob's own login never starts");
       const sent = upstream[0]!.received.map((m) => decoder.decode(m.body));
       assert.ok(!sent.some((text) => text.includes(PASSWORDS.pgrelay_auth)), `the password never left pgrelay: ${JSON.stringify(sent)}`);
