@@ -33,8 +33,11 @@ export function secretFileProblem(path: string, facts: FileFacts): string | unde
   const forbidden = facts.uid === 0 ? 0o037 : 0o077;
   if ((permissions & forbidden) === 0) return undefined;
   const who = (permissions & 0o007) !== 0 ? "others" : "its group";
-  return `${who} can access it (mode 0${permissions.toString(8).padStart(3, "0")}), and it can hold passwords; ` +
-    `run: chmod 600 ${shellWord(path)}` + (facts.uid === 0 ? " (or 640, owned by root, to let its group read it)" : "");
+  return `${who} can access it (mode 0${
+    permissions.toString(8).padStart(3, "0")
+  }), and it can hold passwords; ` +
+    `run: chmod 600 ${shellWord(path)}` +
+    (facts.uid === 0 ? " (or 640, owned by root, to let its group read it)" : "");
 }
 
 /**

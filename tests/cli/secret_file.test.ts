@@ -46,16 +46,26 @@ describe("secretFileProblem()", () => {
     assert.equal(secretFileProblem("/x", file(0o640, 0)), undefined);
     assert.equal(secretFileProblem("/x", file(0o440, 0)), undefined);
     for (const mode of [0o660, 0o650, 0o644, 0o604, 0o641]) {
-      assert.match(secretFileProblem("/x", file(mode, 0)) ?? "", /run: chmod 600 \/x \(or 640, owned by root/, mode.toString(8));
+      assert.match(
+        secretFileProblem("/x", file(mode, 0)) ?? "",
+        /run: chmod 600 \/x \(or 640, owned by root/,
+        mode.toString(8),
+      );
     }
   });
 
   it("quotes a path the shell would split", () => {
-    assert.match(secretFileProblem("/tmp/my users'.txt", file(0o644)) ?? "", /run: chmod 600 '\/tmp\/my users'\\''\.txt'$/);
+    assert.match(
+      secretFileProblem("/tmp/my users'.txt", file(0o644)) ?? "",
+      /run: chmod 600 '\/tmp\/my users'\\''\.txt'$/,
+    );
   });
 
   it("refuses what is not a regular file", () => {
-    assert.equal(secretFileProblem("/etc", { mode: 0o040700, uid: 0, isFile: false }), "is not a regular file");
+    assert.equal(
+      secretFileProblem("/etc", { mode: 0o040700, uid: 0, isFile: false }),
+      "is not a regular file",
+    );
   });
 });
 
@@ -78,11 +88,16 @@ describe("auth.file permissions", () => {
     await writeFile(path, "secret", { mode: 0o600 });
     assert.equal(await readSecretFile(path), "secret");
     await chmod(path, 0o644);
-    await assert.rejects(readSecretFile(path), { message: `others can access it (mode 0644), and it can hold passwords; run: chmod 600 ${path}` + (isRoot ? " (or 640, owned by root, to let its group read it)" : "") });
+    await assert.rejects(readSecretFile(path), {
+      message: `others can access it (mode 0644), and it can hold passwords; run: chmod 600 ${path}` +
+        (isRoot ? " (or 640, owned by root, to let its group read it)" : ""),
+    });
     await assert.rejects(readSecretFile(join(dir, "missing.txt")), { code: "ENOENT" });
   });
 
-  it("readSecretFile() allows group read only when root owns the file", { skip: !isRoot && "needs root to chown" }, async () => {
+  it("readSecretFile() allows group read only when root owns the file", {
+    skip: !isRoot && "needs root to chown",
+  }, async () => {
     const path = join(dir, "group.txt");
     await writeFile(path, "secret", { mode: 0o600 });
     await chmod(path, 0o640);
@@ -99,8 +114,22 @@ describe("auth.file permissions", () => {
     await chmod(path, 0o644);
     const open = await runPgrelay(["--check", "--auth-mode", "scram", "--auth-file", path]);
     assert.equal(open.code, 2);
-    assert.match(open.stderr, new RegExp(`^pgrelay: auth\\.file: "${path}": others can access it \\(mode 0644\\), and it can hold passwords; run: chmod 600 ${path}`));
-    const start = await runPgrelay(["--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1", "--auth-mode", "scram", "--auth-file", path]);
+    assert.match(
+      open.stderr,
+      new RegExp(
+        `^pgrelay: auth\\.file: "${path}": others can access it \\(mode 0644\\), and it can hold passwords; run: chmod 600 ${path}`,
+      ),
+    );
+    const start = await runPgrelay([
+      "--listen",
+      "127.0.0.1:0",
+      "--upstream",
+      "127.0.0.1:1",
+      "--auth-mode",
+      "scram",
+      "--auth-file",
+      path,
+    ]);
     assert.equal(start.code, 2, "pgrelay does not start with it either");
     assert.match(start.stderr, /chmod 600 /);
   });
@@ -124,13 +153,20 @@ describe("auth.file permissions", () => {
       }
     };
     try {
-      assert.match(String(await login()), /^08/, "alice is listed: authenticated, then the upstream is unreachable");
+      assert.match(
+        String(await login()),
+        /^08/,
+        "alice is listed: authenticated, then the upstream is unreachable",
+      );
       await writeFile(path, "; nobody any more\n");
       await chmod(path, 0o644);
       process.kill(proxy.pid, "SIGHUP");
       await waitFor(() => proxy.stderr().includes('"config_reload_failed"'), "config_reload_failed");
       const line = proxy.stderr().split("\n").find((l) => l.includes('"config_reload_failed"'))!;
-      assert.match(JSON.parse(line).error, new RegExp(`auth\\.file: "${path}": others can access it \\(mode 0644\\).*run: chmod 600 ${path}`));
+      assert.match(
+        JSON.parse(line).error,
+        new RegExp(`auth\\.file: "${path}": others can access it \\(mode 0644\\).*run: chmod 600 ${path}`),
+      );
       assert.match(String(await login()), /^08/, "the previous file is still in use");
       await chmod(path, 0o600);
       process.kill(proxy.pid, "SIGHUP");

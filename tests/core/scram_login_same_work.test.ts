@@ -39,7 +39,10 @@ function algorithmOf(method: string, args: unknown[]): string {
 }
 
 /** One login through {@link authenticateClient} with a wrong password; the crypto calls before the first auth message and in all. */
-async function login(user: string, certificatePem?: Uint8Array): Promise<{ beforeFirst: string[]; all: string[] }> {
+async function login(
+  user: string,
+  certificatePem?: Uint8Array,
+): Promise<{ beforeFirst: string[]; all: string[] }> {
   const client = new MemorySocket();
   calls = [];
   let beforeFirst: string[] | undefined;
@@ -95,7 +98,10 @@ describe("auth.mode scram: the same work for every user", () => {
     const pki = await makeTestPki();
     const pem = new TextEncoder().encode(pki.proxy.certPem);
     const reference = await login("alice", pem);
-    assert.ok(reference.beforeFirst.some((call) => call.startsWith("digest:")), "the certificate is hashed before the first message");
+    assert.ok(
+      reference.beforeFirst.some((call) => call.startsWith("digest:")),
+      "the certificate is hashed before the first message",
+    );
     for (const user of ["nobod", "md5_u", "plain"]) {
       const other = await login(user, pem);
       assert.deepEqual(other.beforeFirst, reference.beforeFirst, `${user}: before AuthenticationSASL`);

@@ -31,13 +31,24 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 /** How the fake server answers a login. */
-type Step = "honest" | "ok-after-initial" | "ok-after-final" | "bad-signature" | "trust" | "cleartext" | "md5";
+type Step =
+  | "honest"
+  | "ok-after-initial"
+  | "ok-after-final"
+  | "bad-signature"
+  | "trust"
+  | "cleartext"
+  | "md5";
 
 const SALT = Uint8Array.from({ length: 16 }, (_, i) => 40 + i);
 const PASSWORDS = { alice: "alice-pw", bob: "bob-pw", pgrelay_auth: "auth-pw" } as const;
 type User = keyof typeof PASSWORDS;
 const VERIFIERS = Object.fromEntries(
-  await Promise.all(Object.entries(PASSWORDS).map(async ([user, password]) => [user, await makeScramVerifier(password, SALT, 4096)])),
+  await Promise.all(
+    Object.entries(PASSWORDS).map(async (
+      [user, password],
+    ) => [user, await makeScramVerifier(password, SALT, 4096)]),
+  ),
 ) as Record<User, ScramVerifier>;
 const AUTH_USER = "pgrelay_auth";
 
@@ -72,7 +83,9 @@ async function serveLogin(connection: FakeConnection, user: User, step: Step): P
   if (step === "ok-after-final") return connection.send(afterAuthenticationOk());
   const final = await exchange.handleFinal(clientFinal);
   if ("error" in final) throw new Error(final.error.message);
-  const serverFinal = step === "bad-signature" ? encoder.encode(`v=${encodeBase64(new Uint8Array(32).fill(7))}`) : final.serverFinal;
+  const serverFinal = step === "bad-signature"
+    ? encoder.encode(`v=${encodeBase64(new Uint8Array(32).fill(7))}`)
+    : final.serverFinal;
   connection.send(concat(authentication(12, serverFinal), afterAuthenticationOk()));
 }
 
@@ -114,14 +127,23 @@ describe("upstream login: pgrelay verifies the server", () => {
     const key = requireAuth?.join(",") ?? "default";
     let proxy = proxies.get(key);
     if (!proxy) {
-      const users = new Map([["alice", formatScramVerifier(VERIFIERS.alice)], [AUTH_USER, PASSWORDS.pgrelay_auth]]);
+      const users = new Map([["alice", formatScramVerifier(VERIFIERS.alice)], [
+        AUTH_USER,
+        PASSWORDS.pgrelay_auth,
+      ]]);
       proxy = await startTestProxy({ host: "127.0.0.1", port: fake.port }, {
         logger,
         startupTimeoutMs: 10_000,
         authentication: {
           mode: "scram",
           users,
-          query: { query: "select v", user: AUTH_USER, password: PASSWORDS.pgrelay_auth, database: "postgres", requireAuth },
+          query: {
+            query: "select v",
+            user: AUTH_USER,
+            password: PASSWORDS.pgrelay_auth,
+            database: "postgres",
+            requireAuth,
+          },
           upstreamRequireAuth: requireAuth,
         },
       });
@@ -131,7 +153,11 @@ describe("upstream login: pgrelay verifies the server", () => {
   }
 
   /** Logs in through pgrelay; "ready" or the error pgrelay sent. */
-  async function login(user: "alice" | "bob", steps: { user?: Step; authUser?: Step }, requireAuth?: UpstreamAuthMethod[]) {
+  async function login(
+    user: "alice" | "bob",
+    steps: { user?: Step; authUser?: Step },
+    requireAuth?: UpstreamAuthMethod[],
+  ) {
     scenario.user = steps.user ?? "honest";
     scenario.authUser = steps.authUser ?? "honest";
     const proxy = await proxyFor(requireAuth);
@@ -139,7 +165,10 @@ describe("upstream login: pgrelay verifies the server", () => {
     const client = await RawClient.connect("127.0.0.1", proxy.address.port);
     try {
       client.startup({ user, database: "postgres" });
-      const result = await client.authenticate(PASSWORDS[user]).then(() => "ready" as const, (error: unknown) => error);
+      const result = await client.authenticate(PASSWORDS[user]).then(
+        () => "ready" as const,
+        (error: unknown) => error,
+      );
       if (result !== "ready") assert.ok(result instanceof BackendError, String(result));
       return { result, upstream: fake.connections.slice(before) };
     } finally {
@@ -159,7 +188,10 @@ describe("upstream login: pgrelay verifies the server", () => {
       ["ok-after-initial", /AuthenticationOk before completing SCRAM authentication/],
       ["ok-after-final", /AuthenticationOk before completing SCRAM authentication/],
       ["bad-signature", /server signature did not verify/],
-      ["trust", /authentication method requirement "scram-sha-256" failed: server did not complete authentication/],
+      [
+        "trust",
+        /authentication method requirement "scram-sha-256" failed: server did not complete authentication/,
+      ],
     ] as const
   ) {
     it(`ClientKey login: a server that answers "${step}" is refused with FATAL 08006`, async () => {
@@ -167,7 +199,10 @@ describe("upstream login: pgrelay verifies the server", () => {
       assert.ok(result instanceof BackendError, "no ReadyForQuery");
       assert.equal(result.fields["S"], "FATAL");
       assert.equal(result.code, "08006");
-      assert.match(result.fields["M"] ?? "", /^pgrelay could not verify the server while logging in as "alice": /);
+      assert.match(
+        result.fields["M"] ?? "",
+        /^pgrelay could not verify the server while logging in as "alice": /,
+      );
       assert.match(result.fields["M"] ?? "", reason);
       const logged = logger.lines.filter((l) => l.event === "auth_failed" && l.user === "alice").at(-1);
       assert.match(String(logged?.message), reason, "the log says why");
@@ -180,7 +215,10 @@ describe("upstream login: pgrelay verifies the server", () => {
 
   for (
     const [step, reason] of [
-      ["cleartext", /authentication method requirement "scram-sha-256" failed: server requested a cleartext password/],
+      [
+        "cleartext",
+        /authentication method requirement "scram-sha-256" failed: server requested a cleartext password/,
+      ],
       ["md5", /server requested a hashed password/],
       ["trust", /server did not complete authentication/],
       ["ok-after-initial", /AuthenticationOk before completing SCRAM authentication/],
@@ -194,11 +232,17 @@ describe("upstream login: pgrelay verifies the server", () => {
       assert.ok(result instanceof BackendError, "no ReadyForQuery");
       assert.equal(result.fields["S"], "FATAL");
       // The reason goes to the log (and, where pgrelay tells clients why auth.query failed, to the client).
-      const told = [result.fields["M"], ...logger.lines.slice(logged).flatMap((line) => Object.values(line).map(String))].join("\n");
+      const told = [
+        result.fields["M"],
+        ...logger.lines.slice(logged).flatMap((line) => Object.values(line).map(String)),
+      ].join("\n");
       assert.match(told, reason);
       assert.equal(upstream.length, 1, "bob's own login never starts");
       const sent = upstream[0]!.received.map((m) => decoder.decode(m.body));
-      assert.ok(!sent.some((text) => text.includes(PASSWORDS.pgrelay_auth)), `the password never left pgrelay: ${JSON.stringify(sent)}`);
+      assert.ok(
+        !sent.some((text) => text.includes(PASSWORDS.pgrelay_auth)),
+        `the password never left pgrelay: ${JSON.stringify(sent)}`,
+      );
       assert.ok(!upstream[0]!.received.some((m) => m.type === "P"), "no query ran");
     });
   }

@@ -148,7 +148,9 @@ export class FakeConnection {
         this.#gotStartup = true;
         const fields = decoder.decode(packet.subarray(8)).split("\0");
         const params: Record<string, string> = {};
-        for (let i = 0; i + 1 < fields.length && fields[i] !== ""; i += 2) params[fields[i]!] = fields[i + 1]!;
+        for (let i = 0; i + 1 < fields.length && fields[i] !== ""; i += 2) {
+          params[fields[i]!] = fields[i + 1]!;
+        }
         this.#startupResolve(params);
         continue;
       }
