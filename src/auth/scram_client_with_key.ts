@@ -45,6 +45,7 @@ export class ScramClientWithKey {
   #clientFirstBare: string;
   #step: "initial" | "sent-first" | "sent-final" | "finished" = "initial";
   #expectedServerSignature: Uint8Array | undefined;
+  #verified = false;
 
   constructor(options: ScramClientWithKeyOptions) {
     if (options.clientKey.length !== SCRAM_KEY_LENGTH) {
@@ -116,6 +117,14 @@ export class ScramClientWithKey {
     return encoder.encode(`${withoutProof},p=${encodeBase64(xorBytes(this.#clientKey, clientSignature))}`);
   }
 
+  /**
+   * True once server-final-message carried the ServerSignature the verifier's ServerKey predicts: only then
+   * has the server proven it holds the verifier, and only then may its AuthenticationOk be believed.
+   */
+  get verified(): boolean {
+    return this.#verified;
+  }
+
   /** Checks server-final-message's ServerSignature (proof that the upstream knows ServerKey); throws if not. */
   handleFinal(serverFinal: Uint8Array): Promise<void> {
     return new Promise((resolve) => {
@@ -136,7 +145,8 @@ export class ScramClientWithKey {
     const signature = first?.name === "v" ? decodeBase64(first.value) : undefined;
     if (signature === undefined) throw new Error("malformed SCRAM server-final-message from upstream");
     if (!constantTimeEqual(signature, expected)) {
-      throw new Error("upstream SCRAM server signature does not match the verifier's ServerKey");
+      throw new Error("server signature did not verify (the upstream does not hold the verifier's ServerKey)");
     }
+    this.#verified = true;
   }
 }

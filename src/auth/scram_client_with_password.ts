@@ -22,7 +22,13 @@ export class ScramClientWithPassword {
     return { mechanism: "SCRAM-SHA-256", data: new TextEncoder().encode(`n,,n=,r=${this.#nonce}`) };
   }
 
+  /** True once the server proved, with its SCRAM signature, that it holds the password's verifier. */
+  get verified(): boolean {
+    return this.#withKey?.verified ?? false;
+  }
+
   async handleContinue(serverFirst: Uint8Array): Promise<Uint8Array> {
+    if (this.#withKey) throw new Error("unexpected SCRAM server-first-message at this point");
     const attributes = splitAttributes(new TextDecoder().decode(serverFirst));
     const salt = attributes?.find((a) => a.name === "s")?.value;
     const iterations = Number(attributes?.find((a) => a.name === "i")?.value);

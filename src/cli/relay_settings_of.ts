@@ -11,6 +11,7 @@ import type { ClientTlsSettings, UpstreamTlsSettings } from "../core/tls_setting
 import { ScramMock } from "../auth/scram_mock.ts";
 import { lookupVerifier, parseUserlist } from "../auth/userlist.ts";
 import { processMockSecret } from "./mock_secret.ts";
+import { readSecretFile } from "./secret_file.ts";
 
 type Check = "certificate" | "key";
 
@@ -55,12 +56,12 @@ export async function relaySettingsOf(config: Config): Promise<RelaySettings> {
   let authentication: RelaySettings["authentication"] = { mode: "relay" };
   if (config.auth.mode === "scram" && config.auth.file !== undefined) {
     try {
-      const users = parseUserlist(await readFile(config.auth.file, "utf8"));
-      authentication = { mode: "scram", users, mock: new ScramMock(processMockSecret()) };
-      const { query, user, database } = config.auth;
+      const users = parseUserlist(await readSecretFile(config.auth.file));
+      const { query, user, database, upstreamRequireAuth: requireAuth } = config.auth;
+      authentication = { mode: "scram", users, mock: new ScramMock(processMockSecret()), upstreamRequireAuth: requireAuth };
       if (query !== undefined && user !== undefined) {
         const password = lookupVerifier(users, user);
-        if (password.kind === "plain") authentication.query = { query, user, password: password.password, database };
+        if (password.kind === "plain") authentication.query = { query, user, password: password.password, database, requireAuth };
         else issues.push({ key: "auth.user", message: `"${user}" needs a plaintext password in auth.file to run auth.query (PgBouncer's auth_user convention)` });
       }
     } catch (error) {

@@ -6,6 +6,7 @@ import type { AuditSettings } from "../audit/audit_schema.ts";
 import { type Limits, NO_LIMITS } from "../limits/limits_schema.ts";
 import { DEFAULT_POLICY, type Policy } from "../policy/policy_schema.ts";
 import type { ClientTlsMode, UpstreamTlsMode } from "../core/tls_settings.ts";
+import { DEFAULT_UPSTREAM_REQUIRE_AUTH, type UpstreamAuthMethod } from "../core/upstream_auth.ts";
 
 export const CLIENT_TLS_MODES = ["disable", "terminate", "passthrough"] as const satisfies readonly ClientTlsMode[];
 export const UPSTREAM_TLS_MODES = ["disable", "prefer", "require", "verify-ca", "verify-full"] as const satisfies readonly UpstreamTlsMode[];
@@ -41,6 +42,8 @@ export interface AuthConfig {
   user: string | undefined;
   /** The database `query` runs in. */
   database: string;
+  /** upstream_require_auth: what pgrelay answers when it logs in to the server itself (libpq's require_auth). */
+  upstreamRequireAuth: UpstreamAuthMethod[];
 }
 
 export interface Config {
@@ -80,7 +83,7 @@ export const CONFIG_KEYS = {
   workers: "processes sharing the listen port with SO_REUSEPORT (1 to 64; default 1)",
   tls: "client leg: { mode: disable|terminate|passthrough, cert, key, require }",
   upstream_tls: "upstream leg: { mode: disable|prefer|require|verify-ca|verify-full, ca, server_name }",
-  auth: "{ mode: relay|scram, file, query, user, database }: relay auth untouched, or authenticate clients with SCRAM",
+  auth: "{ mode: relay|scram, file, query, user, database, upstream_require_auth }: relay auth untouched, or authenticate clients with SCRAM",
   policy: "{ default: allow|deny, enforce_on_reload: bool, rules: [...] }: who may connect",
   limits: "{ max_connections, per_user, per_database, per_source, connect_rate, bandwidth_per_session }",
   audit: "{ path, queries, max_query_length, redact_literals }: JSON-lines audit log",
@@ -100,7 +103,7 @@ export const DEFAULT_CONFIG: Config = {
   workers: 1,
   tls: { mode: "disable", cert: undefined, key: undefined, require: false },
   upstreamTls: { mode: "disable", ca: undefined, serverName: undefined },
-  auth: { mode: "relay", file: undefined, query: undefined, user: undefined, database: "postgres" },
+  auth: { mode: "relay", file: undefined, query: undefined, user: undefined, database: "postgres", upstreamRequireAuth: [...DEFAULT_UPSTREAM_REQUIRE_AUTH] },
   policy: DEFAULT_POLICY,
   limits: NO_LIMITS,
   audit: undefined,

@@ -10,6 +10,7 @@ import { parsePolicy } from "../policy/policy_schema.ts";
 import { type ConfigIssue, formatPath, SettingError, SettingErrors } from "./config_error.ts";
 import { passthroughBlindSpots } from "./passthrough_blind_spots.ts";
 import type { ClientTlsMode, UpstreamTlsMode } from "../core/tls_settings.ts";
+import { UPSTREAM_AUTH_METHODS, type UpstreamAuthMethod } from "../core/upstream_auth.ts";
 import { AUTH_MODES, type AuthMode, CLIENT_TLS_MODES, type Config, CONFIG_KEYS, type ConfigKey, DEFAULT_CONFIG, UPSTREAM_TLS_MODES } from "./schema.ts";
 import { parseAddress, parseDuration, parseSize } from "./units.ts";
 
@@ -70,12 +71,13 @@ const SETTERS: { [K in ConfigKey]: (config: Config, value: unknown) => void } = 
     }
   },
   auth: (config, value) => {
-    for (const [key, entry] of entriesOf(value, "auth", ["mode", "file", "query", "user", "database"])) {
+    for (const [key, entry] of entriesOf(value, "auth", ["mode", "file", "query", "user", "database", "upstream_require_auth"])) {
       if (key === "mode") config.auth.mode = oneOf(entry, AUTH_MODES) as AuthMode;
       if (key === "file") config.auth.file = asString(entry);
       if (key === "query") config.auth.query = asString(entry);
       if (key === "user") config.auth.user = asString(entry);
       if (key === "database") config.auth.database = asString(entry);
+      if (key === "upstream_require_auth") config.auth.upstreamRequireAuth = parseRequireAuth(entry);
     }
   },
   workers: (config, value) => {
@@ -167,6 +169,24 @@ function entriesOf(value: unknown, name: string, known: readonly string[]): Arra
   const unknown = entries.find(([key]) => !known.includes(key));
   if (unknown) throw new RangeError(`unknown key ${name}.${unknown[0]} (known keys: ${known.map((k) => `${name}.${k}`).join(", ")})`);
   return entries;
+}
+
+/** auth.upstream_require_auth: a list (or a comma-separated string, as libpq takes it) of allowed methods. */
+function parseRequireAuth(value: unknown): UpstreamAuthMethod[] {
+  const fail = (message: string): never => {
+    throw new SettingError(["upstream_require_auth"], message);
+  };
+  const items = typeof value === "string" ? value.split(",").map((item) => item.trim()) : value;
+  const expected = `a list of ${UPSTREAM_AUTH_METHODS.join(", ")}`;
+  if (!Array.isArray(items) || items.length === 0) return fail(`expected ${expected}, got ${JSON.stringify(value)}`);
+  const methods: UpstreamAuthMethod[] = [];
+  for (const item of items) {
+    if (item === "md5") fail("md5 cannot be allowed: pgrelay never answers md5 (use scram-sha-256)");
+    if (typeof item === "string" && item.startsWith("!")) fail(`negated methods ("${item}") are not supported: list the allowed ones`);
+    if (!UPSTREAM_AUTH_METHODS.includes(item as UpstreamAuthMethod)) fail(`expected ${expected}, got ${JSON.stringify(item)}`);
+    if (!methods.includes(item as UpstreamAuthMethod)) methods.push(item as UpstreamAuthMethod);
+  }
+  return methods;
 }
 
 function oneOf(value: unknown, allowed: readonly string[]): string {

@@ -9,7 +9,8 @@ import { decodeAuthentication, saslInitialResponse, saslResponse } from "../prot
 import { AUTH, BACKEND } from "../protocol/codes.ts";
 import { decodeErrorFields } from "../protocol/error_response.ts";
 import { bind, execute, parse, passwordMessage, startupMessage, sync, terminate } from "../protocol/frontend_messages.ts";
-import { MessageReader } from "./message_reader.ts";
+import { type Message, MessageReader } from "./message_reader.ts";
+import { DEFAULT_UPSTREAM_REQUIRE_AUTH, requirementFailed, type UpstreamAuthMethod } from "./upstream_auth.ts";
 import type { RelaySocket } from "./socket.ts";
 
 export interface AuthQuerySettings {
@@ -19,6 +20,12 @@ export interface AuthQuerySettings {
   /** Its password (SCRAM, cleartext or trust on the server; md5 cannot be answered without MD5). */
   password: string;
   database: string;
+  /**
+   * auth.upstream_require_auth: the requests pgrelay answers as `user`; default SCRAM-SHA-256 only, so the
+   * password never leaves pgrelay in cleartext and the server must prove with its SCRAM signature that it
+   * knows the password, unless `password` (cleartext) or `none` (trust) are listed.
+   */
+  requireAuth?: readonly UpstreamAuthMethod[] | undefined;
 }
 
 const decoder = new TextDecoder();
@@ -26,6 +33,67 @@ const decoder = new TextDecoder();
 function serverError(body: Uint8Array, what: string): Error {
   const fields = decodeErrorFields(body);
   return new Error(`${what}: ${fields.get("C") ?? "?"} ${fields.get("M") ?? "(no message)"}`);
+}
+
+/**
+ * Logs in as auth.user, through ReadyForQuery. AuthenticationOk counts only after a SCRAM exchange whose
+ * server signature verified, after a cleartext password when `password` is allowed, or at once when
+ * `none` is; anything else throws (with libpq's require_auth wording) before the password is sent.
+ */
+async function logIn(server: RelaySocket, settings: AuthQuerySettings, next: () => Promise<Message>): Promise<void> {
+  const allowed = settings.requireAuth ?? DEFAULT_UPSTREAM_REQUIRE_AUTH;
+  const refuse = (reason: string) => new Error(`auth.user "${settings.user}": ${requirementFailed(allowed, reason)}`);
+  let scram: ScramClientWithPassword | undefined;
+  let sentPassword = false;
+  let authenticated = false;
+  for (let message = await next(); message.type !== BACKEND.READY_FOR_QUERY; message = await next()) {
+    if (message.type === BACKEND.ERROR_RESPONSE) throw serverError(message.body, `auth.user "${settings.user}" could not log in`);
+    if (message.type !== BACKEND.AUTHENTICATION) continue; // ParameterStatus, BackendKeyData, notices
+    if (authenticated) throw new Error(`auth.user "${settings.user}": the server asked for authentication after AuthenticationOk`);
+    const { code, data } = decodeAuthentication(message.body);
+    switch (code) {
+      case AUTH.OK:
+        if (scram && !scram.verified) {
+          throw new Error(`auth.user "${settings.user}": the server sent AuthenticationOk before completing SCRAM authentication (no valid server signature)`);
+        }
+        if (!scram && !sentPassword && !allowed.includes("none")) throw refuse("server did not complete authentication");
+        authenticated = true;
+        break;
+      case AUTH.CLEARTEXT_PASSWORD:
+        if (!allowed.includes("password")) throw refuse("server requested a cleartext password");
+        if (scram || sentPassword) throw new Error(`auth.user "${settings.user}": the server asked for a password twice`);
+        sentPassword = true;
+        server.write(passwordMessage(settings.password));
+        break;
+      case AUTH.MD5_PASSWORD:
+        throw refuse("server requested a hashed password (md5, which pgrelay never answers)");
+      case AUTH.SASL: {
+        if (!allowed.includes("scram-sha-256")) throw refuse("server requested SASL authentication");
+        if (scram || sentPassword) throw new Error(`auth.user "${settings.user}": the server started a second authentication exchange`);
+        const offered = decoder.decode(data).split("\0");
+        if (!offered.includes("SCRAM-SHA-256")) throw new Error(`auth.user "${settings.user}": the server offers ${offered.filter(Boolean).join(", ")}, and pgrelay logs in with SCRAM-SHA-256`);
+        scram = new ScramClientWithPassword(settings.password);
+        const initial = scram.initialResponse();
+        server.write(saslInitialResponse(initial.mechanism, initial.data));
+        break;
+      }
+      case AUTH.SASL_CONTINUE:
+        if (!scram) throw new Error(`auth.user "${settings.user}": the server continued a SASL exchange that was not started`);
+        server.write(saslResponse(await scram.handleContinue(data)));
+        break;
+      case AUTH.SASL_FINAL:
+        if (!scram) throw new Error(`auth.user "${settings.user}": the server finished a SASL exchange that was not started`);
+        try {
+          await scram.handleFinal(data);
+        } catch (error) {
+          throw new Error(`auth.user "${settings.user}": pgrelay could not verify the server: ${(error as Error).message}`);
+        }
+        break;
+      default:
+        throw new Error(`the server asks auth.user "${settings.user}" for authentication type ${code}; use SCRAM-SHA-256`);
+    }
+  }
+  if (!authenticated) throw new Error(`auth.user "${settings.user}": the server sent ReadyForQuery before AuthenticationOk`);
 }
 
 /** The first column of the first row `auth.query` returns for `user`, or undefined for no row or NULL. */
@@ -39,22 +107,7 @@ export async function fetchVerifier(
   const next = () => reader.next(options.timeoutMs);
   try {
     server.write(startupMessage({ user: settings.user, database: settings.database, application_name: "pgrelay auth_query" }));
-    let scram: ScramClientWithPassword | undefined;
-    for (let message = await next(); message.type !== BACKEND.READY_FOR_QUERY; message = await next()) {
-      if (message.type === BACKEND.ERROR_RESPONSE) throw serverError(message.body, `auth.user "${settings.user}" could not log in`);
-      if (message.type !== BACKEND.AUTHENTICATION) continue; // ParameterStatus, BackendKeyData, notices
-      const { code, data } = decodeAuthentication(message.body);
-      if (code === AUTH.CLEARTEXT_PASSWORD) server.write(passwordMessage(settings.password));
-      else if (code === AUTH.SASL) {
-        scram = new ScramClientWithPassword(settings.password);
-        const initial = scram.initialResponse();
-        server.write(saslInitialResponse(initial.mechanism, initial.data));
-      } else if (code === AUTH.SASL_CONTINUE && scram) server.write(saslResponse(await scram.handleContinue(data)));
-      else if (code === AUTH.SASL_FINAL && scram) await scram.handleFinal(data);
-      else if (code !== AUTH.OK) {
-        throw new Error(`the server asks auth.user "${settings.user}" for authentication type ${code}; use SCRAM-SHA-256 or password`);
-      }
-    }
+    await logIn(server, settings, next);
     server.write(new Uint8Array([...parse(settings.query), ...bind([user]), ...execute(), ...sync()]));
     let value: string | undefined;
     let error: Error | undefined;

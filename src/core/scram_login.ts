@@ -28,6 +28,7 @@ import { encodeFrame } from "../protocol/encode_frame.ts";
 import type { ProxyError } from "../protocol/error_response.ts";
 import { SQLSTATE, type SqlState } from "../protocol/sqlstate.ts";
 import { type Message, MessageReader } from "./message_reader.ts";
+import { DEFAULT_UPSTREAM_REQUIRE_AUTH, requirementFailed, type UpstreamAuthMethod } from "./upstream_auth.ts";
 import type { RelaySocket } from "./socket.ts";
 
 export interface ScramAuthSettings {
@@ -38,18 +39,44 @@ export interface ScramAuthSettings {
   query?: import("./auth_query.ts").AuthQuerySettings;
   /** Mock verifiers for users pgrelay cannot authenticate; default: one secret per process. */
   mock?: ScramMock | undefined;
+  /** auth.upstream_require_auth: what pgrelay answers when it logs in upstream; default SCRAM-SHA-256 only. */
+  upstreamRequireAuth?: readonly UpstreamAuthMethod[] | undefined;
 }
 
 /** Used when the settings bring no {@link ScramMock}: its random secret is made once per process. */
 const PROCESS_MOCK = new ScramMock();
 
-/** Looks a user up in auth.file; `fallback` (auth.query) answers for users the file does not list. */
+/** Every entry of an auth file, classified and parsed once per loaded file (see {@link lookupUser}). */
+const CLASSIFIED = new WeakMap<ReadonlyMap<string, string>, Map<string, UserlistEntry | RangeError>>();
+const MISSING: UserlistEntry = { kind: "missing" };
+
+function classified(users: ReadonlyMap<string, string>): Map<string, UserlistEntry | RangeError> {
+  let entries = CLASSIFIED.get(users);
+  if (entries) return entries;
+  entries = new Map();
+  for (const name of users.keys()) {
+    try {
+      entries.set(name, lookupVerifier(users, name));
+    } catch (error) {
+      entries.set(name, error as RangeError);
+    }
+  }
+  CLASSIFIED.set(users, entries);
+  return entries;
+}
+
+/**
+ * Looks a user up in auth.file; `fallback` (auth.query) answers for users the file does not list. The file's
+ * verifiers are parsed once, for all users, so a listed and an unlisted name cost the same: one map lookup.
+ */
 export async function lookupUser(
   users: ReadonlyMap<string, string>,
   user: string,
   fallback?: () => Promise<string | undefined>,
 ): Promise<UserlistEntry> {
-  const entry = lookupVerifier(users, user);
+  const found = classified(users).get(user) ?? MISSING;
+  if (found instanceof RangeError) throw found;
+  const entry = found;
   if (entry.kind !== "missing" || !fallback) return entry;
   const fetched = await fallback();
   return fetched === undefined ? entry : lookupVerifier(new Map([[user, fetched]]), user);
@@ -124,8 +151,11 @@ export async function authenticateClient(
   },
 ): Promise<ClientLogin> {
   const entry = await options.lookup();
+  // The mock verifier is made for every user, needed or not: a user pgrelay knows and one it does not must
+  // cost the same crypto work before the first auth message, or the time to it tells which names exist.
+  const mocked = await (options.mock ?? PROCESS_MOCK).verifier(user);
   const unusable = unusableEntry(entry, user);
-  const verifier = entry.kind === "scram" ? entry.verifier : await (options.mock ?? PROCESS_MOCK).verifier(user);
+  const verifier = entry.kind === "scram" ? entry.verifier : mocked;
   try {
     return { clientKey: await runExchange(client, user, verifier, unusable !== undefined, options), verifier };
   } catch (error) {
@@ -177,13 +207,21 @@ export function isProxyError(error: unknown): error is ProxyError {
   return typeof error === "object" && error !== null && "severity" in error && "code" in error;
 }
 
-/** Sends the client's StartupMessage and answers the server's SCRAM exchange with the ClientKey. */
+/**
+ * Sends the client's StartupMessage and answers the server's SCRAM exchange with the ClientKey. The server's
+ * AuthenticationOk is believed only after its SASLFinal carried the ServerSignature the verifier's ServerKey
+ * predicts (the verifier from auth.file or auth.query: the same one the server stores), so a server that
+ * does not hold the verifier cannot pass for the real one; a server that asks for no authentication at all
+ * is accepted only when `requireAuth` includes `none`. Those refusals are FATAL 08006.
+ */
 export async function loginUpstream(
   server: RelaySocket,
   startupPacket: Uint8Array,
   login: ClientLogin,
-  options: { user: string; timeoutMs: number; maxBodyBytes: number },
+  options: { user: string; timeoutMs: number; maxBodyBytes: number; requireAuth?: readonly UpstreamAuthMethod[] | undefined },
 ): Promise<UpstreamLogin> {
+  const requireAuth = options.requireAuth ?? DEFAULT_UPSTREAM_REQUIRE_AUTH;
+  const unverified = (why: string) => fatal(SQLSTATE.CONNECTION_FAILURE, `pgrelay could not verify the server while logging in as "${options.user}": ${why}`);
   const reader = new MessageReader(server, { maxBodyBytes: options.maxBodyBytes, peer: "server" });
   server.write(startupPacket);
   let scram: ScramClientWithKey | undefined;
@@ -199,6 +237,12 @@ export async function loginUpstream(
     const { code, data } = decodeAuthentication(message.body);
     switch (code) {
       case AUTH.OK: {
+        if (scram && !scram.verified) {
+          throw unverified("the server sent AuthenticationOk before completing SCRAM authentication (no valid server signature)");
+        }
+        if (!scram && !requireAuth.includes("none")) {
+          throw unverified(requirementFailed(requireAuth, "server did not complete authentication"));
+        }
         const rest = reader.release();
         const parts = [...passOn, frameOf(message), rest];
         const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
@@ -210,9 +254,13 @@ export async function loginUpstream(
         return { ok: true, rest: out };
       }
       case AUTH.SASL: {
+        if (scram) throw fatal(SQLSTATE.PROTOCOL_VIOLATION, "the server started a second SASL exchange");
         const offered = new TextDecoder().decode(data).split("\0");
         if (!offered.includes("SCRAM-SHA-256")) {
           throw fatal(SQLSTATE.INVALID_AUTHORIZATION_SPECIFICATION, `the server offers ${offered.filter(Boolean).join(", ")} for user "${options.user}", and pgrelay logs in with SCRAM-SHA-256`);
+        }
+        if (!requireAuth.includes("scram-sha-256")) {
+          throw unverified(requirementFailed(requireAuth, "server requested SASL authentication"));
         }
         scram = new ScramClientWithKey({ clientKey: login.clientKey, verifier: login.verifier });
         const initial = scram.initialResponse();
@@ -228,10 +276,11 @@ export async function loginUpstream(
         }
         break;
       case AUTH.SASL_FINAL:
+        if (!scram) throw fatal(SQLSTATE.PROTOCOL_VIOLATION, "the server finished a SASL exchange that was not started");
         try {
-          await scram?.handleFinal(data);
+          await scram.handleFinal(data);
         } catch (error) {
-          throw fatal(SQLSTATE.INVALID_AUTHORIZATION_SPECIFICATION, `the upstream server could not prove it knows the verifier of "${options.user}": ${(error as Error).message}`);
+          throw unverified((error as Error).message);
         }
         break;
       default:

@@ -421,7 +421,7 @@ export class Session {
     const server = await this.#openSecuredUpstream();
     if (!server) return;
     try {
-      const result = await loginUpstream(server, startupPacket, login, { ...limits, user });
+      const result = await loginUpstream(server, startupPacket, login, { ...limits, user, requireAuth: auth.upstreamRequireAuth });
       if (!this.#clientOpen) {
         server.destroy();
         return;

@@ -37,7 +37,9 @@ describe("ScramClientWithKey", () => {
     const final = await upstream.handleFinal(clientFinal);
     assert.ok("serverFinal" in final, JSON.stringify(final));
     assert.deepEqual(final.clientKey, clientKey);
+    assert.equal(client.verified, false, "not before the server's signature");
     await client.handleFinal(final.serverFinal);
+    assert.equal(client.verified, true);
   });
 
   it("refuses a server whose salt or iteration count differ from the auth file's verifier", async () => {
@@ -95,7 +97,7 @@ describe("ScramClientWithKey", () => {
     const clientKey = await recoverClientKey(verifier, "s3cret");
     for (
       const [serverFinal, message] of [
-        [`v=${btoa("x".repeat(32))}`, /server signature does not match/],
+        [`v=${btoa("x".repeat(32))}`, /server signature did not verify/],
         ["e=invalid-proof", /upstream SCRAM error: invalid-proof/],
         ["garbage", /malformed SCRAM server-final-message/],
       ] as const
@@ -107,6 +109,7 @@ describe("ScramClientWithKey", () => {
       assert.ok("serverFirst" in first);
       await client.handleContinue(first.serverFirst);
       await assert.rejects(client.handleFinal(encoder.encode(serverFinal)), message);
+      assert.equal(client.verified, false);
     }
   });
 

@@ -108,4 +108,17 @@ describe("buildConfig()", () => {
       "bad.yaml:10: audit.querys: unknown key (known keys: path, queries, max_query_length, redact_literals)",
     ]);
   });
+
+  it("reads auth.upstream_require_auth as a list or a libpq-style string, default scram-sha-256 only", () => {
+    assert.deepEqual(buildConfig([]).config.auth.upstreamRequireAuth, ["scram-sha-256"]);
+    const list = configLayerFromYaml("auth: { mode: scram, file: /x, upstream_require_auth: [scram-sha-256, none] }\n", "a.yaml");
+    assert.deepEqual(buildConfig([list.layer!]).config.auth.upstreamRequireAuth, ["scram-sha-256", "none"]);
+    const text = configLayerFromYaml("auth: { upstream_require_auth: \"password, scram-sha-256\" }\n", "a.yaml");
+    assert.deepEqual(buildConfig([text.layer!]).config.auth.upstreamRequireAuth, ["password", "scram-sha-256"]);
+    const bad = (value: string) => buildConfig([configLayerFromYaml(`auth: { upstream_require_auth: ${value} }\n`, "b.yaml").layer!]).issues.map(formatIssue);
+    assert.deepEqual(bad("[md5]"), ["b.yaml:1: auth.upstream_require_auth: md5 cannot be allowed: pgrelay never answers md5 (use scram-sha-256)"]);
+    assert.deepEqual(bad("[gss]"), ['b.yaml:1: auth.upstream_require_auth: expected a list of scram-sha-256, password, none, got "gss"']);
+    assert.deepEqual(bad('"!password"'), ['b.yaml:1: auth.upstream_require_auth: negated methods ("!password") are not supported: list the allowed ones']);
+    assert.deepEqual(bad("[]"), ["b.yaml:1: auth.upstream_require_auth: expected a list of scram-sha-256, password, none, got []"]);
+  });
 });

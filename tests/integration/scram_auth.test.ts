@@ -44,7 +44,7 @@ describe("auth.mode scram", () => {
     });
     assert.equal(verifiers.code, 0, verifiers.stderr);
     authFile = join(dir, "userlist.txt");
-    await writeFile(authFile, `; pgrelay test users\n${verifiers.stdout}`);
+    await writeFile(authFile, `; pgrelay test users\n${verifiers.stdout}`, { mode: 0o600 });
     const users = parseUserlist(verifiers.stdout);
     const pem = (text: string) => new TextEncoder().encode(text);
     proxy = await startTestProxy(cluster, {
@@ -192,7 +192,7 @@ describe("auth.mode scram", () => {
     const ok = await runPgrelay(["--check", "--auth-mode", "scram", "--auth-file", authFile]);
     assert.equal(ok.code, 0, ok.stderr);
     const bad = join(dir, "bad.txt");
-    await writeFile(bad, '"scram_user" "SCRAM-SHA-256$4096:broken"\n');
+    await writeFile(bad, '"scram_user" "SCRAM-SHA-256$4096:broken"\n', { mode: 0o600 });
     const result = await runPgrelay(["--check", "--auth-mode", "scram", "--auth-file", bad]);
     assert.equal(result.code, 2);
     assert.match(result.stderr, /^pgrelay: auth\.file: ".*bad\.txt": auth file line 1: /);

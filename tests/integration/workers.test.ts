@@ -83,7 +83,7 @@ describe("--workers", () => {
   it("in auth.mode scram every worker gives an unknown user the same mock salt", async () => {
     const dir = await mkdtemp(join(tmpdir(), "pgrelay-workers-"));
     const authFile = join(dir, "userlist.txt");
-    await writeFile(authFile, "; nobody is listed\n");
+    await writeFile(authFile, "; nobody is listed\n", { mode: 0o600 });
     const scram = await spawnPgrelay(["--upstream", `127.0.0.1:${cluster.port}`, "--workers", "2", "--auth-mode", "scram", "--auth-file", authFile]);
     try {
       await waitFor(() => events(scram, "listening").some((e) => e.workers === 2), "both workers listening");
