@@ -121,7 +121,10 @@ export class CancelKeyRegistry<S> {
    * `server` (or to none yet). Throws RangeError for a length the protocol does not allow or when full.
    */
   issue(secretLength: number, server: S | null = null): IssuedCancelKey<S> {
-    if (!Number.isInteger(secretLength) || secretLength < SECRET_LENGTH.protocol30 || secretLength > SECRET_LENGTH.max) {
+    if (
+      !Number.isInteger(secretLength) || secretLength < SECRET_LENGTH.protocol30 ||
+      secretLength > SECRET_LENGTH.max
+    ) {
       throw new RangeError(
         `a cancel secret is ${SECRET_LENGTH.protocol30} to ${SECRET_LENGTH.max} bytes, got ${secretLength}`,
       );

@@ -79,7 +79,11 @@ export class Cluster {
     const primary = verdict.kind === "one" ? verdict.host : undefined;
     const eligible = (host: HostState): boolean =>
       host.up && targetAcceptsRole(target, host.role) &&
-      (host.role === "primary" ? host === primary : host.role === "standby" ? this.#withinLag(host, primary) : true);
+      (host.role === "primary"
+        ? host === primary
+        : host.role === "standby"
+        ? this.#withinLag(host, primary)
+        : true);
     let hosts: HostState[];
     if (target === "any") {
       hosts = this.hosts.filter(eligible);
@@ -156,9 +160,8 @@ export class Cluster {
   #whyNone(target: Target, verdict: PrimaryVerdict): string {
     const head = `cluster "${this.name}" has no eligible host for target "${target}"`;
     if (verdict.kind === "undecided") {
-      const who = verdict.claimants.map((host) =>
-        `${host.address} on timeline ${host.timeline ?? "unknown"}`
-      ).join(", ");
+      const who = verdict.claimants.map((host) => `${host.address} on timeline ${host.timeline ?? "unknown"}`)
+        .join(", ");
       return `${head}: ${verdict.claimants.length} hosts claim to be primary (${who}) and which is current ` +
         `cannot be decided, so pgrelay refuses rather than guess`;
     }

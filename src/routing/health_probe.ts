@@ -34,7 +34,9 @@ export class HealthProbeError extends RangeError {
  */
 export function parseHealthRow(values: readonly (string | null)[]): HealthCheckResult {
   if (values.length !== HEALTH_COLUMNS.length) {
-    throw new HealthProbeError(`health check answered ${values.length} columns, expected ${HEALTH_COLUMNS.length}`);
+    throw new HealthProbeError(
+      `health check answered ${values.length} columns, expected ${HEALTH_COLUMNS.length}`,
+    );
   }
   const [inRecovery, lsnText, walfile, receivedTli] = values;
   if (inRecovery !== "t" && inRecovery !== "f") {
@@ -42,17 +44,23 @@ export function parseHealthRow(values: readonly (string | null)[]): HealthCheckR
   }
   const standby = inRecovery === "t";
   const lsn = lsnText === null || lsnText === undefined ? undefined : parseLsn(lsnText);
-  if (!standby && lsn === undefined) throw new HealthProbeError("health check: a primary reported no WAL position");
+  if (!standby && lsn === undefined) {
+    throw new HealthProbeError("health check: a primary reported no WAL position");
+  }
   let timeline: number | undefined;
   if (standby) {
     if (receivedTli !== null && receivedTli !== undefined) {
       if (!/^\d{1,10}$/.test(receivedTli)) {
-        throw new HealthProbeError(`health check: received_tli ${JSON.stringify(receivedTli)} is not a timeline`);
+        throw new HealthProbeError(
+          `health check: received_tli ${JSON.stringify(receivedTli)} is not a timeline`,
+        );
       }
       timeline = Number(receivedTli);
     }
   } else {
-    if (walfile === null || walfile === undefined) throw new HealthProbeError("health check: a primary reported no WAL file");
+    if (walfile === null || walfile === undefined) {
+      throw new HealthProbeError("health check: a primary reported no WAL file");
+    }
     timeline = timelineOfWalFile(walfile);
   }
   return { role: standby ? "standby" : "primary", lsn, timeline };
@@ -61,7 +69,9 @@ export function parseHealthRow(values: readonly (string | null)[]): HealthCheckR
 /** `16/B374D848` → 0x16_B374D848n. Throws HealthProbeError when it is not an LSN. */
 export function parseLsn(text: string): bigint {
   const match = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/.exec(text);
-  if (!match) throw new HealthProbeError(`health check: ${JSON.stringify(text)} is not an LSN such as 16/B374D848`);
+  if (!match) {
+    throw new HealthProbeError(`health check: ${JSON.stringify(text)} is not an LSN such as 16/B374D848`);
+  }
   return (BigInt(`0x${match[1]}`) << 32n) | BigInt(`0x${match[2]}`);
 }
 

@@ -20,7 +20,8 @@ export interface HealthCheckResult {
 /** Why a host is out, which decides what brings it back. */
 export const DOWN_REASONS = {
   check: "a health check failed; a passing check brings it back",
-  connect: "a connection attempt failed; a passing check (or, unchecked, a successful connection) brings it back",
+  connect:
+    "a connection attempt failed; a passing check (or, unchecked, a successful connection) brings it back",
 } as const;
 export type DownReason = keyof typeof DOWN_REASONS;
 

@@ -18,7 +18,7 @@ import { SettingError, SettingErrors } from "../config/config_error.ts";
 import { compileGlob } from "../policy/glob.ts";
 import { parsePolicy, type RuleMatch } from "../policy/policy_schema.ts";
 import type { RouteRule } from "./route_table.ts";
-import { parseTarget, TARGET_NAMES, type Target } from "./target.ts";
+import { parseTarget, type Target, TARGET_NAMES } from "./target.ts";
 
 const ROUTE_KEYS = ["name", "match", "cluster", "target"] as const;
 
@@ -33,7 +33,10 @@ const isMapping = (value: unknown): value is Record<string, unknown> =>
 export function parseRoutes(raw: unknown, clusters?: ReadonlySet<string>): RouteRule[] {
   if (raw === null || raw === undefined) return [];
   if (!Array.isArray(raw)) {
-    throw new SettingError([], "expected a list of routes such as - { name: default, cluster: main, target: primary }");
+    throw new SettingError(
+      [],
+      "expected a list of routes such as - { name: default, cluster: main, target: primary }",
+    );
   }
   const bad: SettingError[] = [];
   const rules: RouteRule[] = [];
@@ -61,7 +64,10 @@ export function parseRoutes(raw: unknown, clusters?: ReadonlySet<string>): Route
 
 function parseRoute(raw: unknown, index: number, clusters: ReadonlySet<string> | undefined): RouteRule {
   if (!isMapping(raw)) {
-    throw new SettingError([index], "expected a mapping such as { name: default, cluster: main, target: primary }");
+    throw new SettingError(
+      [index],
+      "expected a mapping such as { name: default, cluster: main, target: primary }",
+    );
   }
   let name: string | undefined;
   let cluster: string | undefined;
@@ -106,15 +112,25 @@ function parseRoute(raw: unknown, index: number, clusters: ReadonlySet<string> |
         throw new SettingError([index, key], `unknown key (known keys: ${ROUTE_KEYS.join(", ")})`);
     }
   }
-  if (cluster === undefined) throw new SettingError([index], "a route needs cluster: naming the cluster it sends to");
+  if (cluster === undefined) {
+    throw new SettingError([index], "a route needs cluster: naming the cluster it sends to");
+  }
   const label = name ?? `routes[${index}]`;
-  return serverName ? { index, name, label, match, serverName, cluster, target } : { index, name, label, match, cluster, target };
+  return serverName
+    ? { index, name, label, match, serverName, cluster, target }
+    : { index, name, label, match, cluster, target };
 }
 
 /** Splits off `server_name` and hands the rest to the policy's parser, mapping its error paths back. */
-function parseRouteMatch(raw: unknown, index: number): { match: RuleMatch; serverName: RouteRule["serverName"] } {
+function parseRouteMatch(
+  raw: unknown,
+  index: number,
+): { match: RuleMatch; serverName: RouteRule["serverName"] } {
   if (!isMapping(raw)) {
-    throw new SettingError([index, "match"], "expected a mapping of match fields (the policy's, plus server_name)");
+    throw new SettingError(
+      [index, "match"],
+      "expected a mapping of match fields (the policy's, plus server_name)",
+    );
   }
   const { server_name: rawServerName, ...policyFields } = raw;
   let serverName: RouteRule["serverName"];
@@ -123,7 +139,9 @@ function parseRouteMatch(raw: unknown, index: number): { match: RuleMatch; serve
     if (list.length === 0 || !list.every((item) => typeof item === "string" && item !== "")) {
       throw new SettingError(
         [index, "match", "server_name"],
-        `expected a host name glob such as "*.db.example.com" or a list of them, got ${JSON.stringify(rawServerName)}`,
+        `expected a host name glob such as "*.db.example.com" or a list of them, got ${
+          JSON.stringify(rawServerName)
+        }`,
       );
     }
     serverName = (list as string[]).map((text) => ({ text, pattern: compileGlob(text.toLowerCase()) }));

@@ -11,8 +11,10 @@
 /** Every target with what it asks of a server (libpq's wording, shortened). */
 export const TARGETS = {
   any: "any server",
-  "read-write": "a server whose sessions accept writes by default (not in hot standby, default_transaction_read_only off)",
-  "read-only": "a server whose sessions refuse writes by default (in hot standby, or default_transaction_read_only on)",
+  "read-write":
+    "a server whose sessions accept writes by default (not in hot standby, default_transaction_read_only off)",
+  "read-only":
+    "a server whose sessions refuse writes by default (in hot standby, or default_transaction_read_only on)",
   primary: "a server that is not in hot standby",
   standby: "a server in hot standby",
   "prefer-standby": "a standby if one is eligible, otherwise any server",

@@ -79,7 +79,10 @@ describe("cluster candidates", () => {
     assert.equal(c.lagBytes(hosts[1]!), 20 * MB);
     assert.equal(c.lagBytes(hosts[0]!), undefined);
     hosts[2]!.recordCheck({ role: "standby", lsn: base - BigInt(17 * MB), timeline: 2 }, at);
-    assert.match(reason(c.candidates("standby")), /db2:5432 is a standby 20000000 bytes behind \(max_lag 16000000\)/);
+    assert.match(
+      reason(c.candidates("standby")),
+      /db2:5432 is a standby 20000000 bytes behind \(max_lag 16000000\)/,
+    );
     assert.deepEqual(names(c.candidates("prefer-standby")), ["db1:5432"]);
     assert.deepEqual(c.record().hosts.map((h) => h.lag_bytes), [null, 20 * MB, 17 * MB]);
   });
@@ -104,7 +107,11 @@ describe("cluster candidates", () => {
     ];
     const c = cluster(hosts, { maxLagBytes: 500 });
     assert.deepEqual(names(c.candidates("primary")), ["db2:5432"]);
-    assert.deepEqual(names(c.candidates("any")), ["db2:5432", "db3:5432"], "the stale primary is never chosen");
+    assert.deepEqual(
+      names(c.candidates("any")),
+      ["db2:5432", "db3:5432"],
+      "the stale primary is never chosen",
+    );
     assert.deepEqual(names(c.candidates("standby")), ["db3:5432"], "lag measured against db2, not db1");
     assert.equal(c.lagBytes(hosts[2]!), 100);
   });
@@ -118,7 +125,10 @@ describe("cluster candidates", () => {
     const c = cluster(hosts);
     for (const target of ["primary", "read-write"] as const) {
       const why = reason(c.candidates(target));
-      assert.match(why, new RegExp(`^cluster "main" has no eligible host for target "${target}": 2 hosts claim`));
+      assert.match(
+        why,
+        new RegExp(`^cluster "main" has no eligible host for target "${target}": 2 hosts claim`),
+      );
       assert.match(why, /db1:5432 on timeline 2, db2:5432 on timeline 2/);
       assert.match(why, /refuses rather than guess/);
     }
@@ -141,7 +151,12 @@ describe("cluster candidates", () => {
   });
 
   it("round_robin rotates the first choice among eligible standbys", () => {
-    const hosts = [host("p:1", "primary", base, 1), host("a:1", "standby", base, 1), host("b:1", "standby", base, 1), host("c:1", "standby", base, 1)];
+    const hosts = [
+      host("p:1", "primary", base, 1),
+      host("a:1", "standby", base, 1),
+      host("b:1", "standby", base, 1),
+      host("c:1", "standby", base, 1),
+    ];
     const c = cluster(hosts);
     const firsts = Array.from({ length: 6 }, () => names(c.candidates("standby"))[0]);
     assert.deepEqual(firsts, ["a:1", "b:1", "c:1", "a:1", "b:1", "c:1"]);
@@ -149,7 +164,12 @@ describe("cluster candidates", () => {
   });
 
   it("random shuffles with the injected source", () => {
-    const hosts = [host("p:1", "primary", base, 1), host("a:1", "standby", base, 1), host("b:1", "standby", base, 1), host("c:1", "standby", base, 1)];
+    const hosts = [
+      host("p:1", "primary", base, 1),
+      host("a:1", "standby", base, 1),
+      host("b:1", "standby", base, 1),
+      host("c:1", "standby", base, 1),
+    ];
     const draws = [0.99, 0.0];
     const c = cluster(hosts, { balance: "random", random: () => draws.shift() ?? 0.5 });
     // i=2: j=floor(0.99*3)=2 (stay); i=1: j=0 (swap a and b).
@@ -159,9 +179,17 @@ describe("cluster candidates", () => {
   });
 
   it("least_connections puts the host with fewest connections first, ties rotating", () => {
-    const hosts = [host("p:1", "primary", base, 1), host("a:1", "standby", base, 1), host("b:1", "standby", base, 1), host("c:1", "standby", base, 1)];
+    const hosts = [
+      host("p:1", "primary", base, 1),
+      host("a:1", "standby", base, 1),
+      host("b:1", "standby", base, 1),
+      host("c:1", "standby", base, 1),
+    ];
     const counts = new Map([["a:1", 5], ["b:1", 2], ["c:1", 2]]);
-    const c = cluster(hosts, { balance: "least_connections", connections: (h) => counts.get(h.address) ?? 0 });
+    const c = cluster(hosts, {
+      balance: "least_connections",
+      connections: (h) => counts.get(h.address) ?? 0,
+    });
     assert.deepEqual(names(c.candidates("standby")), ["b:1", "c:1", "a:1"]);
     assert.deepEqual(names(c.candidates("standby")), ["b:1", "c:1", "a:1"]);
     assert.deepEqual(names(c.candidates("standby")), ["c:1", "b:1", "a:1"], "the tie rotates");
@@ -174,8 +202,14 @@ describe("cluster candidates", () => {
     const record = c.record();
     assert.equal(record.name, "main");
     assert.deepEqual(record.hosts[1], {
-      host: "db2:5432", role: "standby", up: true, lag_bytes: 100, timeline: 2,
-      last_check: at.toISOString(), error: null, consecutive_failures: 0,
+      host: "db2:5432",
+      role: "standby",
+      up: true,
+      lag_bytes: 100,
+      timeline: 2,
+      last_check: at.toISOString(),
+      error: null,
+      consecutive_failures: 0,
     });
   });
 

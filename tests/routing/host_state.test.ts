@@ -11,8 +11,14 @@ describe("host health records", () => {
     assert.equal(host.role, "unknown");
     assert.equal(host.checked, false);
     assert.deepEqual(host.record(undefined), {
-      host: "db1:5432", role: "unknown", up: true, lag_bytes: null, timeline: null,
-      last_check: null, error: null, consecutive_failures: 0,
+      host: "db1:5432",
+      role: "unknown",
+      up: true,
+      lag_bytes: null,
+      timeline: null,
+      last_check: null,
+      error: null,
+      consecutive_failures: 0,
     });
   });
 
@@ -22,8 +28,14 @@ describe("host health records", () => {
     assert.equal(host.role, "standby");
     assert.equal(host.lsn, 0x1_00000010n);
     assert.deepEqual(host.record(42), {
-      host: "db1:5432", role: "standby", up: true, lag_bytes: 42, timeline: 3,
-      last_check: "2026-12-04T12:00:00.000Z", error: null, consecutive_failures: 0,
+      host: "db1:5432",
+      role: "standby",
+      up: true,
+      lag_bytes: 42,
+      timeline: 3,
+      last_check: "2026-12-04T12:00:00.000Z",
+      error: null,
+      consecutive_failures: 0,
     });
   });
 

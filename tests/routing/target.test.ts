@@ -3,8 +3,8 @@ import { describe, it } from "node:test";
 import {
   parseServerBoolean,
   parseTarget,
-  TARGET_NAMES,
   type Target,
+  TARGET_NAMES,
   targetAcceptsRole,
   targetAcceptsServer,
 } from "../../src/routing/target.ts";
@@ -61,7 +61,10 @@ describe("route targets", () => {
     assert.equal(targetAcceptsServer("primary", old), undefined);
     assert.equal(targetAcceptsServer("standby", old), undefined);
     assert.equal(targetAcceptsServer("read-write", old), undefined);
-    assert.equal(targetAcceptsServer("read-write", { inHotStandby: undefined, defaultTransactionReadOnly: true }), false);
+    assert.equal(
+      targetAcceptsServer("read-write", { inHotStandby: undefined, defaultTransactionReadOnly: true }),
+      false,
+    );
     assert.equal(targetAcceptsServer("any", old), true);
     assert.equal(parseServerBoolean("on"), true);
     assert.equal(parseServerBoolean("off"), false);
