@@ -77,22 +77,33 @@ export class Cluster {
   candidates(target: Target): Candidates {
     const verdict = this.#primary();
     const primary = verdict.kind === "one" ? verdict.host : undefined;
-    const eligible = (host: HostState): boolean =>
+    let hosts: HostState[];
+    if (target === "any") {
+      hosts = this.#eligible(target, primary);
+    } else {
+      hosts = this.#balanced(this.#eligible(target, primary).filter((host) => host.role === "standby"));
+      if (primary && targetAcceptsRole(target, "primary")) hosts.push(primary);
+    }
+    if (hosts.length > 0) return { ok: true, hosts };
+    return { ok: false, reason: this.#whyNone(target, verdict) };
+  }
+
+  /** Whether `target` has an eligible host now (for `/readyz`); unlike {@link candidates} it moves nothing. */
+  hasCandidate(target: Target): boolean {
+    const verdict = this.#primary();
+    return this.#eligible(target, verdict.kind === "one" ? verdict.host : undefined).length > 0;
+  }
+
+  /** Hosts that are up, suit the target, and are the winning primary or a standby within max_lag. */
+  #eligible(target: Target, primary: HostState | undefined): HostState[] {
+    return this.hosts.filter((host) =>
       host.up && targetAcceptsRole(target, host.role) &&
       (host.role === "primary"
         ? host === primary
         : host.role === "standby"
         ? this.#withinLag(host, primary)
-        : true);
-    let hosts: HostState[];
-    if (target === "any") {
-      hosts = this.hosts.filter(eligible);
-    } else {
-      hosts = this.#balanced(this.hosts.filter((host) => host.role === "standby" && eligible(host)));
-      if (primary && eligible(primary)) hosts.push(primary);
-    }
-    if (hosts.length > 0) return { ok: true, hosts };
-    return { ok: false, reason: this.#whyNone(target, verdict) };
+        : true)
+    );
   }
 
   /** Lag in bytes behind the winning primary; undefined for a primary, an unknown position or no winner. */

@@ -37,6 +37,17 @@ export interface HostRecord {
   consecutive_failures: number;
 }
 
+/**
+ * What a report changed, for the caller to act on: a host that went down ends the sessions bound to it
+ * (08006, so none is left hanging on a host that stopped answering); a role change is logged and counted.
+ */
+export interface HostChange {
+  readonly wasUp: boolean;
+  readonly up: boolean;
+  readonly wasRole: HostRole;
+  readonly role: HostRole;
+}
+
 export class HostState {
   /** `HOST:PORT`, as configured and as metrics label it. */
   readonly address: string;
@@ -88,7 +99,9 @@ export class HostState {
   }
 
   /** A check answered: the host is up with the role, position and timeline it reported. */
-  recordCheck(result: HealthCheckResult, at: Date): void {
+  recordCheck(result: HealthCheckResult, at: Date): HostChange | undefined {
+    const wasUp = this.#up;
+    const wasRole = this.#role;
     this.#checked = true;
     this.#up = true;
     this.#downReason = undefined;
@@ -98,40 +111,56 @@ export class HostState {
     this.#lastCheck = at;
     this.#error = undefined;
     this.#failures = 0;
+    return this.#change(wasUp, wasRole);
   }
 
   /** A check failed (refused, timed out, bad answer): out until a check passes; its role is no longer known. */
-  recordCheckFailure(error: string, at: Date): void {
+  recordCheckFailure(error: string, at: Date): HostChange | undefined {
+    const wasUp = this.#up;
+    const wasRole = this.#role;
     this.#checked = true;
     this.#markDown("check", error);
     this.#role = "unknown";
     this.#lsn = undefined;
     this.#lastCheck = at;
+    return this.#change(wasUp, wasRole);
   }
 
   /**
    * A session's connection attempt failed: out until a check passes. The role is kept (the check that saw it
    * was not wrong about it) but the host is not chosen while down.
    */
-  recordConnectFailure(error: string): void {
+  recordConnectFailure(error: string): HostChange | undefined {
+    const wasUp = this.#up;
+    const wasRole = this.#role;
     if (this.#downReason === "check") {
       this.#failures++;
       this.#error = error;
-      return;
+      return undefined;
     }
     this.#markDown("connect", error);
+    return this.#change(wasUp, wasRole);
   }
 
   /**
    * A session connected. Only a host that no check watches comes back this way; a checked host waits for a
    * passing check, so that one lucky connection does not undo what the checks decided.
    */
-  recordConnectSuccess(): void {
-    if (this.#checked || this.#downReason !== "connect") return;
+  recordConnectSuccess(): HostChange | undefined {
+    const wasUp = this.#up;
+    const wasRole = this.#role;
+    if (this.#checked || this.#downReason !== "connect") return undefined;
     this.#up = true;
     this.#downReason = undefined;
     this.#error = undefined;
     this.#failures = 0;
+    return this.#change(wasUp, wasRole);
+  }
+
+  #change(wasUp: boolean, wasRole: HostRole): HostChange | undefined {
+    return wasUp === this.#up && wasRole === this.#role
+      ? undefined
+      : { wasUp, up: this.#up, wasRole, role: this.#role };
   }
 
   /** The admin API's record, with the lag the cluster measured against its primary. */

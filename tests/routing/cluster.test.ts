@@ -213,6 +213,20 @@ describe("cluster candidates", () => {
     });
   });
 
+  it("hasCandidate() answers for /readyz without moving the rotation", () => {
+    const hosts = healthy();
+    const c = cluster(hosts);
+    assert.ok(c.hasCandidate("standby") && c.hasCandidate("primary"));
+    assert.ok(c.hasCandidate("standby"));
+    assert.deepEqual(names(c.candidates("standby")), ["db2:5432", "db3:5432"], "rotation untouched");
+    hosts[0]!.recordCheckFailure("refused", at);
+    assert.equal(c.hasCandidate("primary"), false);
+    assert.equal(c.hasCandidate("prefer-standby"), true);
+    const split = cluster([host("a:1", "primary", 1n, 1), host("b:1", "primary", 1n, 1)]);
+    assert.equal(split.hasCandidate("read-write"), false);
+    assert.equal(split.hasCandidate("any"), false);
+  });
+
   it("needs at least one host", () => {
     assert.throws(() => cluster([]), /cluster "main" needs at least one host/);
   });

@@ -89,4 +89,46 @@ describe("host health records", () => {
     assert.equal(host.consecutiveFailures, 2);
     assert.equal(host.error, "ECONNREFUSED");
   });
+
+  it("report what changed, so the caller can end sessions on a host that went down", () => {
+    const host = new HostState("db1:5432");
+    assert.deepEqual(host.recordCheck({ role: "standby", lsn: 1n, timeline: 1 }, at), {
+      wasUp: true,
+      up: true,
+      wasRole: "unknown",
+      role: "standby",
+    });
+    assert.equal(
+      host.recordCheck({ role: "standby", lsn: 2n, timeline: 1 }, at),
+      undefined,
+      "nothing changed",
+    );
+    assert.deepEqual(host.recordCheck({ role: "primary", lsn: 3n, timeline: 2 }, at), {
+      wasUp: true,
+      up: true,
+      wasRole: "standby",
+      role: "primary",
+    }, "promoted");
+    assert.deepEqual(host.recordCheckFailure("timed out", at), {
+      wasUp: true,
+      up: false,
+      wasRole: "primary",
+      role: "unknown",
+    });
+    assert.equal(host.recordCheckFailure("timed out", at), undefined);
+    assert.equal(host.recordConnectFailure("refused"), undefined);
+    const unchecked = new HostState("db2:5432");
+    assert.deepEqual(unchecked.recordConnectFailure("refused"), {
+      wasUp: true,
+      up: false,
+      wasRole: "unknown",
+      role: "unknown",
+    });
+    assert.deepEqual(unchecked.recordConnectSuccess(), {
+      wasUp: false,
+      up: true,
+      wasRole: "unknown",
+      role: "unknown",
+    });
+  });
 });
