@@ -17,6 +17,8 @@
  * - Order per target: `primary`/`read-write`: the primary. `standby`/`read-only`: balanced standbys.
  *   `prefer-standby`: balanced standbys, then the primary. `any`: every eligible host in configured order,
  *   as libpq tries its host list (hosts whose role no check has reported yet included).
+ * - A host no health check watches (the `upstream:` form) that a refused connection took out is still
+ *   offered, after the others: nothing else would ever bring it back.
  */
 import { lagBytes } from "./health_probe.ts";
 import type { HostRecord, HostState } from "./host_state.ts";
@@ -84,6 +86,10 @@ export class Cluster {
       hosts = this.#balanced(this.#eligible(target, primary).filter((host) => host.role === "standby"));
       if (primary && targetAcceptsRole(target, "primary")) hosts.push(primary);
     }
+    // Nothing checks an unchecked host, so one a refused connection took out is still tried, last.
+    for (const host of this.hosts) {
+      if (!host.up && !host.checked && targetAcceptsRole(target, host.role)) hosts.push(host);
+    }
     if (hosts.length > 0) return { ok: true, hosts };
     return { ok: false, reason: this.#whyNone(target, verdict) };
   }
@@ -91,7 +97,8 @@ export class Cluster {
   /** Whether `target` has an eligible host now (for `/readyz`); unlike {@link candidates} it moves nothing. */
   hasCandidate(target: Target): boolean {
     const verdict = this.#primary();
-    return this.#eligible(target, verdict.kind === "one" ? verdict.host : undefined).length > 0;
+    return this.#eligible(target, verdict.kind === "one" ? verdict.host : undefined).length > 0 ||
+      this.hosts.some((host) => !host.checked && targetAcceptsRole(target, host.role));
   }
 
   /** Hosts that are up, suit the target, and are the winning primary or a standby within max_lag. */

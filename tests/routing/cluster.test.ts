@@ -57,6 +57,16 @@ describe("cluster candidates", () => {
     assert.deepEqual(names(cluster(healthy()).candidates("any")), ["db1:5432", "db2:5432", "db3:5432"]);
   });
 
+  it("still offer an unchecked host that refused a connection, last (nothing else brings it back)", () => {
+    const hosts = [host("a:1"), host("b:1")];
+    const c = cluster(hosts);
+    hosts[0]!.recordConnectFailure("refused");
+    assert.deepEqual(names(c.candidates("any")), ["b:1", "a:1"]);
+    hosts[1]!.recordConnectFailure("refused");
+    assert.deepEqual(names(c.candidates("any")), ["a:1", "b:1"]);
+    assert.equal(c.hasCandidate("any"), true);
+  });
+
   it("leave out hosts that are down, and say why when none is left", () => {
     const hosts = healthy();
     const c = cluster(hosts);
