@@ -5,8 +5,9 @@
  *
  * The rules:
  * - Only hosts that are up are chosen, and only for targets their role suits (target.ts).
- * - Split brain: when several up hosts claim to be primary, the one on the highest timeline wins and the
- *   others are never chosen (an old primary restarted without `standby.signal` is stale). When the highest
+ * - Split brain: when several hosts claim to be primary, the one on the highest timeline wins and the
+ *   others are never chosen (an old primary restarted without `standby.signal` is stale), not even after the
+ *   winner goes down: the cluster remembers the highest timeline it has seen a primary on. When the highest
  *   timeline is shared or unknown, no claimant is chosen for any target: `primary` and `read-write` get no
  *   candidate and a reason naming the cluster and target (for FATAL 57P03), rather than a guess.
  * - A standby's lag is the winning primary's current LSN minus the standby's replay LSN; standbys further
@@ -52,7 +53,7 @@ export type Candidates =
 
 /** The primary the cluster believes in, or why it has none. */
 type PrimaryVerdict =
-  | { readonly kind: "one"; readonly host: HostState; readonly losers: readonly HostState[] }
+  | { readonly kind: "one"; readonly host: HostState }
   | { readonly kind: "none" }
   | { readonly kind: "undecided"; readonly claimants: readonly HostState[] };
 
@@ -64,6 +65,8 @@ export class Cluster {
   #random: () => number;
   #connections: (host: HostState) => number;
   #turn = 0;
+  /** The highest timeline a primary of this cluster has been seen on (0: none yet). */
+  #highestTimeline = 0;
 
   constructor(options: ClusterOptions) {
     if (options.hosts.length === 0) throw new RangeError(`cluster "${options.name}" needs at least one host`);
@@ -84,7 +87,7 @@ export class Cluster {
       hosts = this.#eligible(target, primary);
     } else {
       hosts = this.#balanced(this.#eligible(target, primary).filter((host) => host.role === "standby"));
-      if (primary && targetAcceptsRole(target, "primary")) hosts.push(primary);
+      if (primary?.up && targetAcceptsRole(target, "primary")) hosts.push(primary);
     }
     // Nothing checks an unchecked host, so one a refused connection took out is still tried, last.
     for (const host of this.hosts) {
@@ -129,23 +132,28 @@ export class Cluster {
     };
   }
 
+  /**
+   * The primary to believe. Claimants are the hosts whose last passing check said primary (a refused
+   * connection keeps that role, so a new primary that refused one connection does not hand the title to a
+   * stale one). A claimant on a timeline below the highest this cluster has seen a primary on is stale,
+   * whatever else is up: timelines only grow, so an old primary restarted without `standby.signal` is never
+   * chosen again, even after the new one goes down. The winner may be down: then nothing serves `primary`.
+   */
   #primary(): PrimaryVerdict {
-    const claimants = this.hosts.filter((host) => host.up && host.role === "primary");
-    if (claimants.length === 0) return { kind: "none" };
-    if (claimants.length === 1) return { kind: "one", host: claimants[0]!, losers: [] };
-    let best: HostState | undefined;
-    let tied = false;
-    for (const host of claimants) {
-      if (host.timeline === undefined) return { kind: "undecided", claimants };
-      if (best === undefined || host.timeline > best.timeline!) {
-        best = host;
-        tied = false;
-      } else if (host.timeline === best.timeline) {
-        tied = true;
+    const claimants: HostState[] = [];
+    for (const host of this.hosts) {
+      if (host.role !== "primary") continue;
+      claimants.push(host);
+      if (host.timeline !== undefined && host.timeline > this.#highestTimeline) {
+        this.#highestTimeline = host.timeline;
       }
     }
-    if (tied || best === undefined) return { kind: "undecided", claimants };
-    return { kind: "one", host: best, losers: claimants.filter((host) => host !== best) };
+    const current = claimants.filter((host) =>
+      host.timeline === undefined || host.timeline >= this.#highestTimeline
+    );
+    if (current.length === 0) return { kind: "none" };
+    if (current.length === 1) return { kind: "one", host: current[0]! };
+    return { kind: "undecided", claimants: current };
   }
 
   #withinLag(standby: HostState, primary: HostState | undefined): boolean {

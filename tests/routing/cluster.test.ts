@@ -146,6 +146,25 @@ describe("cluster candidates", () => {
     assert.deepEqual(names(c.candidates("prefer-standby")), ["db3:5432"]);
   });
 
+  it("never go back to a stale primary, even when the new one refuses or goes down", () => {
+    const hosts = [
+      host("old:1", "primary", base, 2),
+      host("new:1", "primary", base, 3),
+      host("s:1", "standby", base, 3),
+    ];
+    const c = cluster(hosts);
+    assert.deepEqual(names(c.candidates("primary")), ["new:1"]);
+    hosts[1]!.recordConnectFailure("ECONNREFUSED");
+    const why = reason(c.candidates("primary"));
+    assert.match(why, /old:1 claims to be primary on timeline 2, behind new:1 on timeline 3/);
+    assert.match(why, /new:1 is down: ECONNREFUSED/);
+    hosts[1]!.recordCheckFailure("timed out", at);
+    assert.equal(c.candidates("primary").ok, false, "the old primary on timeline 2 stays stale");
+    assert.deepEqual(names(c.candidates("any")), ["s:1"]);
+    hosts[1]!.recordCheck({ role: "primary", lsn: base, timeline: 3 }, at);
+    assert.deepEqual(names(c.candidates("primary")), ["new:1"]);
+  });
+
   it("refuse when a claimant's timeline is unknown", () => {
     const c = cluster([host("db1:5432", "primary", base, 2), host("db2:5432", "primary", base, undefined)]);
     assert.match(reason(c.candidates("primary")), /db2:5432 on timeline unknown/);
