@@ -23,6 +23,8 @@ const EXECUTES = 150_000;
 const MAX_GAP_MS = 250;
 /** pgrelay's bound on requests timed per session (QueryTimer's capacity). */
 const TRACKED_REQUESTS = 1024;
+/** The audit tracker's default budgets (DEFAULT_TRACKER_LIMITS): statements and portals, and pending requests. */
+const AUDIT_LIMITS = { maxNamed: 10_000, maxNamedBytes: 4 << 20, maxPending: 1024, maxPendingBytes: 4 << 20 };
 
 /** Concatenates frames into one buffer, so the client sends them in big writes. */
 function concat(frames: readonly Uint8Array[]): Uint8Array {
@@ -61,6 +63,7 @@ function gapMeter(): { stop(): number } {
   };
 }
 
+/** A sample's value; `name` is a regular expression (with its labels when the metric has several series). */
 const metric = (text: string, name: string) =>
   Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, "m").exec(text)?.[1] ?? NaN);
 
@@ -82,7 +85,9 @@ describe("per-session tracking is bounded and O(1) per frame", () => {
     const metrics = new ProxyMetrics();
     const writer = new MemoryAuditWriter();
     const auditor = audit
-      ? new AuditLog({ path: "-", queries: true, maxQueryLength: 4096, redactLiterals: false }, writer, { metrics })
+      ? new AuditLog({ path: "-", queries: true, maxQueryLength: 4096, redactLiterals: false }, writer, {
+        metrics,
+      })
       : undefined;
     const proxy = await startTestProxy(cluster, { metrics, ...(auditor ? { auditor } : {}) });
     proxies.push(proxy);
@@ -103,12 +108,18 @@ describe("per-session tracking is bounded and O(1) per frame", () => {
       const meter = gapMeter();
       const started = performance.now();
       // Big writes: the whole flood in 256 KiB pieces.
-      for (let at = 0; at < flood.length; at += 256 * 1024) client.sendBytes(flood.subarray(at, at + 256 * 1024));
+      for (let at = 0; at < flood.length; at += 256 * 1024) {
+        client.sendBytes(flood.subarray(at, at + 256 * 1024));
+      }
       const answer = await client.readUntilReady(60_000);
       const elapsed = performance.now() - started;
       const gap = meter.stop();
       gaps[audit ? "audit_on" : "audit_off"] = Math.round(gap);
-      assert.deepEqual(answer.map((m) => m.type), ["E", "Z"], "the failed Parse's error, then the Sync's ReadyForQuery");
+      assert.deepEqual(
+        answer.map((m) => m.type),
+        ["E", "Z"],
+        "the failed Parse's error, then the Sync's ReadyForQuery",
+      );
       const context = proxy.sessions[0]!;
       const timer = context.queryTracking!;
       assert.ok(timer.peakEntries <= TRACKED_REQUESTS, `query timer held ${timer.peakEntries} requests`);
@@ -117,18 +128,96 @@ describe("per-session tracking is bounded and O(1) per frame", () => {
       const audited = context.auditTracking;
       if (audit) {
         assert.ok(audited, "the audit tracker reports its size");
-        assert.ok(audited.peakEntries <= TRACKED_REQUESTS + 16, `audit tracker held ${audited.peakEntries} entries`);
+        assert.ok(
+          audited.peakEntries <= TRACKED_REQUESTS + 16,
+          `audit tracker held ${audited.peakEntries} entries`,
+        );
       }
-      const text = metrics.render({ sessions: proxy.sessions, bufferedBytes: 0, upstreamUp: 1, draining: false });
+      const text = metrics.render({
+        sessions: proxy.sessions,
+        bufferedBytes: 0,
+        upstreamUp: 1,
+        draining: false,
+      });
       assert.ok(metric(text, "pgrelay_query_tracking_overflow_total") >= EXECUTES - TRACKED_REQUESTS, text);
       // Timing recovers after the ReadyForQuery that emptied the queue: the next query is timed again.
       const queriesBefore = metric(text, "pgrelay_queries_total");
       client.query("select 1");
       assert.deepEqual((await client.readUntilReady()).map((m) => m.type), ["T", "D", "C", "Z"]);
-      const later = metrics.render({ sessions: proxy.sessions, bufferedBytes: 0, upstreamUp: 1, draining: false });
+      const later = metrics.render({
+        sessions: proxy.sessions,
+        bufferedBytes: 0,
+        upstreamUp: 1,
+        draining: false,
+      });
       assert.equal(metric(later, "pgrelay_queries_total"), queriesBefore + 1);
-      assert.ok(gap < MAX_GAP_MS, `pgrelay's event loop stalled ${gap.toFixed(0)} ms (flood took ${elapsed.toFixed(0)} ms)`);
+      assert.ok(
+        gap < MAX_GAP_MS,
+        `pgrelay's event loop stalled ${gap.toFixed(0)} ms (flood took ${elapsed.toFixed(0)} ms)`,
+      );
       await client.close();
     });
   }
+
+  it("audit on: 4,000 Binds with unique 30 KB portal names and 4,000 Parses with unique 8 KB statement names in an aborted transaction stay within the tracker's budget", async () => {
+    const { proxy, client, metrics, auditor } = await start(true);
+    client.query("begin");
+    await client.readUntilReady();
+    client.query("select 1/0");
+    assert.equal(
+      (await client.readUntilReady()).at(-1)!.body[0],
+      "E".charCodeAt(0),
+      "the transaction is aborted",
+    );
+    const context = proxy.sessions[0]!;
+    const limits = AUDIT_LIMITS;
+    const portalName = "p".repeat(30 * 1024);
+    const statementName = "s".repeat(8 * 1024);
+    for (let batch = 0; batch < 40; batch++) {
+      const frames: Uint8Array[] = [];
+      for (let i = 0; i < 100; i++) {
+        const n = `${batch}_${i}_`;
+        frames.push(frontend.bind(n + portalName, "", []), frontend.parse(n + statementName, "select 1"));
+      }
+      frames.push(frontend.sync());
+      client.sendBytes(concat(frames));
+      const answer = await client.readUntilReady(60_000);
+      assert.deepEqual(answer.map((m) => m.type), ["E", "Z"], "25P02, then the Sync's ReadyForQuery");
+      await auditor!.flush();
+      const usage = context.auditTracking!;
+      assert.ok(
+        usage.bytes <= limits.maxNamedBytes + limits.maxPendingBytes,
+        `tracker holds ${usage.bytes} bytes`,
+      );
+    }
+    const usage = context.auditTracking!;
+    assert.ok(
+      usage.peakBytes <= limits.maxNamedBytes + limits.maxPendingBytes,
+      `tracker held ${usage.peakBytes} bytes at most`,
+    );
+    assert.ok(
+      usage.peakEntries <= limits.maxNamed + limits.maxPending,
+      `tracker held ${usage.peakEntries} entries at most`,
+    );
+    const text = metrics.render({
+      sessions: proxy.sessions,
+      bufferedBytes: 0,
+      upstreamUp: 1,
+      draining: false,
+    });
+    assert.ok(metric(text, 'pgrelay_audit_tracking_overflow_total\\{what="portals"\\}') > 3000, text);
+    assert.ok(metric(text, 'pgrelay_audit_tracking_overflow_total\\{what="statements"\\}') > 3000, text);
+    // The transaction ends: the server drops every portal, and so does the tracker.
+    client.query("rollback");
+    await client.readUntilReady();
+    client.query("select 42");
+    await client.readUntilReady();
+    await auditor!.flush();
+    const after = context.auditTracking!;
+    assert.ok(
+      after.bytes < limits.maxNamedBytes,
+      `after the rollback the tracker holds ${after.bytes} bytes`,
+    );
+    await client.close();
+  });
 });
