@@ -17,10 +17,13 @@ const EXECUTE = 1;
 const SYNC = 2; // a Sync or a FunctionCall: answered by a ReadyForQuery, not timed
 
 const INITIAL_CAPACITY = 16;
+/** A session that never sends a query holds no ring (the first request allocates it). */
+const NO_KINDS = new Uint8Array(0);
+const NO_STARTS = new Float64Array(0);
 
 export class QueryTimer implements TrackingUsage {
-  #kinds = new Uint8Array(INITIAL_CAPACITY);
-  #starts = new Float64Array(INITIAL_CAPACITY);
+  #kinds = NO_KINDS;
+  #starts = NO_STARTS;
   #head = 0;
   #size = 0;
   #peak = 0;
@@ -111,7 +114,7 @@ export class QueryTimer implements TrackingUsage {
 
   /** Doubles the ring (its capacity stays a power of two), keeping the queue's order. */
   #grow(): void {
-    const capacity = this.#kinds.length * 2;
+    const capacity = Math.max(INITIAL_CAPACITY, this.#kinds.length * 2);
     const kinds = new Uint8Array(capacity);
     const starts = new Float64Array(capacity);
     for (let i = 0; i < this.#size; i++) {
