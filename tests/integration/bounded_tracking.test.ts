@@ -5,6 +5,7 @@
  * audit log on, thousands of Binds and Parses with unique 30 KB names.
  */
 import assert from "node:assert/strict";
+import process from "node:process";
 import { after, before, describe, it } from "node:test";
 import { AuditLog } from "../../src/audit/audit_log.ts";
 import type { Proxy } from "../../src/core/proxy.ts";
@@ -16,11 +17,15 @@ import { frontend, RawClient } from "../support/raw_client.ts";
 
 const EXECUTES = 150_000;
 /**
- * The worst gap allowed between two ticks of a 10 ms timer while pgrelay relays the flood. The issue asks
- * for 50 ms of blocking at most; the machine running the tests is shared (2 cores, several test runs), so
- * the bound keeps a margin over that. Before the fix the gap was seconds (Deno: 4.5 s for this flood).
+ * The worst time pgrelay's event loop may be held while it relays the flood. The CPU time the process used
+ * during a timer's gap is what is held to a bound; the wall clock gap only to a loose one, since on a shared
+ * machine (2 cores, several test runs) the process can be descheduled for a while. The issue asks for 50 ms;
+ * the bound is twice that because CPU time also counts the runtime's own threads and grows under load
+ * (measured on a machine at load 8-26: at most 55 ms, mostly 10-40 ms). Before the fix the flood held the
+ * event loop for 3-4 s of CPU on Deno and 130-150 ms on Bun with audit on.
  */
-const MAX_GAP_MS = 250;
+const MAX_BUSY_GAP_MS = 100;
+const MAX_WALL_GAP_MS = 1000;
 /** pgrelay's bound on requests timed per session (QueryTimer's capacity). */
 const TRACKED_REQUESTS = 1024;
 /** The audit tracker's default budgets (DEFAULT_TRACKER_LIMITS): statements and portals, and pending requests. */
@@ -46,19 +51,34 @@ function repeated(frame: Uint8Array, count: number): Uint8Array {
   return out;
 }
 
-/** Measures the worst gap between ticks of a 10 ms interval timer in this process until stopped. */
-function gapMeter(): { stop(): number } {
+/**
+ * Measures, until stopped, the worst gap between ticks of a 10 ms interval timer in this process: `wall` as
+ * seen on the clock, and `busy`, the part of it this process spent on the CPU (a gap is no longer than the
+ * CPU time the process used during it, so time spent descheduled on a loaded machine does not count).
+ */
+function gapMeter(): { stop(): { wall: number; busy: number } } {
+  const cpu = () => {
+    const usage = process.cpuUsage();
+    return (usage.user + usage.system) / 1000;
+  };
   let last = performance.now();
-  let worst = 0;
-  const interval = setInterval(() => {
+  let lastCpu = cpu();
+  let wall = 0;
+  let busy = 0;
+  const tick = () => {
     const now = performance.now();
-    worst = Math.max(worst, now - last);
+    const nowCpu = cpu();
+    wall = Math.max(wall, now - last);
+    busy = Math.max(busy, Math.min(now - last, nowCpu - lastCpu));
     last = now;
-  }, 10);
+    lastCpu = nowCpu;
+  };
+  const interval = setInterval(tick, 10);
   return {
     stop() {
+      tick();
       clearInterval(interval);
-      return Math.max(worst, performance.now() - last);
+      return { wall, busy };
     },
   };
 }
@@ -70,7 +90,7 @@ const metric = (text: string, name: string) =>
 describe("per-session tracking is bounded and O(1) per frame", () => {
   let cluster: PostgresCluster;
   const proxies: Proxy[] = [];
-  const gaps: Record<string, number> = {};
+  const gaps: Record<string, { wall: number; busy: number }> = {};
 
   before(async () => {
     cluster = await startPostgres();
@@ -114,11 +134,17 @@ describe("per-session tracking is bounded and O(1) per frame", () => {
       const answer = await client.readUntilReady(60_000);
       const elapsed = performance.now() - started;
       const gap = meter.stop();
-      gaps[audit ? "audit_on" : "audit_off"] = Math.round(gap);
+      gaps[audit ? "audit_on" : "audit_off"] = { wall: Math.round(gap.wall), busy: Math.round(gap.busy) };
       assert.deepEqual(
         answer.map((m) => m.type),
         ["E", "Z"],
         "the failed Parse's error, then the Sync's ReadyForQuery",
+      );
+      const stalled = `flood took ${elapsed.toFixed(0)} ms, longest timer gap ${gap.wall.toFixed(0)} ms ` +
+        `of which ${gap.busy.toFixed(0)} ms on the CPU`;
+      assert.ok(
+        gap.busy < MAX_BUSY_GAP_MS && gap.wall < MAX_WALL_GAP_MS,
+        `pgrelay's event loop stalled: ${stalled}`,
       );
       const context = proxy.sessions[0]!;
       const timer = context.queryTracking!;
@@ -151,10 +177,6 @@ describe("per-session tracking is bounded and O(1) per frame", () => {
         draining: false,
       });
       assert.equal(metric(later, "pgrelay_queries_total"), queriesBefore + 1);
-      assert.ok(
-        gap < MAX_GAP_MS,
-        `pgrelay's event loop stalled ${gap.toFixed(0)} ms (flood took ${elapsed.toFixed(0)} ms)`,
-      );
       await client.close();
     });
   }
