@@ -41,9 +41,9 @@ export class QueryTimer implements TrackingUsage {
     this.#max = max;
   }
 
-  /** Queries sent and not yet answered (that are tracked). */
+  /** Queries sent and not yet answered: those timed, and at least 1 while some past the bound may wait. */
   get outstanding(): number {
-    return this.#size;
+    return this.#size > 0 || !this.#overflowing ? this.#size : 1;
   }
 
   get entries(): number {

@@ -64,6 +64,7 @@ describe("QueryTimer", () => {
     for (const letter of "ESESQ") timer.frontend(code(letter));
     assert.deepEqual([timer.outstanding, overflowed, timer.peakEntries], [2, 3, 2]);
     for (const letter of "CZ") timer.backend(code(letter));
+    assert.equal(timer.outstanding, 1, "nothing timed is left, but the untracked Sync and Query wait");
     timer.frontend(code("Q")); // still past the bound: an answer is owed to an untracked request
     assert.equal(overflowed, 4);
     for (const letter of "CZ" + "TCZ" + "TCZ") timer.backend(code(letter));
