@@ -41,6 +41,7 @@ export function queryLine(members: string, event: QueryEvent, epochMs: number): 
   if (event.tag !== undefined) line += `,"tag":${JSON.stringify(event.tag)}`;
   if (event.rows !== undefined) line += `,"rows":${event.rows}`;
   if (event.commands !== undefined) line += `,"commands":${JSON.stringify(event.commands)}`;
+  if (event.commands_truncated) line += `,"commands_truncated":true`;
   if (event.sqlstate !== undefined) line += `,"sqlstate":${JSON.stringify(event.sqlstate)}`;
   return line + "}";
 }

@@ -124,8 +124,10 @@ export class AuditLog implements Auditor {
         (event) => this.#enqueue(queryLine(members, this.#queryFields(event, settings), this.#journal.wallClock())),
         keep,
         this.#journal.now,
+        { overflowed: (what) => this.#metrics?.auditTrackingOverflow(what) },
       )
       : undefined;
+    context.auditTracking = tracker;
     const journal = this.#journal;
     return {
       frontendCaptures: tracker ? QUERY_CAPTURES : [],

@@ -42,7 +42,15 @@ export interface MetricsSink {
   tlsSession(client: "none" | "terminated" | "passthrough", upstream: boolean): void;
   /** Audit events dropped because the audit sink could not keep up. */
   auditEventsDropped(count: number): void;
+  /** A request not timed: its session already had MAX_TRACKED_REQUESTS unanswered (called once per request). */
+  queryTrackingOverflow(): void;
+  /** Something the audit's per-session tracking did not keep because a cap was reached. */
+  auditTrackingOverflow(what: AuditTrackingOverflow): void;
 }
+
+/** What the audit's query tracking stops keeping at its caps. */
+export const AUDIT_TRACKING_OVERFLOWS = ["requests", "statements", "portals", "commands"] as const;
+export type AuditTrackingOverflow = typeof AUDIT_TRACKING_OVERFLOWS[number];
 
 export const NO_METRICS: MetricsSink = {
   frontendMessages: new Float64Array(256),
@@ -58,4 +66,6 @@ export const NO_METRICS: MetricsSink = {
   encryptionRequest() {},
   tlsSession() {},
   auditEventsDropped() {},
+  queryTrackingOverflow() {},
+  auditTrackingOverflow() {},
 };

@@ -483,8 +483,9 @@ export class Session {
     this.#host.metrics.tlsSession(this.context.clientTls, this.context.upstreamTls);
     const metrics = this.#host.metrics;
     const limits = { maxBodyBytes: this.#settings.maxMessageBytes };
-    const timer = new QueryTimer((seconds) => metrics.queryFinished(seconds));
+    const timer = new QueryTimer((seconds) => metrics.queryFinished(seconds), () => metrics.queryTrackingOverflow());
     this.#queries = timer;
+    this.context.queryTracking = timer;
     // Channel binding can only break where both legs are TLS sessions of pgrelay's: then the client's
     // SASL choice is read before it reaches the server.
     const watchBinding = this.context.clientTls === "terminated" && this.context.upstreamTls;
@@ -553,7 +554,7 @@ export class Session {
     this.#pendingClientBytes = undefined;
     if (early) toServer.forward(early);
     if (start.serverBytes && start.serverBytes.length > 0) this.#toClient!.forward(start.serverBytes);
-    server.resume();
+    if (!this.#toClient!.stalled) server.resume();
     if (!toServer.stalled) this.#client.resume();
   }
 
@@ -755,6 +756,7 @@ export class Session {
     this.#reportOutcome(this.#endReason === "server_closed" ? "server_rejected" : "client_aborted");
     context.phase = "closed";
     this.#toClient?.dispose();
+    this.#toServer?.dispose();
     this.#release?.();
     this.#release = undefined;
     this.#audit?.ended(this.#endReason ?? "client_closed");

@@ -6,6 +6,7 @@ import type { TransactionStatus } from "../protocol/codes.ts";
 import type { ReplicationMode, StartupFacts } from "../protocol/startup_facts.ts";
 import type { PumpCounters } from "./relay_pump.ts";
 import type { SocketAddress } from "./socket.ts";
+import type { TrackingUsage } from "./tracking_usage.ts";
 
 export type SessionPhase = "startup" | "connecting" | "authenticating" | "ready" | "passthrough" | "closed";
 
@@ -45,6 +46,10 @@ export class SessionContext {
   readonly fromServer: PumpCounters = { bytes: 0, stalls: 0, stallSeconds: 0 };
   framesFromClient = 0;
   framesFromServer = 0;
+  /** The query timer's size, once relaying (read by tests; never logged). */
+  queryTracking: TrackingUsage | undefined;
+  /** The audit query tracker's size, when audit tracks this session's queries. */
+  auditTracking: TrackingUsage | undefined;
 
   constructor(id: string, client: SocketAddress) {
     this.id = id;

@@ -4,7 +4,8 @@
  * bytes in flight) so the relay path never pays for it. Labels stay low-cardinality: no query text,
  * no client address, no user.
  */
-import type { MetricsSink, SessionOutcome } from "../core/metrics_sink.ts";
+import { AUDIT_TRACKING_OVERFLOWS, type AuditTrackingOverflow, type MetricsSink, type SessionOutcome } from "../core/metrics_sink.ts";
+import { MAX_TRACKED_REQUESTS } from "../core/tracking_usage.ts";
 import type { SessionContext } from "../core/session_context.ts";
 import { Counter, Gauge, Histogram, LATENCY_BUCKETS, SESSION_BUCKETS } from "./prometheus.ts";
 
@@ -33,6 +34,9 @@ export class ProxyMetrics implements MetricsSink {
   readonly #encryption = new Counter("pgrelay_encryption_requests_total", "SSLRequest and GSSENCRequest packets and pgrelay's answer.");
   readonly #tls = new Counter("pgrelay_tls_sessions_total", "Sessions by how each leg is encrypted: client none|terminated|passthrough, upstream true|false.");
   readonly #auditDropped = new Counter("pgrelay_audit_events_dropped_total", "Audit events dropped because the audit sink could not keep up.");
+  /** Plain numbers: these are counted per request of a flooding client, so no label lookup per call. */
+  #queryTrackingOverflow = 0;
+  readonly #auditTrackingOverflow: Record<AuditTrackingOverflow, number> = { requests: 0, statements: 0, portals: 0, commands: 0 };
   #endedBytesFromClient = 0;
   #endedBytesFromServer = 0;
   #endedStalls = 0;
@@ -84,6 +88,14 @@ export class ProxyMetrics implements MetricsSink {
     this.#auditDropped.add(count);
   }
 
+  queryTrackingOverflow(): void {
+    this.#queryTrackingOverflow++;
+  }
+
+  auditTrackingOverflow(what: AuditTrackingOverflow): void {
+    this.#auditTrackingOverflow[what]++;
+  }
+
   render(live: LiveState): string {
     const gauge = (name: string, help: string, value: number, labels: Record<string, string> = {}) => {
       const g = new Gauge(name, help);
@@ -118,6 +130,16 @@ export class ProxyMetrics implements MetricsSink {
     stallCount.add(stalls);
     const stallTime = new Counter("pgrelay_backpressure_seconds_total", "Time relays spent paused waiting for the other side to drain.");
     stallTime.add(stallSeconds);
+    const trackingOverflow = new Counter(
+      "pgrelay_query_tracking_overflow_total",
+      `Requests not timed because their session already had ${MAX_TRACKED_REQUESTS} unanswered (timing resumes once they are answered).`,
+    );
+    trackingOverflow.add(this.#queryTrackingOverflow);
+    const auditOverflow = new Counter(
+      "pgrelay_audit_tracking_overflow_total",
+      "Requests, prepared statements, portals and result tags the audit log did not track because a per-session cap was reached.",
+    );
+    for (const what of AUDIT_TRACKING_OVERFLOWS) auditOverflow.add(this.#auditTrackingOverflow[what], { what });
     return [
       active.render(),
       this.#connections.render(),
@@ -135,6 +157,8 @@ export class ProxyMetrics implements MetricsSink {
       this.#tls.render(),
       stallCount.render(),
       (this.#auditDropped.add(0), this.#auditDropped.render()),
+      trackingOverflow.render(),
+      auditOverflow.render(),
       stallTime.render(),
       gauge("pgrelay_buffered_bytes", "Bytes queued in per-session write buffers, waiting for a slow peer.", live.bufferedBytes),
       gauge("pgrelay_draining", "1 while pgrelay drains sessions before exiting.", live.draining ? 1 : 0),

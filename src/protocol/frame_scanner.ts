@@ -84,10 +84,16 @@ export class FrameScanner {
     return replacement;
   }
 
-  /** Scans one chunk. Throws ProtocolError (with the offset of the bad frame) on an impossible length. */
-  scan(chunk: Uint8Array): void {
+  /**
+   * Scans one chunk from `from`, and returns where it stopped: the end of the chunk, or the frame boundary
+   * before the `maxFrames + 1`-th frame header (so a caller can bound the work done per turn of the event
+   * loop and scan the rest later). Throws ProtocolError (with the offset of the bad frame) on an impossible
+   * length.
+   */
+  scan(chunk: Uint8Array, from = 0, maxFrames = 0x7fff_ffff): number {
     const end = chunk.length;
-    let at = 0;
+    let at = from;
+    let frames = maxFrames;
     while (at < end) {
       if (this.#remaining > 0) {
         const take = Math.min(this.#remaining, end - at);
@@ -97,6 +103,7 @@ export class FrameScanner {
         if (this.#remaining === 0 && this.#capturing) this.#deliverCapture();
         continue;
       }
+      if (this.#headerFill === 0 && --frames < 0) return at;
       const headerStart = at;
       let type: number;
       let length: number;
@@ -109,7 +116,7 @@ export class FrameScanner {
         this.#header.set(chunk.subarray(at, at + take), this.#headerFill);
         this.#headerFill += take;
         at += take;
-        if (this.#headerFill < HEADER_BYTES) return;
+        if (this.#headerFill < HEADER_BYTES) return end;
         const h = this.#header;
         type = h[0]!;
         length = (h[1]! << 24) | (h[2]! << 16) | (h[3]! << 8) | h[4]!;
@@ -117,6 +124,7 @@ export class FrameScanner {
       }
       at = this.#beginFrame(type, length, chunk, at, headerStart, at - headerStart === HEADER_BYTES);
     }
+    return end;
   }
 
   /** Starts a frame whose header was just read; returns the new chunk offset. */

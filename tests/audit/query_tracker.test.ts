@@ -1,6 +1,14 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { type QueryEvent, QueryTracker, rowsOfTag } from "../../src/audit/query_tracker.ts";
+import {
+  DEFAULT_TRACKER_LIMITS,
+  NAMED_ENTRY_BYTES,
+  type QueryEvent,
+  QueryTracker,
+  rowsOfTag,
+  type TrackerLimits,
+} from "../../src/audit/query_tracker.ts";
+import type { AuditTrackingOverflow } from "../../src/core/metrics_sink.ts";
 import { bind, close, execute, parse, query, sync } from "../support/frontend_frames.ts";
 
 const encoder = new TextEncoder();
@@ -13,16 +21,20 @@ const E = "E".charCodeAt(0);
 const Z = "Z".charCodeAt(0);
 const I = "I".charCodeAt(0);
 
-function harness() {
+function harness(limits: Partial<TrackerLimits> = {}) {
   const events: QueryEvent[] = [];
+  const overflows: AuditTrackingOverflow[] = [];
   let now = 0;
-  const tracker = new QueryTracker((event) => events.push(event), 40, () => now);
+  const tracker = new QueryTracker((event) => events.push(event), 40, () => now, {
+    limits,
+    overflowed: (what) => overflows.push(what),
+  });
   const send = (...frames: Uint8Array[]) => frames.forEach((f) => tracker.frontend(type(f), body(f), false));
   const reply = (kind: number, payload = new Uint8Array()) => {
     tracker.backendFrame(kind);
     if (kind === C || kind === E || kind === Z) tracker.backend(kind, payload);
   };
-  return { events, tracker, send, reply, advance: (ms: number) => now += ms };
+  return { events, overflows, tracker, send, reply, advance: (ms: number) => now += ms };
 }
 
 describe("QueryTracker", () => {
@@ -140,5 +152,96 @@ describe("QueryTracker", () => {
     assert.equal(rowsOfTag("MERGE 2"), 2);
     assert.equal(rowsOfTag("SELECT x"), undefined);
     assert.equal(rowsOfTag("SELECTED 5"), undefined);
+  });
+
+});
+
+describe("QueryTracker caps", () => {
+  it("portals and statements count entries and bytes, names included, against one budget; past it nothing more is kept", () => {
+    const { events, overflows, tracker, send, reply } = harness({ maxNamedBytes: 64 * 1024 });
+    const longName = "p".repeat(30 * 1024);
+    send(parse("s", "select 1"));
+    const statementName = "s".repeat(8000);
+    for (let i = 0; i < 1000; i++) send(bind(`${i}${longName}`, "s", []), parse(`${i}${statementName}`, "select 2"));
+    assert.ok(tracker.bytes <= 64 * 1024, `${tracker.bytes} bytes`);
+    assert.ok(tracker.peakBytes <= 64 * 1024);
+    assert.ok(tracker.entries <= 8, `${tracker.entries} entries: two 30 KB names do not fit`);
+    assert.ok(overflows.filter((what) => what === "portals").length >= 998);
+    assert.ok(overflows.filter((what) => what === "statements").length >= 990);
+    // An Execute of a portal that was not kept logs no statement text, and says so.
+    send(execute(`7${longName}`), sync());
+    reply(C, tagBody("SELECT 1"));
+    reply(Z, encoder.encode("E"));
+    assert.deepEqual(events.map((e) => [e.statement, e.text, e.text_truncated]), [["", "", true]]);
+    // A portal kept runs its statement.
+    send(execute(`0${longName}`), sync());
+    reply(C, tagBody("SELECT 1"));
+    reply(Z, encoder.encode("E"));
+    assert.deepEqual(events.map((e) => [e.statement, e.text]).at(-1), ["s", "select 1"]);
+  });
+
+  it("caps the number of statements and portals, and Close gives their room back", () => {
+    const { overflows, tracker, send } = harness({ maxNamed: 3 });
+    send(parse("a", "select 1"), parse("b", "select 1"), bind("p", "a", []), parse("c", "select 1"));
+    assert.deepEqual(overflows, ["statements"]);
+    send(close("S", "a"), parse("c", "select 1"));
+    assert.equal(tracker.entries, 3);
+    assert.deepEqual(overflows, ["statements"]);
+    const bytes = tracker.bytes;
+    send(close("P", "p"));
+    assert.equal(tracker.bytes, bytes - NAMED_ENTRY_BYTES - "p\0a\0".length);
+  });
+
+  it("forgets every portal at a ReadyForQuery that reports idle (the server dropped them with the transaction)", () => {
+    const { tracker, send, reply } = harness();
+    send(parse("s", "select 1"));
+    const withStatement = tracker.bytes;
+    send(bind("p1", "s", []), bind("p2", "s", []), sync());
+    reply(Z, encoder.encode("T"));
+    assert.equal(tracker.entries, 3, "inside a transaction the portals live on");
+    send(sync());
+    reply(Z, encoder.encode("I"));
+    assert.equal(tracker.entries, 1, "the statement is kept");
+    assert.equal(tracker.bytes, withStatement);
+  });
+
+  it("tracks at most maxPending requests; past it nothing is queued until a ReadyForQuery answers every request sent", () => {
+    const { events, overflows, tracker, send, reply } = harness({ maxPending: 8 });
+    send(parse("", "select 1/0"));
+    for (let i = 0; i < 100_000; i++) send(execute(""));
+    send(sync());
+    assert.equal(tracker.peakEntries, 1 + 8, "the statement and 8 requests");
+    assert.equal(overflows.length, 100_001 - 8);
+    reply(E, errorBody("42703"));
+    reply(Z, encoder.encode("I"));
+    assert.equal(events.length, 1, "the failed Execute");
+    assert.equal(tracker.entries, 1, "only the statement is left");
+    send(query("select 2"));
+    reply(C, tagBody("SELECT 1"));
+    reply(Z, encoder.encode("I"));
+    assert.deepEqual(events.at(-1)!.text, "select 2", "tracking resumed");
+  });
+
+  it("holds at most maxPendingBytes of simple query text", () => {
+    const { overflows, tracker, send } = harness({ maxPendingBytes: 4096 });
+    for (let i = 0; i < 100; i++) send(query("select " + "x".repeat(30)));
+    assert.ok(tracker.bytes <= 4096, `${tracker.bytes} bytes`);
+    assert.ok(overflows.length > 50);
+  });
+
+  it("keeps at most maxCommands results of a multi-statement query and marks the event", () => {
+    const { events, overflows, send, reply } = harness({ maxCommands: 3 });
+    send(query("select 1; select 1; select 1; select 1; select 1"));
+    for (let i = 0; i < 5; i++) reply(C, tagBody("SELECT 1"));
+    reply(Z, encoder.encode("I"));
+    assert.equal(events[0]!.commands!.length, 3);
+    assert.equal(events[0]!.commands_truncated, true);
+    assert.deepEqual(overflows, ["commands"]);
+  });
+
+  it("has per-session defaults: 1024 requests, 10,000 statements and portals, a few MiB", () => {
+    assert.equal(DEFAULT_TRACKER_LIMITS.maxPending, 1024);
+    assert.equal(DEFAULT_TRACKER_LIMITS.maxNamed, 10_000);
+    assert.ok(DEFAULT_TRACKER_LIMITS.maxNamedBytes + DEFAULT_TRACKER_LIMITS.maxPendingBytes <= 8 << 20);
   });
 });

@@ -58,3 +58,62 @@ describe("RelayPump bandwidth cap", () => {
     pump.dispose();
   });
 });
+
+describe("RelayPump time slices", () => {
+  const execute = new Uint8Array([0x45, 0, 0, 0, 9, 0, 0, 0, 0, 0]); // Execute of the unnamed portal
+
+  it("scans a chunk of 100,000 tiny frames in slices: the source is paused meanwhile, every byte goes out in order", async () => {
+    const from = new MemorySocket();
+    const to = new MemorySocket();
+    let frames = 0;
+    const scanner = new FrameScanner({
+      frame() {
+        frames++;
+        const until = performance.now() + 0.002; // 2 µs of work per frame: 200 ms for the chunk
+        while (performance.now() < until);
+      },
+      message() {},
+    }, { capture: [], maxBodyBytes: 1 << 20, peer: "client" });
+    const pump = new RelayPump(from, to, scanner, () => assert.fail("no protocol error"), {
+      bytes: 0,
+      stalls: 0,
+      stallSeconds: 0,
+    });
+    const chunk = new Uint8Array(execute.length * 100_000);
+    for (let i = 0; i < 100_000; i++) chunk.set(execute, i * execute.length);
+    const started = performance.now();
+    pump.forward(chunk);
+    const blocked = performance.now() - started;
+    assert.ok(frames < 100_000, `the first slice stops early (${frames} frames in ${blocked.toFixed(0)} ms)`);
+    assert.equal(from.paused, true, "the source waits for the rest of the chunk");
+    assert.equal(pump.stalled, true);
+    while (frames < 100_000) await sleep(0);
+    assert.equal(from.paused, false, "resumed once the chunk is done");
+    assert.deepEqual(to.bytes, chunk, "all bytes, in order");
+    assert.ok(to.written.length > 2, `written in ${to.written.length} slices`);
+    pump.dispose();
+  });
+
+  it("a chunk delivered while a sliced one is pending goes out after it", () => {
+    const from = new MemorySocket();
+    const to = new MemorySocket();
+    const scanner = new FrameScanner({
+      frame() {
+        const until = performance.now() + 0.002;
+        while (performance.now() < until);
+      },
+      message() {},
+    }, { capture: [], maxBodyBytes: 1 << 20, peer: "client" });
+    const pump = new RelayPump(from, to, scanner, () => {}, { bytes: 0, stalls: 0, stallSeconds: 0 });
+    const chunk = new Uint8Array(execute.length * 20_000);
+    for (let i = 0; i < 20_000; i++) chunk.set(execute, i * execute.length);
+    pump.forward(chunk);
+    assert.equal(pump.stalled, true);
+    const sync = new Uint8Array([0x53, 0, 0, 0, 4]);
+    pump.forward(sync); // a source that ignored pause()
+    const out = to.bytes;
+    assert.equal(out.length, chunk.length + sync.length);
+    assert.deepEqual(out.subarray(chunk.length), sync);
+    pump.dispose();
+  });
+});

@@ -72,6 +72,26 @@ describe("FrameScanner", () => {
     assert.deepEqual(messages, ["S:97,0,98,0"]);
   });
 
+  it("scan(chunk, from, maxFrames) stops at the frame boundary before the next header and goes on from there", () => {
+    const whole = recorder(["Z", "S"]);
+    whole.scanner.scan(stream);
+    const sliced = recorder(["Z", "S"]);
+    const stops: number[] = [];
+    let at = 0;
+    while (at < stream.length) {
+      at = sliced.scanner.scan(stream, at, 2);
+      stops.push(at);
+      assert.equal(sliced.scanner.atBoundary, true, `a boundary at ${at}`);
+    }
+    assert.deepEqual(stops, [18, 329, 334]);
+    assert.deepEqual(sliced.frames, whole.frames);
+    assert.deepEqual(sliced.messages, whole.messages);
+    // A frame whose body runs past the chunk counts once: the rest of its body is no new frame.
+    const split = recorder([]);
+    assert.equal(split.scanner.scan(stream.subarray(0, 100), 0, 3), 100, "R, S and the head of D");
+    assert.equal(split.scanner.scan(stream.subarray(100), 0, 1), 329 - 100, "the rest of D, then Z");
+  });
+
   it("reads a frame that does not start at offset 0 of its buffer", () => {
     const padded = new Uint8Array(stream.length + 13);
     padded.set(stream, 13);
