@@ -70,6 +70,11 @@ class BunRelaySocket implements RelaySocket {
     return this.#pendingBytes;
   }
 
+  /** Bytes of read buffer this socket holds: none (Bun hands each `data` event a buffer of its own). */
+  get readBufferBytes(): number {
+    return 0;
+  }
+
   listen(events: SocketEvents): void {
     this.#events = events;
     const early = this.#early;
