@@ -565,6 +565,7 @@ export class Session {
 
   #handshakeDone(): void {
     clearTimeout(this.#startupTimer);
+    this.#startupTimer = undefined;
     this.#host.startupEnded?.(this);
     this.#reportOutcome("ok");
     this.#host.metrics.handshakeDone((performance.now() - this.#acceptedAt) / 1000);
