@@ -7,7 +7,7 @@
  *
  * Environment: IDLE_SESSIONS (sessions per target, default 1000), IDLE_ROUNDS (measurements per target,
  * default 2; the table shows the median). The throw-away PostgreSQL server runs with max_connections above
- * the session count. IDLE_TARGETS (default "pgrelay,bare,raw") and IDLE_RUNTIMES (default "deno,bun") pick
+ * the session count. IDLE_TARGETS (default "pgrelay,pgrelay-tls,bare,raw") and IDLE_RUNTIMES (default "deno,bun") pick
  * the rows. Progress goes to stderr; a markdown table and one JSON line go to stdout.
  */
 import { type ChildProcess, spawn } from "node:child_process";
@@ -16,6 +16,7 @@ import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import { makeTestPki, type TestPki } from "../tests/support/certs.ts";
 import { freePort } from "../tests/support/free_port.ts";
 import { type PostgresCluster, startPostgres } from "../tests/support/postgres.ts";
 import { query, startupMessage } from "../tests/support/frontend_frames.ts";
@@ -36,16 +37,25 @@ type Runtime = "deno" | "bun";
  * `pgrelay`: mod.ts. `bare`: bench/bare_relay.ts (pgrelay's adapters and relay pumps only). `raw`:
  * bench/raw_relay.ts (the runtime's own sockets, no pgrelay code): the floor any relay pays on that runtime.
  */
-type Kind = "pgrelay" | "bare" | "raw";
-const KINDS: Kind[] = (process.env.IDLE_TARGETS ?? "pgrelay,bare,raw").split(",").map((k) => {
-  if (k !== "pgrelay" && k !== "bare" && k !== "raw") throw new Error(`IDLE_TARGETS: unknown target ${k}`);
-  return k;
+type Kind = "pgrelay" | "pgrelay-tls" | "bare" | "raw";
+const KIND_NAMES: readonly Kind[] = ["pgrelay", "pgrelay-tls", "bare", "raw"];
+const KINDS: Kind[] = (process.env.IDLE_TARGETS ?? "pgrelay,pgrelay-tls,bare,raw").split(",").map((k) => {
+  if (!(KIND_NAMES as readonly string[]).includes(k)) throw new Error(`IDLE_TARGETS: unknown target ${k}`);
+  return k as Kind;
 });
 const RUNTIMES: Runtime[] = (process.env.IDLE_RUNTIMES ?? "deno,bun").split(",").map((r) => {
   if (r !== "deno" && r !== "bun") throw new Error(`IDLE_RUNTIMES: unknown runtime ${r}`);
   return r;
 });
-const LABEL: Record<Kind, string> = { pgrelay: "pgrelay", bare: "bare relay", raw: "runtime-only relay" };
+const LABEL: Record<Kind, string> = {
+  pgrelay: "pgrelay",
+  // `tls.mode: terminate` puts every socket on node:net/node:tls (src/adapters/node.ts); these clients stay
+  // in plaintext (allowed unless `tls.require`), so the row shows what the node sockets cost an idle session.
+  "pgrelay-tls": "pgrelay, TLS mode, plaintext clients",
+  bare: "bare relay",
+  raw: "runtime-only relay",
+};
+let pki: TestPki | undefined;
 
 function positiveInt(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -74,10 +84,14 @@ interface Proxy {
 
 async function startProxy(kind: Kind, runtime: Runtime, upstreamPort: number): Promise<Proxy> {
   const port = await freePort();
-  const script = kind === "pgrelay" ? MOD : join(ROOT, "bench", `${kind}_relay.ts`);
-  const flags = kind === "pgrelay"
+  const script = kind.startsWith("pgrelay") ? MOD : join(ROOT, "bench", `${kind}_relay.ts`);
+  const flags = kind.startsWith("pgrelay")
     ? ["--listen", `${HOST}:${port}`, "--upstream", `${HOST}:${upstreamPort}`, "--log-level", "warn"]
     : [String(port), String(upstreamPort)];
+  if (kind === "pgrelay-tls") {
+    pki ??= await makeTestPki();
+    flags.push("--tls-mode", "terminate", "--tls-cert", pki.proxy.certPath, "--tls-key", pki.proxy.keyPath);
+  }
   const [command, args] = runtime === "deno" ? [DENO, ["run", "-A", script, ...flags]] : [BUN, [script, ...flags]];
   const child = spawn(command, args, { cwd: ROOT, stdio: ["ignore", "ignore", "pipe"] });
   const output: string[] = [];
@@ -227,6 +241,7 @@ async function main(): Promise<void> {
     }
   } finally {
     await cluster.stop();
+    await pki?.cleanup().catch(() => {});
   }
   const lines = [
     `| target | idle sessions | RSS per idle session (median of ${ROUNDS}) | goal | verdict | every round |`,
