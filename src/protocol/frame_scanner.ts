@@ -81,6 +81,11 @@ export class FrameScanner {
     this.#peer = options.peer;
   }
 
+  /** Bytes this scanner holds for captured bodies that straddle chunks (tests: memory follows the data). */
+  get captureBufferBytes(): number {
+    return this.#captureBuffer.length;
+  }
+
   /** True when the bytes scanned so far end exactly at a frame boundary. */
   get atBoundary(): boolean {
     return this.#headerFill === 0 && this.#remaining === 0;
