@@ -1,9 +1,11 @@
 /**
  * Read buffers for runtimes whose sockets read into memory the caller provides (Deno). A pending read
- * holds its buffer until bytes arrive, so an idle socket waits on a small buffer of its own; a read that
- * fills its buffer means more is in flight, and the next read takes a larger one from a process-wide pool,
- * up to 64 KiB. The first read that does not fill it sends the socket back to its small buffer and the large
- * one back to the pool. Steady bulk transfer reuses one large buffer per socket with no allocation.
+ * holds its buffer until bytes arrive, so the size of each read follows the one before it: a read that
+ * fills its buffer means more is in flight, and the next read takes the next size up, from a process-wide
+ * pool, up to 64 KiB; otherwise the next read takes the smallest size that held what the last one returned.
+ * An idle socket (its last read was a small message) waits on a small buffer of its own; large buffers go
+ * back to the pool as soon as a read is small. Steady bulk transfer reuses one large buffer per socket with
+ * no allocation and no extra reads.
  */
 
 /** Buffer sizes, smallest first: what an idle socket holds, then the sizes it grows to under load. */
@@ -42,7 +44,9 @@ export class ReadBuffers {
   next(previousRead: number): Uint8Array {
     const current = this.#current;
     const full = current !== undefined && previousRead === current.length;
-    const tier = full ? Math.min(this.#tier + 1, READ_BUFFER_SIZES.length - 1) : 0;
+    let tier = 0;
+    if (full) tier = Math.min(this.#tier + 1, READ_BUFFER_SIZES.length - 1);
+    else while (READ_BUFFER_SIZES[tier]! < previousRead) tier++;
     if (current !== undefined && tier === this.#tier) return current;
     if (current !== undefined && this.#tier > 0) giveBack(this.#tier, current);
     this.#tier = tier;
