@@ -7,7 +7,7 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 ARGS ?=
 
-.PHONY: setup run demo test test-deno test-bun check lint bench build build-bun install clean
+.PHONY: setup run demo test test-deno test-bun check lint bench bench-idle build build-bun install clean
 
 ## setup: install Debian's postgresql (client and server, as the tests need) and the npm packages
 setup: node_modules/.installed
@@ -50,6 +50,11 @@ bench: setup
 	@command -v haproxy >/dev/null || apt-get install -y haproxy
 	@test -x /usr/sbin/pgbouncer || apt-get install -y pgbouncer
 	$(BUN) bench/run.ts
+	$(BUN) bench/idle_sessions.ts
+
+## bench-idle: RSS per idle session (1,000 logged-in sessions) through pgrelay on Deno and Bun (bench/idle_sessions.ts)
+bench-idle: setup
+	$(BUN) bench/idle_sessions.ts
 
 ## build-bun: dist/pgrelay-bun, one executable with the Bun runtime inside; offline (scripts/build_bun.sh)
 build-bun: node_modules/.installed

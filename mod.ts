@@ -19,6 +19,7 @@ import type { Admission, Auditor } from "./src/core/session_hooks.ts";
 import { AdmissionGate } from "./src/admission/admission_gate.ts";
 import type { Policy } from "./src/policy/policy_schema.ts";
 import type { Limits } from "./src/limits/limits_schema.ts";
+import { StartupLimiter } from "./src/limits/startup_limiter.ts";
 
 export { Proxy } from "./src/core/proxy.ts";
 export type { Config } from "./src/config/schema.ts";
@@ -83,6 +84,7 @@ export function startProxy(options: StartProxyOptions = {}): Promise<Proxy> {
     logger,
     admission: gate,
     auditor,
+    startupGate: limits?.startup ? new StartupLimiter(limits) : undefined,
   });
 }
 

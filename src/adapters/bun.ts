@@ -52,7 +52,8 @@ class BunRelaySocket implements RelaySocket {
   readonly remoteAddress: SocketAddress;
   readonly #socket: BunSocket;
   #events: SocketEvents | undefined;
-  #early: Uint8Array[] = [];
+  /** Chunks that arrived before `listen` (created only if any do). */
+  #early: Uint8Array[] | undefined;
   readonly #queue: Uint8Array[] = [];
   #pendingBytes = 0;
   #paused = false;
@@ -70,11 +71,16 @@ class BunRelaySocket implements RelaySocket {
     return this.#pendingBytes;
   }
 
+  /** Bytes of read buffer this socket holds: none (Bun hands each `data` event a buffer of its own). */
+  get readBufferBytes(): number {
+    return 0;
+  }
+
   listen(events: SocketEvents): void {
     this.#events = events;
     const early = this.#early;
-    this.#early = [];
-    for (const chunk of early) events.data(chunk);
+    this.#early = undefined;
+    if (early) for (const chunk of early) events.data(chunk);
   }
 
   write(bytes: Uint8Array): boolean {
@@ -115,7 +121,7 @@ class BunRelaySocket implements RelaySocket {
 
   onData(chunk: Uint8Array): void {
     if (this.#events) this.#events.data(chunk);
-    else this.#early.push(chunk);
+    else (this.#early ??= []).push(chunk);
   }
 
   onDrain(): void {
@@ -179,9 +185,12 @@ function listen(
   });
 }
 
+/** Shared by every outgoing socket (each carries its own state in `socket.data`), so none costs closures. */
+const CONNECT_HANDLERS = handlers();
+
 async function connect(address: SocketAddress, options: { timeoutMs: number }): Promise<RelaySocket> {
   const socket = await withTimeout(
-    Bun.connect({ hostname: address.hostname, port: address.port, socket: handlers() }).catch((error) => {
+    Bun.connect({ hostname: address.hostname, port: address.port, socket: CONNECT_HANDLERS }).catch((error) => {
       throw connectError(error);
     }),
     options.timeoutMs,

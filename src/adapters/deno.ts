@@ -1,18 +1,18 @@
 /**
  * Deno adapter: `Deno.listen` / `Deno.connect` sockets behind the core's RelaySocket contract.
- * Reads use a manual loop into one reused 64 KiB buffer per socket (RUNTIME-NOTES: half the CPU of
- * `pipeTo`); writes are queued views drained by one writer loop, whose completion is the `drain` event.
+ * Reads use a manual loop (RUNTIME-NOTES: half the CPU of `pipeTo`) into a reused buffer that is small
+ * while the socket idles and grows from a shared pool while reads fill it (read_buffers.ts); writes are
+ * queued views drained by one writer loop, whose completion is the `drain` event.
  */
 import type { Listener, ListenOptions, RelaySocket, RuntimeAdapter, SocketAddress, SocketEvents } from "../core/socket.ts";
 import { connectError } from "./connect_error.ts";
+import { ReadBuffers } from "./read_buffers.ts";
 import { withTimeout } from "./with_timeout.ts";
-
-const READ_BUFFER_BYTES = 64 * 1024;
 
 class DenoSocket implements RelaySocket {
   readonly remoteAddress: SocketAddress;
   readonly #conn: Deno.TcpConn;
-  readonly #buffer = new Uint8Array(READ_BUFFER_BYTES);
+  readonly #buffers = new ReadBuffers();
   #events: SocketEvents | undefined;
   #paused = false;
   #wakeReader: (() => void) | undefined;
@@ -37,6 +37,11 @@ class DenoSocket implements RelaySocket {
 
   get pendingBytes(): number {
     return this.#pendingBytes;
+  }
+
+  /** Bytes of read buffer this socket holds now (tests: an idle socket holds only a small one). */
+  get readBufferBytes(): number {
+    return this.#buffers.heldBytes;
   }
 
   listen(events: SocketEvents): void {
@@ -78,19 +83,24 @@ class DenoSocket implements RelaySocket {
 
   async #readLoop(): Promise<void> {
     let failure: Error | undefined;
+    let n = 0;
     try {
       while (!this.#closed) {
         if (this.#paused) {
           await new Promise<void>((wake) => this.#wakeReader = wake);
           continue;
         }
-        const n = await this.#conn.read(this.#buffer);
-        if (n === null) break;
-        this.#events?.data(this.#buffer.subarray(0, n));
+        // Not paused: the receiver is done with the last chunk, so its buffer may be reused or pooled.
+        const buffer = this.#buffers.next(n);
+        const read = await this.#conn.read(buffer);
+        if (read === null) break;
+        n = read;
+        this.#events?.data(buffer.subarray(0, n));
       }
     } catch (error) {
       if (!this.#closed) failure = error as Error;
     }
+    this.#buffers.drop();
     if (failure) this.#finish(failure);
     else this.end();
   }

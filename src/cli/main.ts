@@ -18,6 +18,7 @@ import { JsonLogger } from "./json_logger.ts";
 import { loadConfig } from "./load_config.ts";
 import { VERSION } from "./version.ts";
 import { AdmissionGate } from "../admission/admission_gate.ts";
+import { StartupLimiter } from "../limits/startup_limiter.ts";
 import { AuditLog } from "../audit/audit_log.ts";
 import type { AuditSettings } from "../audit/audit_schema.ts";
 import type { AuditWriter } from "../audit/audit_writer.ts";
@@ -94,6 +95,7 @@ async function serve(initial: Config, args: CliArgs, logger: JsonLogger, isWorke
   const adapter = needsTlsSockets(settings.clientEncryption!, settings.upstreamEncryption!) ? nodeAdapter : adapterFor();
   const metrics = new ProxyMetrics();
   const gate = new AdmissionGate({ policy: config.policy, limits: config.limits });
+  const startupLimiter = new StartupLimiter(config.limits);
   let auditWriter: AuditWriter | undefined;
   if (config.audit) {
     try {
@@ -182,6 +184,7 @@ async function serve(initial: Config, args: CliArgs, logger: JsonLogger, isWorke
       settings = nextSettings;
       running.reconfigure({ ...settings, bandwidthPerSession: next.limits.bandwidthPerSession ?? 0 });
       gate.configure(next.policy, next.limits);
+      startupLimiter.configure(next.limits);
       swapAudit(next.audit, writer);
       if (next.policy.enforceOnReload) {
         const revoked = running.revoke((context) => {
@@ -214,6 +217,7 @@ async function serve(initial: Config, args: CliArgs, logger: JsonLogger, isWorke
       reusePort: isWorker,
       admission: gate,
       auditor: audit,
+      startupGate: startupLimiter,
     });
   } catch (error) {
     complain(`pgrelay: cannot listen on ${formatAddress(config.listen)}: ${(error as Error).message}`);

@@ -32,6 +32,23 @@ export interface BackendEvents {
 }
 
 const decoder = new TextDecoder();
+
+/**
+ * ParameterStatus names and values repeat across sessions ("client_encoding", "UTF8", "ISO, MDY", the server
+ * version): each distinct one is kept once for all sessions, up to INTERNED_LIMIT of them, so an idle
+ * session does not hold its own copy of each.
+ */
+const INTERNED_LIMIT = 1024;
+const INTERNED_MAX_LENGTH = 64;
+const interned = new Map<string, string>();
+
+function intern(text: string): string {
+  if (text.length > INTERNED_MAX_LENGTH) return text;
+  const known = interned.get(text);
+  if (known !== undefined) return known;
+  if (interned.size < INTERNED_LIMIT) interned.set(text, text);
+  return text;
+}
 const ROLLBACK_TAG = new TextEncoder().encode("ROLLBACK");
 
 /** Reads a big-endian int32 without allocating a DataView (this runs for every ReadyForQuery). */
@@ -75,8 +92,8 @@ export class BackendObserver implements FrameObserver {
         const valueEnd = body.indexOf(0, nameEnd + 1);
         if (nameEnd > 0 && valueEnd > nameEnd) {
           context.parameters.set(
-            decoder.decode(body.subarray(0, nameEnd)),
-            decoder.decode(body.subarray(nameEnd + 1, valueEnd)),
+            intern(decoder.decode(body.subarray(0, nameEnd))),
+            intern(decoder.decode(body.subarray(nameEnd + 1, valueEnd))),
           );
         }
         break;

@@ -2,7 +2,7 @@
  * The accept loop: one Session per client socket, a registry of backend keys so a CancelRequest reaches
  * the upstream that holds the session, and shutdown.
  */
-import type { ProxyError } from "../protocol/error_response.ts";
+import { encodeErrorResponse, type ProxyError } from "../protocol/error_response.ts";
 import { SQLSTATE } from "../protocol/sqlstate.ts";
 import type { Logger } from "./logger.ts";
 import { type MetricsSink, NO_METRICS } from "./metrics_sink.ts";
@@ -11,7 +11,8 @@ import type { Admission, Auditor } from "./session_hooks.ts";
 import { NO_CLIENT_TLS, NO_UPSTREAM_TLS } from "./tls_settings.ts";
 import { formatAddress, Session, type SessionHost } from "./session.ts";
 import type { SessionContext } from "./session_context.ts";
-import type { Listener, RuntimeAdapter, SocketAddress } from "./socket.ts";
+import type { Listener, RelaySocket, RuntimeAdapter, SocketAddress } from "./socket.ts";
+import type { StartupGate } from "./startup_gate.ts";
 
 export interface ProxyOptions extends RelaySettings {
   listen: SocketAddress;
@@ -23,12 +24,20 @@ export interface ProxyOptions extends RelaySettings {
   admission?: Admission | undefined;
   /** The audit log's session observer. */
   auditor?: Auditor | undefined;
+  /** Caps connections still in their startup phase, asked at accept before any byte is read. */
+  startupGate?: StartupGate | undefined;
 }
+
+/** A refused connection is closed at once; this long at most for its FATAL to go out first. */
+const REFUSED_LINGER_MS = 1000;
 
 export class Proxy {
   readonly #adapter: RuntimeAdapter;
   readonly #logger: Logger;
   readonly #sessions = new Set<Session>();
+  readonly #startupGate: StartupGate | undefined;
+  /** Sessions still in their startup phase and the release of their startup-limit slot. */
+  readonly #starting = new Map<Session, () => void>();
   readonly #idPrefix = Math.floor(Math.random() * 0xffffff).toString(16).padStart(6, "0");
   #settings: RelaySettings;
   #listener: Listener | undefined;
@@ -40,6 +49,7 @@ export class Proxy {
     this.#adapter = adapter;
     this.#logger = options.logger;
     this.#settings = settingsOf(options);
+    this.#startupGate = options.startupGate;
     this.#host = {
       connect: adapter.connect,
       logger: options.logger,
@@ -47,7 +57,11 @@ export class Proxy {
       admission: options.admission,
       auditor: options.auditor,
       cancelTarget: (pid, secret) => this.#cancelTarget(pid, secret),
-      sessionEnded: (session) => this.#sessions.delete(session),
+      startupEnded: (session) => this.#leaveStartup(session),
+      sessionEnded: (session) => {
+        this.#leaveStartup(session);
+        this.#sessions.delete(session);
+      },
     };
   }
 
@@ -74,6 +88,11 @@ export class Proxy {
   /** The context of every live session. */
   get sessions(): SessionContext[] {
     return [...this.#sessions].map((session) => session.context);
+  }
+
+  /** Sessions holding a startup-limit slot: accepted and not yet ready, passthrough or closed. */
+  get starting(): number {
+    return this.#starting.size;
   }
 
   /** Bytes queued in per-session write buffers. */
@@ -158,11 +177,44 @@ export class Proxy {
     while (this.#sessions.size > 0 && Date.now() < deadline) await sleep(10);
   }
 
-  #accept(socket: Parameters<Parameters<RuntimeAdapter["listen"]>[1]>[0]): void {
+  #accept(socket: RelaySocket): void {
+    const ticket = this.#startupGate?.enter(socket.remoteAddress.hostname);
+    if (ticket && !ticket.allowed) {
+      this.#refuse(socket, ticket.rule, ticket.error);
+      return;
+    }
     const session = new Session(`${this.#idPrefix}-${this.#nextId++}`, socket, this.#settings, this.#host);
     this.#sessions.add(session);
+    if (ticket) this.#starting.set(session, ticket.release);
     this.#logger.log("debug", "session_start", session.context.toJSON());
     session.start();
+  }
+
+  /** Frees the session's startup-limit slot, once: it is ready, passthrough or closed. */
+  #leaveStartup(session: Session): void {
+    const release = this.#starting.get(session);
+    if (!release) return;
+    this.#starting.delete(session);
+    release();
+  }
+
+  /**
+   * A connection over a startup limit: FATAL 53300 in PostgreSQL's format (nothing is negotiated yet, so a
+   * client that would send SSLRequest reads it as the answer), then closed without reading a byte of it.
+   */
+  #refuse(socket: RelaySocket, rule: string, error: ProxyError): void {
+    this.#host.metrics.sessionAccepted();
+    this.#host.metrics.sessionOutcome("limited");
+    this.#logger.log("warn", "limited", {
+      client: formatAddress(socket.remoteAddress),
+      rule,
+      sqlstate: error.code,
+      message: error.message,
+    });
+    const linger = setTimeout(() => socket.destroy(), REFUSED_LINGER_MS);
+    socket.listen({ data() {}, drain() {}, close: () => clearTimeout(linger) });
+    socket.write(encodeErrorResponse(error));
+    socket.end();
   }
 
   #cancelTarget(processId: number, secretKey: Uint8Array): SocketAddress | undefined {

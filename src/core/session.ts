@@ -43,6 +43,8 @@ export interface SessionHost {
   readonly auditor?: Auditor | undefined;
   /** Where a CancelRequest for this backend key goes, when this proxy knows the session. */
   cancelTarget(processId: number, secretKey: Uint8Array): SocketAddress | undefined;
+  /** The session left its startup phase: it is ready or passes TLS through (not called when it just ends). */
+  startupEnded?(session: Session): void;
   /** The session ended; both sockets are closed or closing. */
   sessionEnded(session: Session): void;
 }
@@ -301,6 +303,7 @@ export class Session {
     this.context.clientTls = "passthrough";
     this.context.phase = "passthrough";
     clearTimeout(this.#startupTimer);
+    this.#host.startupEnded?.(this);
     this.#reportOutcome("passthrough");
     this.#host.metrics.tlsSession("passthrough", false);
     this.#host.logger.log("info", "session_passthrough", {
@@ -585,6 +588,8 @@ export class Session {
 
   #handshakeDone(): void {
     clearTimeout(this.#startupTimer);
+    this.#startupTimer = undefined;
+    this.#host.startupEnded?.(this);
     this.#reportOutcome("ok");
     this.#host.metrics.handshakeDone((performance.now() - this.#acceptedAt) / 1000);
     this.#host.logger.log("info", "session_ready", this.context.toJSON());

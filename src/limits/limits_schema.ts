@@ -3,10 +3,13 @@
  *
  * ```yaml
  * limits: { max_connections: 1000, per_user: 100, per_database: 200, per_source: 50,
- *           connect_rate: { per_source: 20, burst: 40 }, bandwidth_per_session: "10MB/s" }
+ *           connect_rate: { per_source: 20, burst: 40 }, bandwidth_per_session: "10MB/s",
+ *           startup: { max_connections: 500, per_source: 20, ipv6_prefix: 64 } }
  * ```
  * Connection limits count admitted sessions (from the StartupMessage until the session ends). `connect_rate`
  * is a token bucket per client address: `per_source` new sessions a second, up to `burst` at once.
+ * `startup` counts connections from accept until they are ready (or passthrough, or closed), before any
+ * byte is read: the cap on clients that have not logged in. IPv6 clients count per `ipv6_prefix` block.
  */
 import { SettingError } from "../config/config_error.ts";
 import { parseSize } from "../config/units.ts";
@@ -19,7 +22,19 @@ export interface Limits {
   connectRate: { perSource: number; burst: number } | undefined;
   /** Bytes per second toward the client, per session. */
   bandwidthPerSession: number | undefined;
+  /** Connections still in their startup phase, at once and per source (IPv6: per `ipv6Prefix` block). */
+  startup: StartupLimits | undefined;
 }
+
+export interface StartupLimits {
+  maxConnections: number | undefined;
+  perSource: number | undefined;
+  /** Leading bits of an IPv6 address that name one source (64 unless configured). */
+  ipv6Prefix: number;
+}
+
+/** One IPv6 host usually holds a whole /64. */
+export const DEFAULT_IPV6_SOURCE_PREFIX = 64;
 
 export const NO_LIMITS: Limits = {
   maxConnections: undefined,
@@ -28,6 +43,7 @@ export const NO_LIMITS: Limits = {
   perSource: undefined,
   connectRate: undefined,
   bandwidthPerSession: undefined,
+  startup: undefined,
 };
 
 export const LIMIT_KEYS = {
@@ -37,7 +53,11 @@ export const LIMIT_KEYS = {
   per_source: "sessions from one client address at once",
   connect_rate: "{ per_source: N, burst: M }: new sessions a second per client address, M at once",
   bandwidth_per_session: 'bytes a second toward each client, such as "10MB/s"',
+  startup:
+    "{ max_connections: N, per_source: M, ipv6_prefix: 64 }: connections not yet logged in, at once and per client address (IPv6: per /64)",
 } as const;
+
+const STARTUP_KEYS = ["max_connections", "per_source", "ipv6_prefix"] as const;
 
 const count = (value: unknown, path: (string | number)[], allowZero = false): number => {
   if (typeof value !== "number" || !Number.isInteger(value) || value < (allowZero ? 0 : 1)) {
@@ -112,9 +132,37 @@ export function parseLimits(raw: unknown): Limits {
           throw new SettingError([key], (error as Error).message);
         }
         break;
+      case "startup":
+        limits.startup = parseStartupLimits(value);
+        break;
       default:
         throw new SettingError([key], `unknown key (known keys: ${Object.keys(LIMIT_KEYS).join(", ")})`);
     }
   }
   return limits;
+}
+
+function parseStartupLimits(value: unknown): StartupLimits {
+  const example = "{ max_connections: 500, per_source: 20, ipv6_prefix: 64 }";
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new SettingError(["startup"], `expected a mapping such as ${example}`);
+  }
+  const raw = value as Record<string, unknown>;
+  for (const sub of Object.keys(raw)) {
+    if (!(STARTUP_KEYS as readonly string[]).includes(sub)) {
+      throw new SettingError(["startup", sub], `unknown key (known keys: ${STARTUP_KEYS.join(", ")})`);
+    }
+  }
+  if (raw.max_connections === undefined && raw.per_source === undefined) {
+    throw new SettingError(["startup"], `expected max_connections or per_source (or both), such as ${example}`);
+  }
+  const prefix = raw.ipv6_prefix ?? DEFAULT_IPV6_SOURCE_PREFIX;
+  if (typeof prefix !== "number" || !Number.isInteger(prefix) || prefix < 1 || prefix > 128) {
+    throw new SettingError(["startup", "ipv6_prefix"], `expected a prefix length from 1 to 128, got ${JSON.stringify(raw.ipv6_prefix)}`);
+  }
+  return {
+    maxConnections: raw.max_connections === undefined ? undefined : count(raw.max_connections, ["startup", "max_connections"]),
+    perSource: raw.per_source === undefined ? undefined : count(raw.per_source, ["startup", "per_source"]),
+    ipv6Prefix: prefix,
+  };
 }

@@ -31,10 +31,29 @@ export interface FrameScannerOptions {
 }
 
 const HEADER_BYTES = 5;
+/** A capture buffer up to this size is kept for the next straddling body; a larger one is let go. */
+const KEPT_CAPTURE_BYTES = 256;
+const EMPTY = new Uint8Array(0);
+
+/** One 256-entry table per set of captured types, shared by every scanner that captures that set. */
+const captureTables = new Map<string, Uint8Array>();
+
+function captureTable(types: Iterable<number>): Uint8Array {
+  const list = [...new Set(types)].sort((a, b) => a - b);
+  const key = list.join(",");
+  let table = captureTables.get(key);
+  if (!table) {
+    table = new Uint8Array(256);
+    for (const type of list) table[type] = 1;
+    if (captureTables.size < 64) captureTables.set(key, table);
+  }
+  return table;
+}
 
 export class FrameScanner {
   readonly #observer: FrameObserver;
-  readonly #captured = new Uint8Array(256);
+  /** 1 at the type bytes whose bodies the observer reads (shared, never written after creation). */
+  readonly #captured: Uint8Array;
   readonly #maxBodyBytes: number;
   readonly #maxCapturedBytes: number;
   readonly #peer: string;
@@ -45,7 +64,8 @@ export class FrameScanner {
   #remaining = 0;
   #capturing = false;
   #truncated = false;
-  #captureBuffer = new Uint8Array(256);
+  /** Holds a captured body that straddles chunks; allocated when one does, let go after a large one. */
+  #captureBuffer = EMPTY;
   #captureFill = 0;
   #captureWant = 0;
   /** Where the frame being handed over sits in the current chunk, when it sits there whole. */
@@ -55,10 +75,15 @@ export class FrameScanner {
 
   constructor(observer: FrameObserver, options: FrameScannerOptions) {
     this.#observer = observer;
-    for (const type of options.capture) this.#captured[type] = 1;
+    this.#captured = captureTable(options.capture);
     this.#maxBodyBytes = options.maxBodyBytes;
     this.#maxCapturedBytes = options.maxCapturedBytes ?? MAX_CAPTURED_BODY_BYTES;
     this.#peer = options.peer;
+  }
+
+  /** Bytes this scanner holds for captured bodies that straddle chunks (tests: memory follows the data). */
+  get captureBufferBytes(): number {
+    return this.#captureBuffer.length;
   }
 
   /** True when the bytes scanned so far end exactly at a frame boundary. */
@@ -163,7 +188,7 @@ export class FrameScanner {
     this.#truncated = truncated;
     this.#captureWant = want;
     this.#captureFill = 0;
-    if (this.#captureBuffer.length < want) this.#captureBuffer = new Uint8Array(Math.max(want, this.#captureBuffer.length * 2));
+    if (this.#captureBuffer.length < want) this.#captureBuffer = new Uint8Array(Math.max(want, KEPT_CAPTURE_BYTES));
     return at;
   }
 
@@ -179,6 +204,9 @@ export class FrameScanner {
   #deliverCapture(): void {
     if (!this.#capturing) return;
     this.#capturing = false;
-    this.#observer.message(this.#type, this.#captureBuffer.subarray(0, this.#captureFill), this.#truncated);
+    const buffer = this.#captureBuffer;
+    // Memory follows the data in flight: a large body's buffer is not kept for the rest of the session.
+    if (buffer.length > KEPT_CAPTURE_BYTES) this.#captureBuffer = EMPTY;
+    this.#observer.message(this.#type, buffer.subarray(0, this.#captureFill), this.#truncated);
   }
 }

@@ -1,9 +1,9 @@
 /**
- * Collects one untyped startup-phase packet from a client, across any number of chunks, holding at most
- * MAX_STARTUP_PACKET_BYTES. The length word is checked before anything is buffered beyond it.
+ * Collects one untyped startup-phase packet from a client, across any number of chunks. Nothing is
+ * allocated before the length word is known and checked (at most MAX_STARTUP_PACKET_BYTES); then exactly
+ * that many bytes, handed to the caller with the packet. A reader waiting for its first byte holds 4 bytes.
  */
 import { startupPacketLength } from "./startup.ts";
-import { MAX_STARTUP_PACKET_BYTES } from "./limits.ts";
 
 export interface StartupRead {
   /** The whole packet, length word included (a copy owned by the caller). */
@@ -13,34 +13,42 @@ export interface StartupRead {
 }
 
 export class StartupReader {
-  readonly #buffer = new Uint8Array(MAX_STARTUP_PACKET_BYTES);
+  readonly #header = new Uint8Array(4);
+  /** The packet being collected, sized by its length word; undefined until that word is complete. */
+  #packet: Uint8Array | undefined;
   #fill = 0;
-  #length = 0;
 
   /** Bytes buffered toward the current packet. */
   get buffered(): number {
     return this.#fill;
   }
 
+  /** Bytes this reader holds now beyond its 4-byte header (tests: allocation follows the announced length). */
+  get allocatedBytes(): number {
+    return this.#packet?.length ?? 0;
+  }
+
   /** Adds a chunk; returns the packet once complete, else null. Throws ProtocolError on a bad length. */
   push(chunk: Uint8Array): StartupRead | null {
     let at = 0;
-    if (this.#length === 0) {
+    let packet = this.#packet;
+    if (packet === undefined) {
       const take = Math.min(4 - this.#fill, chunk.length);
-      this.#buffer.set(chunk.subarray(0, take), this.#fill);
+      this.#header.set(chunk.subarray(0, take), this.#fill);
       this.#fill += take;
       at = take;
       if (this.#fill < 4) return null;
-      this.#length = startupPacketLength(this.#buffer.subarray(0, 4));
+      packet = new Uint8Array(startupPacketLength(this.#header));
+      packet.set(this.#header);
+      this.#packet = packet;
     }
-    const take = Math.min(this.#length - this.#fill, chunk.length - at);
-    this.#buffer.set(chunk.subarray(at, at + take), this.#fill);
+    const take = Math.min(packet.length - this.#fill, chunk.length - at);
+    packet.set(chunk.subarray(at, at + take), this.#fill);
     this.#fill += take;
     at += take;
-    if (this.#fill < this.#length) return null;
-    const packet = this.#buffer.slice(0, this.#length);
+    if (this.#fill < packet.length) return null;
+    this.#packet = undefined;
     this.#fill = 0;
-    this.#length = 0;
     return { packet, rest: chunk.subarray(at) };
   }
 }

@@ -92,6 +92,27 @@ describe("FrameScanner", () => {
     assert.equal(split.scanner.scan(stream.subarray(100), 0, 1), 329 - 100, "the rest of D, then Z");
   });
 
+  it("holds no capture buffer until a captured body straddles chunks, and lets a large one go after it", () => {
+    const messages: number[] = [];
+    const scanner = new FrameScanner({ frame() {}, message: (_type, body) => void messages.push(body.length) }, {
+      capture: ["E".charCodeAt(0), "Z".charCodeAt(0)],
+      maxBodyBytes: 1 << 20,
+      peer: "server",
+    });
+    const ready = frame("Z", [0x49]);
+    scanner.scan(concat(ready, ready));
+    assert.equal(scanner.captureBufferBytes, 0, "bodies inside one chunk are handed over as views");
+    const big = frame("E", new Uint8Array(40_000).fill(0x41));
+    scanner.scan(big.subarray(0, 20_000));
+    assert.ok(scanner.captureBufferBytes >= 39_000, "a straddling body is collected");
+    scanner.scan(big.subarray(20_000));
+    assert.equal(scanner.captureBufferBytes, 0, "and its buffer is not kept for the rest of the session");
+    scanner.scan(ready.subarray(0, 5));
+    scanner.scan(ready.subarray(5));
+    assert.ok(scanner.captureBufferBytes <= 256, "a small straddling body uses a small buffer");
+    assert.deepEqual(messages, [1, 1, 40_000, 1]);
+  });
+
   it("reads a frame that does not start at offset 0 of its buffer", () => {
     const padded = new Uint8Array(stream.length + 13);
     padded.set(stream, 13);

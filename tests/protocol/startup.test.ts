@@ -75,4 +75,20 @@ describe("StartupReader", () => {
     assert.throws(() => new StartupReader().push(new Uint8Array([0, 0, 0, 4, 0])), /invalid length of startup packet: 4/);
     assert.throws(() => new StartupReader().push(new Uint8Array([0x7f, 0xff, 0xff, 0xff])), /2147483647/);
   });
+
+  it("allocates nothing before the length word and then only the announced length", () => {
+    const reader = new StartupReader();
+    assert.equal(reader.allocatedBytes, 0, "a reader waiting for its first byte holds no packet buffer");
+    const ssl = packet(80877103);
+    assert.equal(reader.push(ssl.subarray(0, 3)), null);
+    assert.equal(reader.allocatedBytes, 0, "three bytes of a length word allocate nothing");
+    assert.equal(reader.push(ssl.subarray(3, 5)), null);
+    assert.equal(reader.allocatedBytes, 8, "an 8-byte SSLRequest takes 8 bytes");
+    assert.ok(reader.push(ssl.subarray(5)));
+    assert.equal(reader.allocatedBytes, 0, "the packet goes to the caller; the reader keeps nothing");
+    // A client announcing 9000 bytes and sending 10 costs 9000 bytes, never more than the 10000-byte cap.
+    const big = new Uint8Array([0, 0, 0x23, 0x28, 0, 3, 0, 0, 0x75, 0x73]);
+    assert.equal(reader.push(big), null);
+    assert.equal(reader.allocatedBytes, 9000);
+  });
 });
