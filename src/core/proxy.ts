@@ -23,13 +23,25 @@ export interface ProxyOptions extends RelaySettings {
   admission?: Admission | undefined;
   /** The audit log's session observer. */
   auditor?: Auditor | undefined;
+  /**
+   * The first part of session ids (`PREFIX-N`): 6 hex digits, random unless given. Workers pass one that
+   * ends in their number, so ids are unique across workers and name the worker that holds the session.
+   */
+  sessionIdPrefix?: string | undefined;
+}
+
+/** A live session as the admin API lists it. */
+export interface LiveSession {
+  readonly context: SessionContext;
+  /** Requests sent and not yet answered: a ready session with some is `active`. */
+  readonly outstandingRequests: number;
 }
 
 export class Proxy {
   readonly #adapter: RuntimeAdapter;
   readonly #logger: Logger;
   readonly #sessions = new Set<Session>();
-  readonly #idPrefix = Math.floor(Math.random() * 0xffffff).toString(16).padStart(6, "0");
+  readonly #idPrefix: string;
   #settings: RelaySettings;
   #listener: Listener | undefined;
   #nextId = 1;
@@ -40,6 +52,7 @@ export class Proxy {
     this.#adapter = adapter;
     this.#logger = options.logger;
     this.#settings = settingsOf(options);
+    this.#idPrefix = options.sessionIdPrefix ?? Math.floor(Math.random() * 0x1000000).toString(16).padStart(6, "0");
     this.#host = {
       connect: adapter.connect,
       logger: options.logger,
@@ -74,6 +87,25 @@ export class Proxy {
   /** The context of every live session. */
   get sessions(): SessionContext[] {
     return [...this.#sessions].map((session) => session.context);
+  }
+
+  /** Every live session with what the admin API shows beyond its context. */
+  get liveSessions(): LiveSession[] {
+    return [...this.#sessions].map((session) => ({ context: session.context, outstandingRequests: session.outstandingRequests }));
+  }
+
+  /**
+   * Ends the session with this id from the admin API: the client gets `error` (FATAL 57P01) and the session
+   * ends with reason `admin_terminated`. Returns its context, or undefined when no live session has the id.
+   */
+  terminate(id: string, error: ProxyError): SessionContext | undefined {
+    for (const session of this.#sessions) {
+      if (session.context.id !== id || session.context.phase === "closed") continue;
+      this.#logger.log("warn", "session_terminated", { ...session.context.toJSON(), by: "admin", sqlstate: error.code, message: error.message });
+      session.terminate(error, "admin_terminated");
+      return session.context;
+    }
+    return undefined;
   }
 
   /** Bytes queued in per-session write buffers. */
