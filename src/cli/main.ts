@@ -84,8 +84,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     print(
       `pgrelay: config OK: listen ${formatAddress(config.listen)}, upstream ${formatAddress(config.upstream)}, ` +
         `policy ${rules} rule${rules === 1 ? "" : "s"} (default ${config.policy.default}), ` +
-        `audit ${config.audit ? config.audit.path : "off"}, ` +
-        `admin ${config.adminListen ? `${formatAddress(config.adminListen)} (${adminToken === undefined ? "no token" : "bearer token"})` : "off"}`,
+        `audit ${config.audit ? config.audit.path : "off"}` +
+        (config.adminListen ? `, admin ${formatAddress(config.adminListen)} (${adminToken === undefined ? "no token" : "bearer token"})` : ""),
     );
     return EXIT.OK;
   }
