@@ -1,7 +1,15 @@
 /** Response helpers shared by the admin handlers (private to src/admin). */
 
-export function text(status: number, body: string, contentType = "text/plain; charset=utf-8", headers: Record<string, string> = {}): Response {
-  return new Response(body, { status, headers: { "content-type": contentType, "cache-control": "no-store", ...headers } });
+export function text(
+  status: number,
+  body: string,
+  contentType = "text/plain; charset=utf-8",
+  headers: Record<string, string> = {},
+): Response {
+  return new Response(body, {
+    status,
+    headers: { "content-type": contentType, "cache-control": "no-store", ...headers },
+  });
 }
 
 export function json(status: number, value: unknown): Response {
@@ -19,9 +27,12 @@ export function terminatePath(path: string): string | undefined {
   }
 }
 
-export const NOT_FOUND_TEXT = "not found: try /metrics, /healthz, /readyz, /sessions or POST /sessions/<id>/terminate\n";
+export const NOT_FOUND_TEXT =
+  "not found: try /metrics, /healthz, /readyz, /sessions or POST /sessions/<id>/terminate\n";
 
 /** 405 naming the methods `path` takes. */
 export function wrongMethod(allowed: "GET" | "POST"): Response {
-  return text(405, `method not allowed: use ${allowed}\n`, undefined, { allow: allowed === "GET" ? "GET, HEAD" : "POST" });
+  return text(405, `method not allowed: use ${allowed}\n`, undefined, {
+    allow: allowed === "GET" ? "GET, HEAD" : "POST",
+  });
 }

@@ -69,8 +69,18 @@ export function createAdminHandler(options: AdminOptions): (request: Request) =>
       case "/readyz": {
         if (proxy.draining) return text(503, "not ready: draining, no new sessions accepted\n");
         const result = await probe();
-        if (!result.ok) return text(503, `not ready: upstream ${formatAddress(proxy.upstream)} unreachable: ${result.reason}\n`);
-        return text(200, `ready: listening on ${formatAddress(proxy.address)}, upstream ${formatAddress(proxy.upstream)} reachable\n`);
+        if (!result.ok) {
+          return text(
+            503,
+            `not ready: upstream ${formatAddress(proxy.upstream)} unreachable: ${result.reason}\n`,
+          );
+        }
+        return text(
+          200,
+          `ready: listening on ${formatAddress(proxy.address)}, upstream ${
+            formatAddress(proxy.upstream)
+          } reachable\n`,
+        );
       }
       case "/metrics": {
         const result = await probe();
@@ -83,7 +93,9 @@ export function createAdminHandler(options: AdminOptions): (request: Request) =>
         return text(200, body, "text/plain; version=0.0.4; charset=utf-8");
       }
       case "/sessions":
-        return json(200, { sessions: proxy.liveSessions.filter((s) => s.context.phase !== "closed").map(sessionView) });
+        return json(200, {
+          sessions: proxy.liveSessions.filter((s) => s.context.phase !== "closed").map(sessionView),
+        });
       default:
         return text(404, NOT_FOUND_TEXT);
     }

@@ -26,9 +26,15 @@ export function requireBearerToken(handler: Handler, token: () => string | undef
       return plain(response.status, `${word}\n`);
     }
     const presented = request.headers.has("authorization");
-    return plain(401, presented ? "unauthorized: wrong bearer token\n" : "unauthorized: send Authorization: Bearer <token>\n", {
-      "www-authenticate": presented ? 'Bearer realm="pgrelay", error="invalid_token"' : 'Bearer realm="pgrelay"',
-    });
+    return plain(
+      401,
+      presented ? "unauthorized: wrong bearer token\n" : "unauthorized: send Authorization: Bearer <token>\n",
+      {
+        "www-authenticate": presented
+          ? 'Bearer realm="pgrelay", error="invalid_token"'
+          : 'Bearer realm="pgrelay"',
+      },
+    );
   };
 }
 
@@ -48,5 +54,8 @@ async function digest(text: string): Promise<Uint8Array> {
 }
 
 function plain(status: number, body: string, headers: Record<string, string> = {}): Response {
-  return new Response(body, { status, headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store", ...headers } });
+  return new Response(body, {
+    status,
+    headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store", ...headers },
+  });
 }

@@ -41,7 +41,11 @@ const READY_STATES = {
 } as const;
 
 export function sessionView({ context, outstandingRequests }: LiveSession): SessionView {
-  const state = context.phase !== "ready" ? context.phase : outstandingRequests > 0 ? "active" : READY_STATES[context.transactionStatus];
+  const state = context.phase !== "ready"
+    ? context.phase
+    : outstandingRequests > 0
+    ? "active"
+    : READY_STATES[context.transactionStatus];
   return {
     id: context.id,
     user: context.user,

@@ -24,7 +24,10 @@ interface Answer {
   contentType: string;
 }
 
-export function createWorkersAdminHandler(workers: () => readonly WorkerView[], timeoutMs = 2000): (request: Request) => Promise<Response> {
+export function createWorkersAdminHandler(
+  workers: () => readonly WorkerView[],
+  timeoutMs = 2000,
+): (request: Request) => Promise<Response> {
   const ask = async (worker: WorkerView, path: string, request: Request): Promise<Answer> => {
     const down = (body: string): Answer => ({ status: 503, body, contentType: "text/plain; charset=utf-8" });
     if (!worker.alive || !worker.admin) return down(`worker ${worker.id} is not running\n`);
@@ -35,7 +38,11 @@ export function createWorkersAdminHandler(workers: () => readonly WorkerView[], 
         headers: authorization === null ? {} : { authorization },
         signal: AbortSignal.timeout(timeoutMs),
       });
-      return { status: response.status, body: await response.text(), contentType: response.headers.get("content-type") ?? "text/plain; charset=utf-8" };
+      return {
+        status: response.status,
+        body: await response.text(),
+        contentType: response.headers.get("content-type") ?? "text/plain; charset=utf-8",
+      };
     } catch (error) {
       return down(`worker ${worker.id} did not answer: ${(error as Error).message}\n`);
     }
@@ -53,13 +60,19 @@ export function createWorkersAdminHandler(workers: () => readonly WorkerView[], 
       return text(answer.status, answer.body, answer.contentType);
     }
     if (request.method !== "GET" && request.method !== "HEAD") return wrongMethod("GET");
-    if (path !== "/healthz" && path !== "/readyz" && path !== "/metrics" && path !== "/sessions") return text(404, NOT_FOUND_TEXT);
+    if (path !== "/healthz" && path !== "/readyz" && path !== "/metrics" && path !== "/sessions") {
+      return text(404, NOT_FOUND_TEXT);
+    }
     const answers = await Promise.all(list.map((worker) => ask(worker, path, request)));
     // A worker refusing the token refuses it for everyone: pass its answer on.
     const refused = answers.find((answer) => answer.status === 401);
-    if (refused && path !== "/healthz" && path !== "/readyz") return text(401, refused.body, refused.contentType, { "www-authenticate": 'Bearer realm="pgrelay"' });
+    if (refused && path !== "/healthz" && path !== "/readyz") {
+      return text(401, refused.body, refused.contentType, { "www-authenticate": 'Bearer realm="pgrelay"' });
+    }
     if (path === "/metrics") {
-      const texts = answers.flatMap((answer, i) => answer.status === 200 ? [{ worker: list[i]!.id, text: answer.body }] : []);
+      const texts = answers.flatMap((answer, i) =>
+        answer.status === 200 ? [{ worker: list[i]!.id, text: answer.body }] : []
+      );
       return text(200, mergeWorkerMetrics(texts), "text/plain; version=0.0.4; charset=utf-8");
     }
     if (path === "/sessions") {
@@ -69,7 +82,9 @@ export function createWorkersAdminHandler(workers: () => readonly WorkerView[], 
         const worker = list[i]!.id;
         try {
           if (answer.status !== 200) throw new Error(answer.body.trim());
-          for (const session of (JSON.parse(answer.body) as { sessions: SessionView[] }).sessions) sessions.push({ ...session, worker });
+          for (const session of (JSON.parse(answer.body) as { sessions: SessionView[] }).sessions) {
+            sessions.push({ ...session, worker });
+          }
         } catch (error) {
           errors.push(`worker ${worker}: ${(error as Error).message}`);
         }
@@ -77,7 +92,9 @@ export function createWorkersAdminHandler(workers: () => readonly WorkerView[], 
       // The sessions of the workers that answered, and why the others are missing.
       return json(200, errors.length > 0 ? { sessions, errors } : { sessions });
     }
-    const failing = answers.flatMap((answer, i) => answer.status === 200 ? [] : [`worker ${list[i]!.id}: ${answer.body.trim()}`]);
+    const failing = answers.flatMap((answer, i) =>
+      answer.status === 200 ? [] : [`worker ${list[i]!.id}: ${answer.body.trim()}`]
+    );
     if (failing.length > 0) return text(503, `not ready: ${failing.join("; ")}\n`);
     return text(200, path === "/healthz" ? "ok\n" : `ready: ${list.length} workers\n`);
   };

@@ -18,14 +18,19 @@ export async function readAdminToken(config: Config): Promise<string | undefined
     text = await readSecretFile(path);
   } catch (error) {
     const code = (error as { code?: string }).code;
-    const reason = code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : (error as Error).message;
+    const reason = code === "ENOENT"
+      ? "no such file"
+      : code === "EACCES"
+      ? "permission denied"
+      : (error as Error).message;
     throw new ConfigError([{ key: "admin.token_file", message: `"${path}": ${reason}` }]);
   }
   const token = text.trim();
   if (token.length < MIN_ADMIN_TOKEN_LENGTH || /\s/.test(token)) {
     throw new ConfigError([{
       key: "admin.token_file",
-      message: `"${path}" must hold one token of at least ${MIN_ADMIN_TOKEN_LENGTH} characters without spaces; ` +
+      message:
+        `"${path}" must hold one token of at least ${MIN_ADMIN_TOKEN_LENGTH} characters without spaces; ` +
         "e.g. run: openssl rand -hex 32 > FILE && chmod 600 FILE",
     }]);
   }

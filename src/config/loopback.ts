@@ -8,5 +8,6 @@ export function isLoopbackHost(hostname: string): boolean {
   if (host === "::1" || host === "0:0:0:0:0:0:0:1") return true;
   const v4 = host.startsWith("::ffff:") ? host.slice("::ffff:".length) : host;
   const octets = v4.split(".");
-  return octets.length === 4 && octets[0] === "127" && octets.every((o) => /^\d{1,3}$/.test(o) && Number(o) <= 255);
+  return octets.length === 4 && octets[0] === "127" &&
+    octets.every((o) => /^\d{1,3}$/.test(o) && Number(o) <= 255);
 }

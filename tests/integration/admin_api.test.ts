@@ -50,7 +50,9 @@ async function sessions(proxy: PgrelayProcess, token?: string): Promise<SessionR
 
 /** The local address of an npm `pg` client's socket, as pgrelay sees the client. */
 const localAddressOf = (client: pg.Client) => {
-  const stream = (client as unknown as { connection: { stream: { localAddress: string; localPort: number } } }).connection.stream;
+  const stream =
+    (client as unknown as { connection: { stream: { localAddress: string; localPort: number } } }).connection
+      .stream;
   return `${stream.localAddress}:${stream.localPort}`;
 };
 
@@ -96,12 +98,21 @@ describe("admin API: sessions and token", () => {
       assert.equal(row.route, null);
       assert.equal(row.state, "idle");
       assert.equal(row.backend_pid, pid);
-      assert.ok(row.bytes_from_client > 50 && row.bytes_from_client < 2000, `bytes from client ${row.bytes_from_client}`);
-      assert.ok(row.bytes_from_server > 5000 && row.bytes_from_server < 20000, `bytes from server ${row.bytes_from_server}`);
+      assert.ok(
+        row.bytes_from_client > 50 && row.bytes_from_client < 2000,
+        `bytes from client ${row.bytes_from_client}`,
+      );
+      assert.ok(
+        row.bytes_from_server > 5000 && row.bytes_from_server < 20000,
+        `bytes from server ${row.bytes_from_server}`,
+      );
       assert.ok(Math.abs(Date.parse(row.started_at) - Date.now()) < 60_000);
 
       const sleeping = client.query("select pg_sleep(0.3)");
-      await waitFor(async () => (await sessions(proxy)).find((s) => s.id === row.id)?.state === "active", "state active during a query");
+      await waitFor(
+        async () => (await sessions(proxy)).find((s) => s.id === row.id)?.state === "active",
+        "state active during a query",
+      );
       await sleeping;
       await client.query("begin");
       assert.equal((await sessions(proxy)).find((s) => s.id === row.id)?.state, "idle in transaction");
@@ -112,7 +123,10 @@ describe("admin API: sessions and token", () => {
       assert.equal(JSON.parse(done.body).terminated, row.id);
       await waitFor(() => errors.length > 0, "the error on the terminated client");
       assert.equal(errors[0], "57P01");
-      await waitFor(async () => !(await sessions(proxy)).some((s) => s.id === row.id), "the session gone from /sessions");
+      await waitFor(
+        async () => !(await sessions(proxy)).some((s) => s.id === row.id),
+        "the session gone from /sessions",
+      );
 
       const again = await call(proxy, `/sessions/${row.id}/terminate`, { method: "POST" });
       assert.equal(again.status, 404);
@@ -121,11 +135,18 @@ describe("admin API: sessions and token", () => {
       assert.equal((await call(proxy, "/sessions/nope-1/terminate", { method: "POST" })).status, 404);
 
       await waitFor(() => proxy.stdout().includes('"event":"terminated"'), "the audit line");
-      const audit = proxy.stdout().split("\n").filter((l) => l.includes(`"session":"${row.id}"`)).map((l) => JSON.parse(l));
+      const audit = proxy.stdout().split("\n").filter((l) => l.includes(`"session":"${row.id}"`)).map((l) =>
+        JSON.parse(l)
+      );
       const terminated = audit.find((e) => e.event === "terminated");
       assert.equal(terminated?.reason, "admin_terminated");
       assert.equal(terminated?.sqlstate, "57P01");
-      await waitFor(() => proxy.stdout().includes(`"reason":"admin_terminated"`) && proxy.stderr().includes('"event":"session_terminated"'), "session_end and log line");
+      await waitFor(
+        () =>
+          proxy.stdout().includes(`"reason":"admin_terminated"`) &&
+          proxy.stderr().includes('"event":"session_terminated"'),
+        "session_end and log line",
+      );
     } finally {
       await client.end().catch(() => {});
       await proxy.stop();
@@ -136,7 +157,14 @@ describe("admin API: sessions and token", () => {
     const tokenFile = join(dir, "admin.token");
     const token = "first-token-0123456789abcdef";
     await writeFile(tokenFile, token + "\n", { mode: 0o600 });
-    const proxy = await spawnPgrelay(["--upstream", `127.0.0.1:${cluster.port}`, "--admin", "127.0.0.1:0", "--admin-token-file", tokenFile]);
+    const proxy = await spawnPgrelay([
+      "--upstream",
+      `127.0.0.1:${cluster.port}`,
+      "--admin",
+      "127.0.0.1:0",
+      "--admin-token-file",
+      tokenFile,
+    ]);
     try {
       const bare = await call(proxy, "/sessions");
       assert.equal(bare.status, 401);
@@ -146,9 +174,16 @@ describe("admin API: sessions and token", () => {
       assert.equal((await call(proxy, "/sessions/x-1/terminate", { method: "POST" })).status, 401);
       assert.equal((await call(proxy, "/sessions", { token })).status, 200);
       assert.equal((await call(proxy, "/metrics", { token })).status, 200);
-      assert.deepEqual([(await call(proxy, "/healthz")).status, (await call(proxy, "/healthz")).body], [200, "ok\n"]);
+      assert.deepEqual([(await call(proxy, "/healthz")).status, (await call(proxy, "/healthz")).body], [
+        200,
+        "ok\n",
+      ]);
       const ready = await call(proxy, "/readyz");
-      assert.deepEqual([ready.status, ready.body], [200, "ready\n"], "a probe without the token sees no addresses");
+      assert.deepEqual(
+        [ready.status, ready.body],
+        [200, "ready\n"],
+        "a probe without the token sees no addresses",
+      );
       assert.match((await call(proxy, "/readyz", { token })).body, /^ready: listening on/);
 
       await writeFile(tokenFile, "second-token-0123456789abcdef\n");
@@ -174,11 +209,25 @@ describe("admin API: sessions and token", () => {
     }
     const tokenFile = join(dir, "check.token");
     await writeFile(tokenFile, "check-token-0123456789abcdef\n", { mode: 0o600 });
-    const withToken = await runPgrelay([...upstream, "--admin", "0.0.0.0:0", "--admin-token-file", tokenFile, "--check"]);
+    const withToken = await runPgrelay([
+      ...upstream,
+      "--admin",
+      "0.0.0.0:0",
+      "--admin-token-file",
+      tokenFile,
+      "--check",
+    ]);
     assert.equal(withToken.code, 0, withToken.stderr);
     assert.match(withToken.stdout, /admin 0\.0\.0\.0:0 \(bearer token\)/);
     await chmod(tokenFile, 0o644);
-    const readable = await runPgrelay([...upstream, "--admin", "0.0.0.0:0", "--admin-token-file", tokenFile, "--check"]);
+    const readable = await runPgrelay([
+      ...upstream,
+      "--admin",
+      "0.0.0.0:0",
+      "--admin-token-file",
+      tokenFile,
+      "--check",
+    ]);
     assert.equal(readable.code, 2);
     assert.match(readable.stderr, /admin\.token_file: .*others can access it \(mode 0644\).*chmod 600/);
   });
