@@ -165,6 +165,12 @@ describe("--workers", () => {
       assert.equal((await fetch(`${admin}/readyz`)).status, 200, "probes need no token");
       const worker = events(guarded, "worker_admin_listening")[0]!.admin as string;
       assert.equal((await fetch(`http://${worker}/sessions`)).status, 401, "a worker's own endpoint wants the token too");
+      const next = "workers-token-second-0123456789";
+      await writeFile(tokenFile, next + "\n");
+      process.kill(guarded.pid, "SIGHUP");
+      const statusWith = async (bearer: string) => (await fetch(`${admin}/sessions`, { headers: { authorization: `Bearer ${bearer}` } })).status;
+      await waitFor(async () => await statusWith(next) === 200, "the new token accepted by the supervisor and both workers");
+      assert.equal(await statusWith(token), 401, "the old token is refused after SIGHUP");
     } finally {
       assert.equal(await guarded.stop("SIGTERM"), 0);
       await rm(dir, { recursive: true, force: true });
