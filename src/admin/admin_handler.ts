@@ -1,11 +1,18 @@
 /**
  * The admin HTTP endpoints, as a web-standard `Request -> Response` handler that both runtimes serve:
  * `/metrics` (Prometheus text), `/healthz` (the process answers), `/readyz` (listening, not draining, and
- * the upstream accepts TCP connections; 503 with the reason otherwise).
+ * the upstream accepts TCP connections; 503 with the reason otherwise), `GET /sessions` (every live session
+ * as JSON) and `POST /sessions/<id>/terminate` (ends one with FATAL 57P01). The bearer token, when
+ * configured, is checked by requireBearerToken around this handler.
  */
 import type { Proxy } from "../core/proxy.ts";
 import { formatAddress } from "../core/session.ts";
+import type { SessionContext } from "../core/session_context.ts";
 import type { ProxyMetrics } from "../metrics/proxy_metrics.ts";
+import type { ProxyError } from "../protocol/error_response.ts";
+import { SQLSTATE } from "../protocol/sqlstate.ts";
+import { json, NOT_FOUND_TEXT, terminatePath, text, wrongMethod } from "./_responses.ts";
+import { sessionView } from "./session_view.ts";
 
 export interface AdminOptions {
   proxy: Proxy;
@@ -14,9 +21,19 @@ export interface AdminOptions {
   probeTimeoutMs?: number;
   /** Probe results younger than this are reused, so scrapes never storm the upstream. */
   probeCacheMs?: number;
+  /** Told about each session ended through `POST /sessions/<id>/terminate` (the audit log's `terminated`). */
+  onTerminated?: (context: SessionContext, error: ProxyError) => void;
 }
 
 type Probe = { ok: true } | { ok: false; reason: string };
+
+/** What the client of a terminated session reads: PostgreSQL's own words for pg_terminate_backend. */
+export const ADMIN_TERMINATION: ProxyError = {
+  severity: "FATAL",
+  code: SQLSTATE.ADMIN_SHUTDOWN,
+  message: "terminating connection due to administrator command",
+  detail: "The session was ended through pgrelay's admin API.",
+};
 
 export function createAdminHandler(options: AdminOptions): (request: Request) => Promise<Response> {
   const { proxy, metrics } = options;
@@ -35,20 +52,35 @@ export function createAdminHandler(options: AdminOptions): (request: Request) =>
     return await pending;
   };
 
-  const text = (status: number, body: string, contentType = "text/plain; charset=utf-8") =>
-    new Response(body, { status, headers: { "content-type": contentType, "cache-control": "no-store" } });
-
   return async (request) => {
     const path = new URL(request.url).pathname;
-    if (request.method !== "GET" && request.method !== "HEAD") return text(405, "method not allowed: use GET\n");
+    const terminateId = terminatePath(path);
+    if (terminateId !== undefined) {
+      if (request.method !== "POST") return wrongMethod("POST");
+      const context = proxy.terminate(terminateId, ADMIN_TERMINATION);
+      if (!context) return json(404, { error: `no live session with id ${JSON.stringify(terminateId)}` });
+      options.onTerminated?.(context, ADMIN_TERMINATION);
+      return json(200, { terminated: terminateId, sqlstate: ADMIN_TERMINATION.code });
+    }
+    if (request.method !== "GET" && request.method !== "HEAD") return wrongMethod("GET");
     switch (path) {
       case "/healthz":
         return text(200, "ok\n");
       case "/readyz": {
         if (proxy.draining) return text(503, "not ready: draining, no new sessions accepted\n");
         const result = await probe();
-        if (!result.ok) return text(503, `not ready: upstream ${formatAddress(proxy.upstream)} unreachable: ${result.reason}\n`);
-        return text(200, `ready: listening on ${formatAddress(proxy.address)}, upstream ${formatAddress(proxy.upstream)} reachable\n`);
+        if (!result.ok) {
+          return text(
+            503,
+            `not ready: upstream ${formatAddress(proxy.upstream)} unreachable: ${result.reason}\n`,
+          );
+        }
+        return text(
+          200,
+          `ready: listening on ${formatAddress(proxy.address)}, upstream ${
+            formatAddress(proxy.upstream)
+          } reachable\n`,
+        );
       }
       case "/metrics": {
         const result = await probe();
@@ -60,8 +92,12 @@ export function createAdminHandler(options: AdminOptions): (request: Request) =>
         });
         return text(200, body, "text/plain; version=0.0.4; charset=utf-8");
       }
+      case "/sessions":
+        return json(200, {
+          sessions: proxy.liveSessions.filter((s) => s.context.phase !== "closed").map(sessionView),
+        });
       default:
-        return text(404, "not found: try /metrics, /healthz or /readyz\n");
+        return text(404, NOT_FOUND_TEXT);
     }
   };
 }

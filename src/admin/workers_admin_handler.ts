@@ -1,9 +1,15 @@
 /**
  * Admin endpoints of the primary process under `--workers N`: asks each worker's own (loopback, ephemeral)
- * admin endpoint and combines the answers, so one scrape sees every worker.
+ * admin endpoint and combines the answers, so one scrape sees every worker: /metrics gains a `worker`
+ * label, /sessions is every worker's list (each session with its `worker`), and a terminate goes to the
+ * worker whose number is in the session id. The caller's Authorization header is passed on, since the
+ * workers check the same token.
  */
 import { mergeWorkerMetrics } from "../metrics/merge_worker_metrics.ts";
 import type { SocketAddress } from "../core/socket.ts";
+import { json, NOT_FOUND_TEXT, terminatePath, text, wrongMethod } from "./_responses.ts";
+import type { SessionView } from "./session_view.ts";
+import { workerOfSessionId } from "./worker_session_id.ts";
 
 export interface WorkerView {
   readonly id: number;
@@ -12,33 +18,83 @@ export interface WorkerView {
   readonly alive: boolean;
 }
 
-export function createWorkersAdminHandler(workers: () => readonly WorkerView[], timeoutMs = 2000): (request: Request) => Promise<Response> {
-  const ask = async (worker: WorkerView, path: string): Promise<{ status: number; body: string }> => {
-    if (!worker.alive || !worker.admin) return { status: 503, body: `worker ${worker.id} is not running\n` };
+interface Answer {
+  status: number;
+  body: string;
+  contentType: string;
+}
+
+export function createWorkersAdminHandler(
+  workers: () => readonly WorkerView[],
+  timeoutMs = 2000,
+): (request: Request) => Promise<Response> {
+  const ask = async (worker: WorkerView, path: string, request: Request): Promise<Answer> => {
+    const down = (body: string): Answer => ({ status: 503, body, contentType: "text/plain; charset=utf-8" });
+    if (!worker.alive || !worker.admin) return down(`worker ${worker.id} is not running\n`);
+    const authorization = request.headers.get("authorization");
     try {
       const response = await fetch(`http://${worker.admin.hostname}:${worker.admin.port}${path}`, {
+        method: request.method === "POST" ? "POST" : "GET",
+        headers: authorization === null ? {} : { authorization },
         signal: AbortSignal.timeout(timeoutMs),
       });
-      return { status: response.status, body: await response.text() };
+      return {
+        status: response.status,
+        body: await response.text(),
+        contentType: response.headers.get("content-type") ?? "text/plain; charset=utf-8",
+      };
     } catch (error) {
-      return { status: 503, body: `worker ${worker.id} did not answer: ${(error as Error).message}\n` };
+      return down(`worker ${worker.id} did not answer: ${(error as Error).message}\n`);
     }
   };
-  const text = (status: number, body: string, contentType = "text/plain; charset=utf-8") =>
-    new Response(body, { status, headers: { "content-type": contentType, "cache-control": "no-store" } });
 
   return async (request) => {
     const path = new URL(request.url).pathname;
-    if (path !== "/healthz" && path !== "/readyz" && path !== "/metrics") {
-      return text(404, "not found: try /metrics, /healthz or /readyz\n");
-    }
     const list = workers();
-    const answers = await Promise.all(list.map((worker) => ask(worker, path)));
+    const terminateId = terminatePath(path);
+    if (terminateId !== undefined) {
+      if (request.method !== "POST") return wrongMethod("POST");
+      const owner = list.find((worker) => worker.id === workerOfSessionId(terminateId));
+      if (!owner) return json(404, { error: `no live session with id ${JSON.stringify(terminateId)}` });
+      const answer = await ask(owner, `/sessions/${encodeURIComponent(terminateId)}/terminate`, request);
+      return text(answer.status, answer.body, answer.contentType);
+    }
+    if (request.method !== "GET" && request.method !== "HEAD") return wrongMethod("GET");
+    if (path !== "/healthz" && path !== "/readyz" && path !== "/metrics" && path !== "/sessions") {
+      return text(404, NOT_FOUND_TEXT);
+    }
+    const answers = await Promise.all(list.map((worker) => ask(worker, path, request)));
+    // A worker refusing the token refuses it for everyone: pass its answer on.
+    const refused = answers.find((answer) => answer.status === 401);
+    if (refused && path !== "/healthz" && path !== "/readyz") {
+      return text(401, refused.body, refused.contentType, { "www-authenticate": 'Bearer realm="pgrelay"' });
+    }
     if (path === "/metrics") {
-      const texts = answers.flatMap((answer, i) => answer.status === 200 ? [{ worker: list[i]!.id, text: answer.body }] : []);
+      const texts = answers.flatMap((answer, i) =>
+        answer.status === 200 ? [{ worker: list[i]!.id, text: answer.body }] : []
+      );
       return text(200, mergeWorkerMetrics(texts), "text/plain; version=0.0.4; charset=utf-8");
     }
-    const failing = answers.flatMap((answer, i) => answer.status === 200 ? [] : [`worker ${list[i]!.id}: ${answer.body.trim()}`]);
+    if (path === "/sessions") {
+      const sessions: SessionView[] = [];
+      const errors: string[] = [];
+      answers.forEach((answer, i) => {
+        const worker = list[i]!.id;
+        try {
+          if (answer.status !== 200) throw new Error(answer.body.trim());
+          for (const session of (JSON.parse(answer.body) as { sessions: SessionView[] }).sessions) {
+            sessions.push({ ...session, worker });
+          }
+        } catch (error) {
+          errors.push(`worker ${worker}: ${(error as Error).message}`);
+        }
+      });
+      // The sessions of the workers that answered, and why the others are missing.
+      return json(200, errors.length > 0 ? { sessions, errors } : { sessions });
+    }
+    const failing = answers.flatMap((answer, i) =>
+      answer.status === 200 ? [] : [`worker ${list[i]!.id}: ${answer.body.trim()}`]
+    );
     if (failing.length > 0) return text(503, `not ready: ${failing.join("; ")}\n`);
     return text(200, path === "/healthz" ? "ok\n" : `ready: ${list.length} workers\n`);
   };

@@ -22,13 +22,14 @@ const OVERRIDE_FLAGS = [
   "connect-timeout",
   "max-message-size",
   "log-level",
-  "admin",
   "drain-timeout",
   "workers",
 ] as const;
 
 /** Flags that set one key of a nested mapping: flag -> [top-level key, nested key]. */
 const NESTED_FLAGS = {
+  "admin": ["admin", "listen"],
+  "admin-token-file": ["admin", "token_file"],
   "tls-mode": ["tls", "mode"],
   "tls-cert": ["tls", "cert"],
   "tls-key": ["tls", "key"],
@@ -88,7 +89,8 @@ Options:
       --connect-timeout DUR   time to open the upstream connection (default 10s)
       --max-message-size SIZE largest message accepted from either side (default 1GiB)
       --log-level LEVEL       debug, info, warn or error (default info)
-      --admin HOST:PORT       serve /metrics, /healthz and /readyz over HTTP there (default off)
+      --admin HOST:PORT       serve /metrics, /healthz, /readyz and /sessions over HTTP there (default off)
+      --admin-token-file FILE bearer token the admin API requires (needed when --admin is not loopback)
       --drain-timeout DUR     on SIGTERM/SIGINT, time sessions get to finish (default 30s)
       --workers N             N processes share the listen port (SO_REUSEPORT, Linux); default 1
       --tls-mode MODE         client leg: disable (default), terminate or passthrough
@@ -107,7 +109,7 @@ Options:
   -V, --version               show the version
 
 Config file keys: listen, upstream, startup_timeout, connect_timeout, max_message_size, log_level,
-admin (listen), drain_timeout, workers, tls (mode, cert, key, require),
+admin (listen, token_file), drain_timeout, workers, tls (mode, cert, key, require),
 upstream_tls (mode, ca, server_name), auth (mode, file, query, user, database, upstream_require_auth), policy (default, enforce_on_reload, rules),
 limits (max_connections, per_user, per_database, per_source, connect_rate, bandwidth_per_session, startup),
 audit (path, queries, max_query_length, redact_literals).

@@ -9,6 +9,10 @@ import { adapterFor } from "../adapters/runtime.ts";
 import { needsTlsSockets } from "../core/tls_settings.ts";
 import { relaySettingsOf } from "./relay_settings_of.ts";
 import { createAdminHandler } from "../admin/admin_handler.ts";
+import { requireBearerToken } from "../admin/bearer_guard.ts";
+import { workerSessionIdPrefix } from "../admin/worker_session_id.ts";
+import { isLoopbackHost } from "../config/loopback.ts";
+import { readAdminToken } from "./admin_token.ts";
 import type { Listener } from "../core/socket.ts";
 import { ProxyMetrics } from "../metrics/proxy_metrics.ts";
 import { notifySystemd } from "./sd_notify.ts";
@@ -67,8 +71,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     for (const line of report.lines) print(line);
     return report.allowed ? EXIT.OK : EXIT.DENIED;
   }
+  let adminToken: string | undefined;
   try {
     await relaySettingsOf(config); // reads and parses the TLS files
+    adminToken = await readAdminToken(config);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     for (const line of error.message.split("\n")) complain(`pgrelay: ${line}`);
@@ -79,18 +85,24 @@ export async function main(argv: readonly string[]): Promise<number> {
     print(
       `pgrelay: config OK: listen ${formatAddress(config.listen)}, upstream ${formatAddress(config.upstream)}, ` +
         `policy ${rules} rule${rules === 1 ? "" : "s"} (default ${config.policy.default}), ` +
-        `audit ${config.audit ? config.audit.path : "off"}`,
+        `audit ${config.audit ? config.audit.path : "off"}` +
+        (config.adminListen ? `, admin ${formatAddress(config.adminListen)} (${adminToken === undefined ? "no token" : "bearer token"})` : ""),
     );
     return EXIT.OK;
   }
   const workerId = process.env[WORKER_ENV];
   const logger = new JsonLogger(config.logLevel, (line) => process.stderr.write(line), workerId ? { worker: Number(workerId), pid: process.pid } : {});
-  if (workerId === undefined && config.workers > 1) return await superviseWorkers(config, logger);
-  return await serve(config, args, logger, workerId !== undefined);
+  if (workerId === undefined && config.workers > 1) {
+    const reloadToken = async () => await readAdminToken(await loadConfig(args.config, args.overrides));
+    return await superviseWorkers(config, logger, { token: adminToken, reloadToken });
+  }
+  return await serve(config, args, logger, workerId === undefined ? undefined : Number(workerId), adminToken);
 }
 
-async function serve(initial: Config, args: CliArgs, logger: JsonLogger, isWorker: boolean): Promise<number> {
+async function serve(initial: Config, args: CliArgs, logger: JsonLogger, worker: number | undefined, initialToken: string | undefined): Promise<number> {
+  const isWorker = worker !== undefined;
   let config = initial;
+  let adminToken = initialToken;
   let settings = await relaySettingsOf(config);
   const adapter = needsTlsSockets(settings.clientEncryption!, settings.upstreamEncryption!) ? nodeAdapter : adapterFor();
   const metrics = new ProxyMetrics();
@@ -174,6 +186,10 @@ async function serve(initial: Config, args: CliArgs, logger: JsonLogger, isWorke
         if (now !== then) throw new Error(`${key} changed from ${then} to ${now}: restart pgrelay to change TLS modes`);
       }
       const nextSettings = await relaySettingsOf(next);
+      const nextToken = await readAdminToken(next);
+      if (nextToken === undefined && admin && !isLoopbackHost(admin.address.hostname)) {
+        throw new Error(`admin.token_file cannot be removed while the admin API listens on ${formatAddress(admin.address)}, which is not loopback`);
+      }
       const writer = await auditWriterFor(next.audit); // the steps that can fail: before anything changes
       for (const [key, now, then] of [
         ["listen", formatAddress(next.listen), formatAddress(config.listen)],
@@ -186,6 +202,7 @@ async function serve(initial: Config, args: CliArgs, logger: JsonLogger, isWorke
       gate.configure(next.policy, next.limits);
       startupLimiter.configure(next.limits);
       swapAudit(next.audit, writer);
+      adminToken = nextToken;
       if (next.policy.enforceOnReload) {
         const revoked = running.revoke((context) => {
           const error = gate.revocation(context);
@@ -218,6 +235,7 @@ async function serve(initial: Config, args: CliArgs, logger: JsonLogger, isWorke
       admission: gate,
       auditor: audit,
       startupGate: startupLimiter,
+      sessionIdPrefix: worker === undefined ? undefined : workerSessionIdPrefix(worker),
     });
   } catch (error) {
     complain(`pgrelay: cannot listen on ${formatAddress(config.listen)}: ${(error as Error).message}`);
@@ -225,11 +243,18 @@ async function serve(initial: Config, args: CliArgs, logger: JsonLogger, isWorke
   }
   if (config.adminListen) {
     try {
-      admin = await adapter.serveHttp(config.adminListen, createAdminHandler({ proxy, metrics }));
+      const handler = createAdminHandler({
+        proxy,
+        metrics,
+        onTerminated: (context, error) =>
+          audit.record("terminated", context, { user: context.user, database: context.database, reason: "admin_terminated", sqlstate: error.code, message: error.message }),
+      });
+      admin = await adapter.serveHttp(config.adminListen, requireBearerToken(handler, () => adminToken));
       // A worker's admin endpoint is internal: the supervisor asks it and serves the combined answer.
       logger.log("info", isWorker ? "worker_admin_listening" : "admin_listening", {
         admin: formatAddress(admin.address),
-        paths: ["/metrics", "/healthz", "/readyz"],
+        paths: ["/metrics", "/healthz", "/readyz", "/sessions"],
+        token: adminToken !== undefined,
       });
     } catch (error) {
       complain(`pgrelay: cannot serve admin HTTP on ${formatAddress(config.adminListen)}: ${(error as Error).message}`);

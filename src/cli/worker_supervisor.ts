@@ -8,6 +8,8 @@ import { spawn, type ChildProcess } from "node:child_process";
 import process from "node:process";
 import { adapterFor } from "../adapters/runtime.ts";
 import { createWorkersAdminHandler, type WorkerView } from "../admin/workers_admin_handler.ts";
+import { requireBearerToken } from "../admin/bearer_guard.ts";
+import { isLoopbackHost } from "../config/loopback.ts";
 import type { Config } from "../config/schema.ts";
 import { formatAddress } from "../core/session.ts";
 import type { Listener, SocketAddress } from "../core/socket.ts";
@@ -30,7 +32,15 @@ interface Worker extends WorkerView {
   child: ChildProcess;
 }
 
-export async function superviseWorkers(config: Config, logger: JsonLogger): Promise<number> {
+export interface SupervisorAdmin {
+  /** The admin API's bearer token (admin.token_file), checked here and by every worker. */
+  token: string | undefined;
+  /** Reads the token again (SIGHUP). */
+  reloadToken: () => Promise<string | undefined>;
+}
+
+export async function superviseWorkers(config: Config, logger: JsonLogger, adminAuth: SupervisorAdmin): Promise<number> {
+  let adminToken = adminAuth.token;
   const adapter = adapterFor();
   const listen = config.listen.port === 0 ? await pickPort(config.listen) : config.listen;
   const workers: Worker[] = [];
@@ -90,6 +100,12 @@ export async function superviseWorkers(config: Config, logger: JsonLogger): Prom
   process.on("SIGHUP", () => {
     logger.log("info", "reload_workers", { workers: workers.length });
     forward("SIGHUP");
+    adminAuth.reloadToken().then((token) => {
+      if (token === undefined && config.adminListen && !isLoopbackHost(config.adminListen.hostname)) {
+        throw new Error(`admin.token_file cannot be removed while the admin API listens on ${formatAddress(config.adminListen)}, which is not loopback`);
+      }
+      adminToken = token;
+    }).catch((error: Error) => logger.log("error", "config_reload_failed", { error: error.message, kept: "previous admin token" }));
   });
   for (const signal of ["SIGTERM", "SIGINT"] as const) {
     process.on(signal, () => {
@@ -103,8 +119,13 @@ export async function superviseWorkers(config: Config, logger: JsonLogger): Prom
 
   for (let id = 1; id <= config.workers; id++) workers.push(start(id));
   if (config.adminListen) {
-    admin = await adapter.serveHttp(config.adminListen, createWorkersAdminHandler(() => workers));
-    logger.log("info", "admin_listening", { admin: formatAddress(admin.address), paths: ["/metrics", "/healthz", "/readyz"], workers: config.workers });
+    admin = await adapter.serveHttp(config.adminListen, requireBearerToken(createWorkersAdminHandler(() => workers), () => adminToken));
+    logger.log("info", "admin_listening", {
+      admin: formatAddress(admin.address),
+      paths: ["/metrics", "/healthz", "/readyz", "/sessions"],
+      workers: config.workers,
+      token: adminToken !== undefined,
+    });
   }
   const code = await finished;
   await admin?.close();

@@ -55,6 +55,8 @@ export interface Config {
   logLevel: LogLevel;
   /** Where the admin HTTP endpoints listen; off when undefined. */
   adminListen: SocketAddress | undefined;
+  /** A file holding the bearer token every admin request but /healthz and /readyz must carry; off when undefined. */
+  adminTokenFile: string | undefined;
   /** On SIGTERM/SIGINT: how long sessions may finish before they get FATAL 57P01. */
   drainTimeoutMs: number;
   /** Processes sharing the listen port (SO_REUSEPORT); 1 runs the proxy in this process. */
@@ -78,7 +80,7 @@ export const CONFIG_KEYS = {
   connect_timeout: "time allowed to open the upstream connection (\"10s\")",
   max_message_size: "largest protocol message accepted from either side (\"1GiB\")",
   log_level: "debug, info, warn or error",
-  admin: "{ listen: HOST:PORT } for /metrics, /healthz and /readyz (off unless set)",
+  admin: "{ listen: HOST:PORT, token_file: FILE } for /metrics, /healthz, /readyz and /sessions (off unless set; a non-loopback listen needs token_file)",
   drain_timeout: "on SIGTERM, time sessions get to finish before FATAL 57P01 (\"30s\")",
   workers: "processes sharing the listen port with SO_REUSEPORT (1 to 64; default 1)",
   tls: "client leg: { mode: disable|terminate|passthrough, cert, key, require }",
@@ -99,6 +101,7 @@ export const DEFAULT_CONFIG: Config = {
   maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
   logLevel: "info",
   adminListen: undefined,
+  adminTokenFile: undefined,
   drainTimeoutMs: 30_000,
   workers: 1,
   tls: { mode: "disable", cert: undefined, key: undefined, require: false },

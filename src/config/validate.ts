@@ -13,6 +13,7 @@ import type { ClientTlsMode, UpstreamTlsMode } from "../core/tls_settings.ts";
 import { UPSTREAM_AUTH_METHODS, type UpstreamAuthMethod } from "../core/upstream_auth.ts";
 import { AUTH_MODES, type AuthMode, CLIENT_TLS_MODES, type Config, CONFIG_KEYS, type ConfigKey, DEFAULT_CONFIG, UPSTREAM_TLS_MODES } from "./schema.ts";
 import { parseAddress, parseDuration, parseSize } from "./units.ts";
+import { isLoopbackHost } from "./loopback.ts";
 
 /** One layer of raw settings: the config file or the command line. */
 export interface RawLayer {
@@ -50,8 +51,9 @@ const SETTERS: { [K in ConfigKey]: (config: Config, value: unknown) => void } = 
       throw new TypeError('expected a mapping such as { listen: "127.0.0.1:9187" }');
     }
     for (const [key, entry] of Object.entries(value)) {
-      if (key !== "listen") throw new RangeError(`unknown key admin.${key} (known keys: admin.listen)`);
-      config.adminListen = parseAddress(asString(entry));
+      if (key === "listen") config.adminListen = parseAddress(asString(entry));
+      else if (key === "token_file") config.adminTokenFile = asString(entry);
+      else throw new RangeError(`unknown key admin.${key} (known keys: admin.listen, admin.token_file)`);
     }
   },
   drain_timeout: (config, value) => config.drainTimeoutMs = parseDuration(value),
@@ -130,6 +132,13 @@ export function buildConfig(layers: readonly RawLayer[]): { config: Config; issu
 function crossCheck(config: Config): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   const { tls, upstreamTls } = config;
+  if (config.adminListen && config.adminTokenFile === undefined && !isLoopbackHost(config.adminListen.hostname)) {
+    issues.push({
+      key: "admin",
+      message: `listen ${JSON.stringify(config.adminListen.hostname)} is not a loopback address, and the admin API can end sessions: ` +
+        "set admin.token_file (a file holding a bearer token, mode 0600) or listen on 127.0.0.1, ::1 or localhost",
+    });
+  }
   if (tls.mode === "terminate" && (tls.cert === undefined || tls.key === undefined)) {
     issues.push({ key: "tls", message: "mode terminate needs cert and key (PEM files of pgrelay's certificate and private key)" });
   }

@@ -26,6 +26,18 @@ export interface ProxyOptions extends RelaySettings {
   auditor?: Auditor | undefined;
   /** Caps connections still in their startup phase, asked at accept before any byte is read. */
   startupGate?: StartupGate | undefined;
+  /**
+   * The first part of session ids (`PREFIX-N`): 6 hex digits, random unless given. Workers pass one that
+   * ends in their number, so ids are unique across workers and name the worker that holds the session.
+   */
+  sessionIdPrefix?: string | undefined;
+}
+
+/** A live session as the admin API lists it. */
+export interface LiveSession {
+  readonly context: SessionContext;
+  /** Requests sent and not yet answered: a ready session with some is `active`. */
+  readonly outstandingRequests: number;
 }
 
 /** A refused connection is closed at once; this long at most for its FATAL to go out first. */
@@ -38,7 +50,7 @@ export class Proxy {
   readonly #startupGate: StartupGate | undefined;
   /** Sessions still in their startup phase and the release of their startup-limit slot. */
   readonly #starting = new Map<Session, () => void>();
-  readonly #idPrefix = Math.floor(Math.random() * 0xffffff).toString(16).padStart(6, "0");
+  readonly #idPrefix: string;
   #settings: RelaySettings;
   #listener: Listener | undefined;
   #nextId = 1;
@@ -50,6 +62,7 @@ export class Proxy {
     this.#logger = options.logger;
     this.#settings = settingsOf(options);
     this.#startupGate = options.startupGate;
+    this.#idPrefix = options.sessionIdPrefix ?? Math.floor(Math.random() * 0x1000000).toString(16).padStart(6, "0");
     this.#host = {
       connect: adapter.connect,
       logger: options.logger,
@@ -93,6 +106,25 @@ export class Proxy {
   /** Sessions holding a startup-limit slot: accepted and not yet ready, passthrough or closed. */
   get starting(): number {
     return this.#starting.size;
+  }
+
+  /** Every live session with what the admin API shows beyond its context. */
+  get liveSessions(): LiveSession[] {
+    return [...this.#sessions].map((session) => ({ context: session.context, outstandingRequests: session.outstandingRequests }));
+  }
+
+  /**
+   * Ends the session with this id from the admin API: the client gets `error` (FATAL 57P01) and the session
+   * ends with reason `admin_terminated`. Returns its context, or undefined when no live session has the id.
+   */
+  terminate(id: string, error: ProxyError): SessionContext | undefined {
+    for (const session of this.#sessions) {
+      if (session.context.id !== id || session.context.phase === "closed") continue;
+      this.#logger.log("warn", "session_terminated", { ...session.context.toJSON(), by: "admin", sqlstate: error.code, message: error.message });
+      session.terminate(error, "admin_terminated");
+      return session.context;
+    }
+    return undefined;
   }
 
   /** Bytes queued in per-session write buffers. */

@@ -63,6 +63,7 @@ export type EndReason =
   | "denied"
   | "limited"
   | "policy_revoked"
+  | "admin_terminated"
   | "shutdown";
 
 const ACCEPT_ENCRYPTION = new Uint8Array(["S".charCodeAt(0)]);
@@ -107,6 +108,11 @@ export class Session {
     return this.#client.pendingBytes + (this.#server?.pendingBytes ?? 0);
   }
 
+  /** Requests the client sent that the server has not answered yet (0 before relaying starts). */
+  get outstandingRequests(): number {
+    return this.#queries?.outstanding ?? 0;
+  }
+
   get #clientTls() {
     return this.#settings.clientEncryption ?? NO_CLIENT_TLS;
   }
@@ -117,7 +123,7 @@ export class Session {
     this.#listenToClient(this.#client);
   }
 
-  /** Ends the session from outside (shutdown): FATAL to the client where the stream allows it. */
+  /** Ends the session from outside (shutdown, revocation, the admin API): FATAL to the client where the stream allows it. */
   terminate(error: ProxyError, reason: EndReason = "shutdown"): void {
     this.#fail(error, reason);
   }

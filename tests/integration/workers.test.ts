@@ -1,6 +1,7 @@
 /**
- * `--workers 2`: two processes share the port; metrics combine; a cancel crossing workers still works; an
- * unknown user's mock SCRAM salt is the same whichever worker answers.
+ * `--workers 2`: two processes share the port; metrics and /sessions combine; a terminate reaches the
+ * worker holding the session; a cancel crossing workers still works; an unknown user's mock SCRAM salt is
+ * the same whichever worker answers.
  */
 import assert from "node:assert/strict";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -104,6 +105,74 @@ describe("--workers", () => {
       assert.match([...salts][0] ?? "", /^[A-Za-z0-9+/]{22}==$/);
     } finally {
       assert.equal(await scram.stop("SIGTERM"), 0);
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("/sessions merges both workers' sessions, and a terminate reaches the worker that holds the session", async () => {
+    const admin = `http://127.0.0.1:${proxy.admin!.port}`;
+    const clients: pg.Client[] = [];
+    const errors = new Map<pg.Client, string | undefined>();
+    const list = async () => {
+      const response = await fetch(`${admin}/sessions`);
+      assert.equal(response.status, 200);
+      const body = await response.json() as { sessions: Array<{ id: string; worker: number; backend_pid: number | null; application_name: string }>; errors?: string[] };
+      assert.equal(body.errors, undefined);
+      return body.sessions.filter((s) => s.application_name === "merge-test");
+    };
+    try {
+      // Connect until both workers hold a session (the kernel spreads connections; 40 tries is plenty).
+      for (let i = 0; i < 40 && new Set((await list()).map((s) => s.worker)).size < 2; i++) {
+        const client = new pg.Client({ ...login(), application_name: "merge-test" });
+        client.on("error", (error: Error & { code?: string }) => errors.has(client) || errors.set(client, error.code));
+        await client.connect();
+        clients.push(client);
+      }
+      const rows = await list();
+      assert.equal(rows.length, clients.length);
+      assert.deepEqual([...new Set(rows.map((s) => s.worker))].sort(), [1, 2]);
+      assert.equal(new Set(rows.map((s) => s.id)).size, rows.length, "ids are unique across workers");
+      const victim = rows.find((s) => s.worker === 2)!;
+      const client = clients.find((c) => (c as unknown as { processID: number }).processID === victim.backend_pid)!;
+      assert.ok(client, "the client of the listed session");
+      const done = await fetch(`${admin}/sessions/${victim.id}/terminate`, { method: "POST" });
+      assert.equal(done.status, 200, await done.text());
+      await waitFor(() => errors.has(client), "the error on the terminated client");
+      assert.equal(errors.get(client), "57P01");
+      await waitFor(async () => !(await list()).some((s) => s.id === victim.id), "the session gone from /sessions");
+      assert.equal((await list()).length, clients.length - 1);
+      const unknown = await fetch(`${admin}/sessions/${victim.id}/terminate`, { method: "POST" });
+      assert.equal(unknown.status, 404);
+      assert.match((await unknown.json() as { error: string }).error, /no live session/);
+    } finally {
+      await Promise.all(clients.map((c) => c.end().catch(() => {})));
+    }
+  });
+
+  it("with admin.token_file the supervisor and the workers both want the token, which it passes on", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "pgrelay-workers-"));
+    const tokenFile = join(dir, "admin.token");
+    const token = "workers-token-0123456789abcdef";
+    await writeFile(tokenFile, token + "\n", { mode: 0o600 });
+    const guarded = await spawnPgrelay(["--upstream", `127.0.0.1:${cluster.port}`, "--workers", "2", "--admin", "127.0.0.1:0", "--admin-token-file", tokenFile]);
+    try {
+      await waitFor(() => events(guarded, "worker_admin_listening").length === 2, "both worker admin endpoints");
+      const admin = `http://127.0.0.1:${guarded.admin!.port}`;
+      assert.equal((await fetch(`${admin}/sessions`)).status, 401);
+      const ok = await fetch(`${admin}/sessions`, { headers: { authorization: `Bearer ${token}` } });
+      assert.equal(ok.status, 200);
+      assert.deepEqual(await ok.json(), { sessions: [] }, "both workers answered the forwarded token");
+      assert.equal((await fetch(`${admin}/readyz`)).status, 200, "probes need no token");
+      const worker = events(guarded, "worker_admin_listening")[0]!.admin as string;
+      assert.equal((await fetch(`http://${worker}/sessions`)).status, 401, "a worker's own endpoint wants the token too");
+      const next = "workers-token-second-0123456789";
+      await writeFile(tokenFile, next + "\n");
+      process.kill(guarded.pid, "SIGHUP");
+      const statusWith = async (bearer: string) => (await fetch(`${admin}/sessions`, { headers: { authorization: `Bearer ${bearer}` } })).status;
+      await waitFor(async () => await statusWith(next) === 200, "the new token accepted by the supervisor and both workers");
+      assert.equal(await statusWith(token), 401, "the old token is refused after SIGHUP");
+    } finally {
+      assert.equal(await guarded.stop("SIGTERM"), 0);
       await rm(dir, { recursive: true, force: true });
     }
   });
