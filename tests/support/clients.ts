@@ -42,7 +42,7 @@ function runClient(tool: string, args: string[], opts: ClientOptions): Promise<P
 }
 
 /** Inherited environment without stray PG* variables, plus the connection settings. */
-function clientEnv(opts: ClientOptions): Record<string, string | undefined> {
+export function clientEnv(opts: ClientOptions): Record<string, string | undefined> {
   const env: Record<string, string | undefined> = {};
   for (const [key, value] of Object.entries(process.env)) {
     if (!key.startsWith("PG")) env[key] = value;
