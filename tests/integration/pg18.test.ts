@@ -64,54 +64,61 @@ describe("PostgreSQL 18 through pgrelay (libpq 18)", () => {
     await pg?.stop();
   });
 
-  /** psql (Debian's, on libpq 18) through the named proxy as scram_user. */
-  const psql = (proxy: string, env: Record<string, string>, sql = SERVER_SSL) =>
-    runPsql(["-At", "-c", sql], {
+  /**
+   * psql (Debian's, on libpq 18) through the named proxy as scram_user. `conninfo` goes in the connection
+   * string, not the environment: libpq 15 ignores unknown PG* variables but rejects unknown options.
+   */
+  const psql = (proxy: string, conninfo: string, sql = SERVER_SSL) =>
+    runPsql(["-At", "-c", sql, "-d", `dbname=postgres sslrootcert=${pg.pki.ca.certPath} ${conninfo}`], {
       host: "localhost",
       port: proxies[proxy]!.address.port,
       ...pg.users.scram,
       libDir: pg.libDir,
-      env: { PGSSLROOTCERT: pg.pki.ca.certPath, ...env },
     });
 
-  it("runs PostgreSQL 18 and psql loads libpq 18", async () => {
+  it("runs PostgreSQL 18 and psql loads libpq 18 (which knows sslnegotiation and max_protocol_version)", async () => {
     assert.equal(pg.version, 18);
-    const result = await psql("relay", { PGSSLMODE: "disable" }, "show server_version");
+    const result = await psql("relay", "sslmode=disable max_protocol_version=3.2", "show server_version");
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /^18\./);
-    // sslnegotiation is a libpq 17+ option: libpq 15 would reject the connection string.
-    const direct = await psql(
-      "passthrough",
-      { PGSSLMODE: "require", PGSSLNEGOTIATION: "direct" },
-      "select 1",
+    const libpq15 = await runPsql(
+      ["-At", "-c", "select 1", "-d", "dbname=postgres max_protocol_version=3.2"],
+      {
+        host: "localhost",
+        port: proxies.relay!.address.port,
+        ...pg.users.scram,
+      },
     );
-    assert.equal(direct.code, 0, direct.stderr);
+    assert.match(
+      libpq15.stderr,
+      /invalid connection option "max_protocol_version"/,
+      "the system libpq is older",
+    );
   });
 
   describe("direct TLS (sslnegotiation=direct)", () => {
     it("passthrough: the ClientHello goes to the server, which ends TLS (verify-full against the server's certificate)", async () => {
-      const result = await psql("passthrough", { PGSSLMODE: "verify-full", PGSSLNEGOTIATION: "direct" });
+      const result = await psql("passthrough", "sslmode=verify-full sslnegotiation=direct");
       assert.equal(result.code, 0, result.stderr);
       assert.equal(result.stdout.trim(), "t", "the server itself sees TLS");
     });
 
     it("passthrough: channel_binding=require works end to end", async () => {
-      const result = await psql("passthrough", {
-        PGSSLMODE: "verify-full",
-        PGSSLNEGOTIATION: "direct",
-        PGCHANNELBINDING: "require",
-      }, "select current_user");
+      const result = await psql(
+        "passthrough",
+        "sslmode=verify-full sslnegotiation=direct channel_binding=require",
+        "select current_user",
+      );
       assert.equal(result.code, 0, result.stderr);
       assert.equal(result.stdout.trim(), "scram_user");
     });
 
     it("terminate: pgrelay ends the client's direct TLS and speaks TLS (after SSLRequest) to the server", async () => {
       // channel_binding=disable: with TLS ended at pgrelay and again upstream, SCRAM-PLUS cannot bind (tls.test.ts).
-      const result = await psql("terminate", {
-        PGSSLMODE: "verify-full",
-        PGSSLNEGOTIATION: "direct",
-        PGCHANNELBINDING: "disable",
-      });
+      const result = await psql(
+        "terminate",
+        "sslmode=verify-full sslnegotiation=direct channel_binding=disable",
+      );
       assert.equal(result.code, 0, result.stderr);
       assert.equal(result.stdout.trim(), "t", "the upstream leg is encrypted too");
     });
@@ -120,11 +127,7 @@ describe("PostgreSQL 18 through pgrelay (libpq 18)", () => {
   describe("protocol 3.2", () => {
     for (const proxy of ["relay", "scram"]) {
       it(`${proxy}: psql with min_protocol_version=3.2 gets a 3.2 session`, async () => {
-        const result = await psql(proxy, {
-          PGSSLMODE: "disable",
-          PGMINPROTOCOLVERSION: "3.2",
-          PGMAXPROTOCOLVERSION: "3.2",
-        }, "select 1");
+        const result = await psql(proxy, "sslmode=disable min_protocol_version=3.2", "select 1");
         assert.equal(result.code, 0, result.stderr);
         assert.equal(result.stdout.trim(), "1");
       });
@@ -204,9 +207,17 @@ describe("PostgreSQL 18 through pgrelay (libpq 18)", () => {
         port: proxies.relay!.address.port,
         ...pg.users.scram,
         libDir: pg.libDir,
-        env: { PGSSLMODE: "disable", PGMINPROTOCOLVERSION: "3.2", PGAPPNAME: app },
+        env: { PGAPPNAME: app },
       });
-      const child = spawn(join(pg.clientBinDir, "psql"), ["-X", "-At", "-c", "select pg_sleep(30)"], { env });
+      const args = [
+        "-X",
+        "-At",
+        "-c",
+        "select pg_sleep(30)",
+        "-d",
+        "dbname=postgres sslmode=disable min_protocol_version=3.2",
+      ];
+      const child = spawn(join(pg.clientBinDir, "psql"), args, { env });
       let stderr = "";
       child.stderr.setEncoding("utf8");
       child.stderr.on("data", (text: string) => stderr += text);

@@ -4,9 +4,18 @@
  * libpq 18; its clients are Debian's psql/pgbench loaded with libpq 18 through LD_LIBRARY_PATH).
  */
 import { spawnSync } from "node:child_process";
-import { chmodSync, cpSync, existsSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { asPostgres, postgresAccount } from "./pg_os_user.ts";
@@ -101,6 +110,7 @@ function embeddedInstall(debianBin: string, debianVersion: number): PgInstall {
         `(looked for ${native}/bin/postgres)`,
     );
   }
+  hydrateSymlinks();
   const root = runnableByPostgres(join(native, "bin", "postgres")) ? native : readableCopy(native);
   return {
     version: 18,
@@ -109,6 +119,26 @@ function embeddedInstall(debianBin: string, debianVersion: number): PgInstall {
     clientVersion: debianVersion,
     libDir: join(root, "lib"),
   };
+}
+
+/**
+ * npm packages cannot hold symlinks: the package lists them (libpq.so.5 -> libpq.so.5.18, the ICU
+ * libraries the server needs) for its postinstall script to create. Creates any that are missing, for
+ * an install that ran without scripts (`--ignore-scripts`, or an npm that asks before running them).
+ */
+function hydrateSymlinks(): void {
+  const listPath = join(EMBEDDED_PG_DIR, "native", "pg-symlinks.json");
+  if (!existsSync(listPath)) return;
+  const links = JSON.parse(readFileSync(listPath, "utf8")) as { source: string; target: string }[];
+  for (const { source, target } of links) {
+    const path = join(EMBEDDED_PG_DIR, target);
+    if (existsSync(path)) continue;
+    try {
+      symlinkSync(basename(source), path); // relative: both live in native/lib
+    } catch {
+      // a concurrent test process made it
+    }
+  }
 }
 
 /** True unless we are root and the `postgres` account cannot run `path` (e.g. a checkout under /root). */
