@@ -73,10 +73,21 @@ export function findPgBinDir(): string {
 }
 
 /**
- * The programs for a server of major `version`: undefined means the default (Debian's, see
- * {@link findPgBinDir}); 18 means the npm package (needs `npm install`).
+ * Runs every test cluster that asks for no particular version on this major instead of Debian's:
+ * `PGRELAY_TEST_PG_VERSION=18 deno test -A tests/integration/` runs the integration tests against PostgreSQL 18.
  */
-export function pgInstall(version?: number): PgInstall {
+export const DEFAULT_VERSION_ENV = "PGRELAY_TEST_PG_VERSION";
+
+/**
+ * The programs for a server of major `version`: undefined means the default (`$PGRELAY_TEST_PG_VERSION`,
+ * else Debian's, see {@link findPgBinDir}); 18 means the npm package (needs `npm install`).
+ */
+export function pgInstall(requested?: number): PgInstall {
+  const fromEnv = process.env[DEFAULT_VERSION_ENV];
+  const version = requested ?? (fromEnv ? Number.parseInt(fromEnv, 10) : undefined);
+  if (version !== undefined && Number.isNaN(version)) {
+    throw new Error(`${DEFAULT_VERSION_ENV}=${fromEnv} is not a major version`);
+  }
   const debianBin = findPgBinDir();
   const debianVersion = binVersion(debianBin);
   if (version === undefined || version === debianVersion) {
