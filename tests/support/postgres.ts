@@ -173,25 +173,38 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Po
     templateDataDir(install.serverBinDir),
     opts.ssl === true ? makeTestPki() : Promise.resolve(undefined),
   ]);
-  return launchCluster(install, pki, opts.conf ?? {}, true, async (dataDir) => {
-    await runChecked("cp", ["-a", template, dataDir]);
-    await writeFile(join(dataDir, "pg_hba.conf"), hba);
-    if (pki !== undefined) await installServerCert(dataDir, pki);
+  return launchCluster({
+    install,
+    pki,
+    conf: opts.conf ?? {},
+    createRoles: true,
+    populate: async (dataDir) => {
+      await runChecked("cp", ["-a", template, dataDir]);
+      await writeFile(join(dataDir, "pg_hba.conf"), hba);
+      if (pki !== undefined) await installServerCert(dataDir, pki);
+    },
   });
 }
 
+/** What {@link launchCluster} starts from. */
+export interface LaunchClusterOptions {
+  install: PgInstall;
+  /** The PKI whose certificates `populate` put in the data directory (serves TLS), if any. */
+  pki: TestPki | undefined;
+  /** Extra postgresql.conf settings, as {@link StartPostgresOptions.conf}. */
+  conf: Readonly<Record<string, string>>;
+  /** Create the test roles (false for a standby: it has its primary's). */
+  createRoles: boolean;
+  /** Creates the data directory at the path it is given (a copy of a template, a base backup...). */
+  populate: (dataDir: string) => Promise<void>;
+}
+
 /**
- * Starts a cluster from a data directory that `populate` creates at the path it is given (a base
- * backup of another cluster, say): the rig's settings (port, socket dir, `ssl`, `conf`) are written as
- * for {@link startPostgres}; the test roles are created only when `createRoles` (a standby has its
- * primary's). `pki` is the PKI whose certificates are already in the data directory, if any.
+ * Starts a cluster from a data directory that `populate` creates: the rig's settings (port, socket dir,
+ * `ssl`, `conf`) are written as for {@link startPostgres}, in a temp dir of its own.
  */
 export async function launchCluster(
-  install: PgInstall,
-  pki: TestPki | undefined,
-  conf: Readonly<Record<string, string>>,
-  createRoles: boolean,
-  populate: (dataDir: string) => Promise<void>,
+  { install, pki, conf, createRoles, populate }: LaunchClusterOptions,
 ): Promise<PostgresCluster> {
   const extraConf = confLines(conf);
   const tempDir = await makeTempDir("pgrelay-pg-");

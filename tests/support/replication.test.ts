@@ -70,5 +70,20 @@ for (const version of [undefined, 18] as const) {
       await pair.standby.sql("insert into rig_replicated values ('after promotion')");
       assert.equal(await pair.standby.sql("select count(*) from rig_replicated"), "2");
     });
+
+    it("the old primary restarted (no standby.signal) is a second primary on the old timeline: split brain", async () => {
+      await pair.primary.start();
+      assert.equal(await pair.primary.sql("select pg_is_in_recovery()"), "f");
+      const [old, promoted] = [await pair.primary.sql(TIMELINE), await pair.standby.sql(TIMELINE)];
+      assert.ok(
+        Number.parseInt(promoted, 16) > Number.parseInt(old, 16),
+        `promoted ${promoted} above old ${old}`,
+      );
+      assert.equal(
+        await pair.primary.sql("select count(*) from rig_replicated"),
+        "1",
+        "the old primary missed the new write",
+      );
+    });
   });
 }

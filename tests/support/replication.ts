@@ -3,6 +3,10 @@
  * (`pg_basebackup -R` with a replication slot when Debian's pg_basebackup can stream from the server's
  * version; otherwise the same thing by hand with `pg_backup_start()`/`pg_backup_stop()`: PostgreSQL 18
  * from npm ships no pg_basebackup and Debian's 15 refuses newer servers).
+ *
+ * Failover scenarios use the clusters' own controls: `standby.promote()`, `primary.stopImmediate()`,
+ * `primary.sigstop()`/`sigcont()` (a host that stops answering), and `primary.start()` after a promotion
+ * (the old primary comes back without standby.signal: two primaries, the promoted one on a higher timeline).
  */
 import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -44,13 +48,13 @@ export async function startReplicatedPair(opts: ReplicatedPairOptions = {}): Pro
   try {
     const install = pgInstall(opts.version);
     const backup = install.clientVersion >= primary.version ? pgBasebackup : manualBaseBackup;
-    const standby = await launchCluster(
+    const standby = await launchCluster({
       install,
-      primary.pki,
-      opts.conf ?? {},
-      false,
-      (dataDir) => backup(primary, dataDir),
-    );
+      pki: primary.pki,
+      conf: opts.conf ?? {},
+      createRoles: false,
+      populate: (dataDir) => backup(primary, dataDir),
+    });
     const pair = new Pair(primary, standby);
     await pair.waitForStreaming();
     return pair;
