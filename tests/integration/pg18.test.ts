@@ -14,7 +14,13 @@ import type { ClientTlsSettings } from "../../src/core/tls_settings.ts";
 import { clientEnv, runPsql } from "../support/clients.ts";
 import { startTestProxy } from "../support/pgrelay.ts";
 import { startPostgres, type TlsPostgresCluster } from "../support/postgres.ts";
-import { type BackendMessage, errorFields, frontend, RawClient } from "../support/raw_client.ts";
+import {
+  type BackendMessage,
+  dataRowValues,
+  errorFields,
+  frontend,
+  RawClient,
+} from "../support/raw_client.ts";
 import { waitFor } from "../support/wait.ts";
 
 const PROTOCOL_3_2 = (3 << 16) | 2;
@@ -133,8 +139,13 @@ describe("PostgreSQL 18 through pgrelay (libpq 18)", () => {
       });
     }
 
-    /** A 3.2 session through `proxy` (plaintext) with its BackendKeyData. */
-    async function session32(proxy: string): Promise<{ client: RawClient; pid: number; key: Uint8Array }> {
+    /**
+     * A 3.2 session through `proxy` (plaintext): the BackendKeyData it was given (`pid`, `key`: the server's
+     * today, pgrelay's own once it issues keys) and the server's backend pid (`backend`).
+     */
+    async function session32(
+      proxy: string,
+    ): Promise<{ client: RawClient; pid: number; key: Uint8Array; backend: number }> {
       const client = await RawClient.connect("127.0.0.1", proxies[proxy]!.address.port);
       client.sendBytes(
         frontend.startupMessage({ user: pg.users.scram.user, database: "postgres" }, PROTOCOL_3_2),
@@ -148,7 +159,16 @@ describe("PostgreSQL 18 through pgrelay (libpq 18)", () => {
       const keyData = messages.find((m) => m.type === "K");
       assert.ok(keyData, `no BackendKeyData in ${messages.map((m) => m.type).join("")}`);
       const body = keyData.body;
-      return { client, pid: new DataView(body.buffer, body.byteOffset).getInt32(0), key: body.slice(4) };
+      client.query("select pg_backend_pid()");
+      const row = (await client.readUntilReady()).find((m) => m.type === "D");
+      assert.ok(row);
+      const backend = Number(dataRowValues(row.body)[0]);
+      return {
+        client,
+        pid: new DataView(body.buffer, body.byteOffset).getInt32(0),
+        key: body.slice(4),
+        backend,
+      };
     }
 
     /** Sends a CancelRequest through `proxy` and waits for the connection to close, as libpq does. */
@@ -174,22 +194,25 @@ describe("PostgreSQL 18 through pgrelay (libpq 18)", () => {
         const b = await session32(proxy);
         try {
           assert.equal(a.key.length, 32, "PostgreSQL 18 issues 32-byte keys in protocol 3.2");
-          assert.notEqual(a.pid, b.pid);
+          assert.notEqual(a.backend, b.backend);
           a.client.query("select pg_sleep(30)");
           b.client.query("select pg_sleep(30)");
           const aDone = outcome(a.client);
           const bDone = outcome(b.client);
-          await waitFor(async () => await active(a.pid) && await active(b.pid), "both sessions sleeping");
+          await waitFor(
+            async () => await active(a.backend) && await active(b.backend),
+            "both sessions sleeping",
+          );
 
           await cancel(proxy, a.pid, a.key);
           assert.equal(await aDone, "57014", "A cancelled");
-          assert.ok(await active(b.pid), "B untouched by A's cancel");
+          assert.ok(await active(b.backend), "B untouched by A's cancel");
 
           const wrong = b.key.slice();
           wrong[31] = wrong[31]! ^ 1; // only the last byte differs: a 4-byte comparison would accept it
           await cancel(proxy, b.pid, wrong);
           await new Promise((resolve) => setTimeout(resolve, 300));
-          assert.ok(await active(b.pid), "a key wrong in its last byte cancels nothing");
+          assert.ok(await active(b.backend), "a key wrong in its last byte cancels nothing");
 
           await cancel(proxy, b.pid, b.key);
           assert.equal(await bDone, "57014", "B cancelled with its own key");
