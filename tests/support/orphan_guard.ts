@@ -8,6 +8,7 @@ import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { asPostgres } from "./pg_os_user.ts";
+import { postmasterPid, processTree, signalAll } from "./pg_process.ts";
 
 /** A registered temp directory (optionally holding a cluster) to clean up if the owner forgets. */
 export interface OrphanGuard {
@@ -64,6 +65,9 @@ function installExitHook(): void {
 function stopImmediately(entry: Entry): void {
   try {
     if (entry.dataDir !== undefined && existsSync(join(entry.dataDir, "postmaster.pid"))) {
+      // A test may have left the server SIGSTOPped (sigstop()): it must run to hear the stop.
+      const pid = postmasterPid(entry.dataDir);
+      if (pid !== undefined) signalAll(processTree(pid), "SIGCONT");
       const [cmd, args] = asPostgres(join(entry.binDir, "pg_ctl"), [
         "-D",
         entry.dataDir,
@@ -92,7 +96,11 @@ function spawnWatchdog(tempDir: string, dataDir: string | undefined, binDir: str
   const body = [
     'pid="$1"; dir="$2"; data="$3"; shift 3',
     'while kill -0 "$pid" 2>/dev/null; do sleep 1; done',
-    'if [ -n "$data" ] && [ -f "$data/postmaster.pid" ]; then (cd "$dir" && "$@") >/dev/null 2>&1; fi',
+    // A server left SIGSTOPped by a test must run again to hear the stop: SIGCONT it and its children.
+    'if [ -n "$data" ] && [ -f "$data/postmaster.pid" ]; then',
+    '  pm=$(head -n 1 "$data/postmaster.pid"); kill -CONT "$pm" 2>/dev/null; pkill -CONT -P "$pm" 2>/dev/null',
+    '  (cd "$dir" && "$@") >/dev/null 2>&1',
+    "fi",
     'rm -rf "$dir"',
   ].join("\n");
   try {
