@@ -1,0 +1,188 @@
+/**
+ * One runtime's soak: start pgrelay, check it works, take the fd baseline, run every client kind until the
+ * load ends while sampling RSS and fds, let idle sessions close, then stop pgrelay with SIGTERM.
+ */
+import { join } from "node:path";
+import type { TestPki } from "../tests/support/certs.ts";
+import type { PostgresUsers } from "../tests/support/postgres.ts";
+import { cancelLoop } from "./clients/cancel.ts";
+import { copyLoop } from "./clients/copy.ts";
+import { malformedLoop } from "./clients/malformed.ts";
+import { pgbenchLoop } from "./clients/pgbench.ts";
+import { reloadLoop } from "./clients/reload.ts";
+import { tlsLoop } from "./clients/tls_session.ts";
+import { vanishLoop } from "./clients/vanish.ts";
+import { type SoakConfig, writeConfig } from "./config_file.ts";
+import { type LoadContext, runLoop, Scope, sleep } from "./load_loop.ts";
+import { type PgrelayProcess, startPgrelay } from "./pgrelay_process.ts";
+import { fdsOf, type Sample, Sampler } from "./sampler.ts";
+import { FD_SETTLE_MS, HOST, type Runtime, type SoakSettings } from "./settings.ts";
+import { CLIENT_KINDS, Tally } from "./tally.ts";
+import { openSession, simpleQuery } from "./wire.ts";
+
+export interface RuntimeResult {
+  runtime: Runtime;
+  pid: number;
+  settings: SoakSettings;
+  tally: Tally;
+  /** fds and RSS right before the load, pgrelay idle after a smoke test. */
+  baseline: { fds: number; rss: number };
+  samples: Sample[];
+  /** ms from load start to the end of the load (all loops done) and to the end of the fd settle. */
+  loadEndedAt: number;
+  settledAt: number;
+  finalFds: number | undefined;
+  /** pgrelay_client_connections_active by phase at the end, or why it could not be read. */
+  openSessions: Record<string, number> | string;
+  /** Sessions pgrelay never ended (its log), by what their client was doing (the scope label). */
+  leftovers: Map<string, number>;
+  samplerError: string | undefined;
+  /** pgrelay died before we stopped it. */
+  diedEarly: string | undefined;
+  /** Exit code after our SIGTERM (0 expected). */
+  exit: { code: number | null; signal: string | null } | undefined;
+  proc: PgrelayProcess;
+}
+
+export interface SoakEnvironment {
+  upstreamPort: number;
+  users: PostgresUsers;
+  pki: TestPki;
+  dir: string;
+  signal: AbortSignal;
+  progress: (message: string) => void;
+}
+
+export async function soakRuntime(runtime: Runtime, settings: SoakSettings, env: SoakEnvironment): Promise<RuntimeResult> {
+  const config: SoakConfig = { path: join(env.dir, `pgrelay-${runtime}.yaml`), upstreamPort: env.upstreamPort, pki: env.pki };
+  writeConfig(config, 0);
+  const proc = await startPgrelay(runtime, config.path);
+  env.progress(`${runtime}: pgrelay pid ${proc.pid} on ${HOST}:${proc.port} (admin ${proc.adminPort})`);
+  const tally = new Tally();
+  const smokeCtx: LoadContext = {
+    label: runtime,
+    port: proc.port,
+    pki: env.pki,
+    users: env.users,
+    tally,
+    endsAt: Date.now(),
+    signal: env.signal,
+    ports: new Map(),
+  };
+  await smoke(smokeCtx).catch((err) => {
+    throw new Error(`${runtime}: smoke test through pgrelay failed: ${err instanceof Error ? err.message : err}\n${proc.tail.join("\n")}`);
+  });
+  await sleep(2000, env.signal);
+  const baseline = { fds: fdsOf(proc.pid), rss: 0 };
+  const origin = Date.now();
+  const ctx: LoadContext = { ...smokeCtx, endsAt: origin + settings.loadMs };
+  const sampler = new Sampler(proc.pid, origin);
+  sampler.start();
+  baseline.rss = sampler.samples[0]?.rss ?? 0;
+  env.progress(`${runtime}: load for ${settings.minutes} min, baseline ${baseline.fds} fds, ${mb(baseline.rss)} RSS`);
+
+  let diedEarly: string | undefined;
+  let stopping = false;
+  void proc.exited.then(() => {
+    if (!stopping) diedEarly ??= `pgrelay exited during the soak (code ${proc.exit?.code}, signal ${proc.exit?.signal})`;
+  });
+  const ticker = setInterval(() => {
+    const last = sampler.samples.at(-1);
+    const done = Math.min(100, Math.round(((Date.now() - origin) / settings.loadMs) * 100));
+    if (last !== undefined) env.progress(`${runtime}: ${done}% RSS ${mb(last.rss)}, ${last.fds} fds, ${unexpectedSoFar(tally)} unexpected errors`);
+  }, Math.max(10_000, settings.loadMs / 10));
+
+  await Promise.all([
+    runLoop(ctx, pgbenchLoop(ctx, settings.pgbenchRate)),
+    runLoop(ctx, copyLoop(ctx)),
+    runLoop(ctx, cancelLoop(ctx)),
+    runLoop(ctx, tlsLoop(ctx)),
+    runLoop(ctx, vanishLoop(ctx)),
+    runLoop(ctx, malformedLoop(ctx)),
+    runLoop(ctx, reloadLoop(proc, config, settings.reloadSeconds)),
+  ]);
+  clearInterval(ticker);
+  const loadEndedAt = Date.now() - origin;
+  env.progress(`${runtime}: load done; waiting up to ${FD_SETTLE_MS / 1000} s for fds to return to ${baseline.fds}`);
+
+  const settleUntil = Date.now() + FD_SETTLE_MS;
+  let finalFds: number | undefined;
+  while (!env.signal.aborted && proc.exit === undefined) {
+    finalFds = sampler.sampleNow()?.fds;
+    if (finalFds === undefined || finalFds <= baseline.fds || Date.now() >= settleUntil) break;
+    await sleep(1000, env.signal);
+  }
+  sampler.stop();
+  const settledAt = Date.now() - origin;
+  const openSessions = await activeSessions(proc.adminPort);
+  const leftovers = new Map<string, number>();
+  for (const client of proc.openSessions.values()) {
+    const port = Number(/:(\d+)$/.exec(client)?.[1]);
+    const label = ctx.ports.get(port) ?? "not a raw client of the soak (pgbench, postgres.js, pg) or unknown";
+    leftovers.set(label, (leftovers.get(label) ?? 0) + 1);
+  }
+
+  let exit: RuntimeResult["exit"];
+  stopping = true;
+  if (proc.exit === undefined) {
+    proc.signal("SIGTERM");
+    await Promise.race([proc.exited, sleep(15_000)]);
+    exit = proc.exit ?? { code: null, signal: "still running 15 s after SIGTERM" };
+  }
+  return {
+    runtime,
+    pid: proc.pid,
+    settings,
+    tally,
+    baseline,
+    samples: sampler.samples,
+    loadEndedAt,
+    settledAt,
+    finalFds,
+    openSessions,
+    leftovers,
+    samplerError: sampler.error,
+    diedEarly,
+    exit,
+    proc,
+  };
+}
+
+/** One plaintext and one TLS session, so the first of everything (TLS context, JIT) is behind the baseline. */
+async function smoke(ctx: LoadContext): Promise<void> {
+  for (const tls of [false, true]) {
+    const scope = new Scope("smoke test");
+    try {
+      const { client } = await openSession(ctx, scope, { tls, as: "scram", database: "app" });
+      await simpleQuery(client, "select 1");
+      client.terminate();
+      await client.close();
+    } finally {
+      scope.dispose();
+    }
+  }
+}
+
+async function activeSessions(adminPort: number): Promise<Record<string, number> | string> {
+  try {
+    const response = await fetch(`http://${HOST}:${adminPort}/metrics`, { signal: AbortSignal.timeout(5000) });
+    const text = await response.text();
+    const phases: Record<string, number> = {};
+    for (const match of text.matchAll(/^pgrelay_client_connections_active\{phase="(\w+)"\} (\d+)/gm)) {
+      phases[match[1]!] = Number(match[2]);
+    }
+    return phases;
+  } catch (err) {
+    return `could not read /metrics: ${err instanceof Error ? err.message : String(err)}`;
+  }
+}
+
+function unexpectedSoFar(tally: Tally): number {
+  let n = 0;
+  for (const kind of CLIENT_KINDS) n += tally.get(kind).unexpected;
+  return n;
+}
+
+export function mb(bytes: number): string {
+  return `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
+}
