@@ -51,6 +51,12 @@ bench: setup
 	@test -x /usr/sbin/pgbouncer || apt-get install -y pgbouncer
 	$(BUN) bench/run.ts
 
+## soak: real and hostile clients through pgrelay on Deno and Bun at once for SOAK_MINUTES (default 30),
+## sampling pgrelay's RSS and fds every second; SOAK_RUNTIME=bun|deno|both; not a test (soak/run.ts)
+.PHONY: soak
+soak: setup
+	$(BUN) soak/run.ts
+
 ## build-bun: dist/pgrelay-bun, one executable with the Bun runtime inside; offline (scripts/build_bun.sh)
 build-bun: node_modules/.installed
 	@bash scripts/build_bun.sh dist/pgrelay-bun

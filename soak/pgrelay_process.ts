@@ -21,8 +21,11 @@ export interface PgrelayProcess {
   readonly pid: number;
   readonly port: number;
   readonly adminPort: number;
-  /** Sessions pgrelay started (debug session_start) and has not ended: session id → client address. */
-  readonly openSessions: Map<string, string>;
+  /**
+   * Sessions pgrelay started (debug session_start) and has not ended: session id → client address, and
+   * the application_name once session_ready named it.
+   */
+  readonly openSessions: Map<string, { client: string; applicationName?: string }>;
   /** Count of log lines per "level event", e.g. "info config_reloaded". */
   readonly events: Map<string, number>;
   /** The first warn/error lines and lines that are not JSON (a crash, a runtime warning). */
@@ -42,7 +45,7 @@ export function startPgrelay(runtime: Runtime, configPath: string, timeoutMs = 6
     spawn(BIN[runtime], runtime === "deno" ? ["run", "-A", ...args] : args, { stdio: ["ignore", "pipe", "pipe"] }),
   );
   const events = new Map<string, number>();
-  const openSessions = new Map<string, string>();
+  const openSessions = new Map<string, { client: string; applicationName?: string }>();
   const problemLines: string[] = [];
   const tail: string[] = [];
   let port = 0;
@@ -67,7 +70,12 @@ export function startPgrelay(runtime: Runtime, configPath: string, timeoutMs = 6
     }
     if (match[2] === "session_start") {
       const session = /"session":"([^"]+)","client":"([^"]+)"/.exec(line);
-      if (session !== null) openSessions.set(session[1]!, session[2]!);
+      if (session !== null) openSessions.set(session[1]!, { client: session[2]! });
+    } else if (match[2] === "session_ready") {
+      const id = /"session":"([^"]+)"/.exec(line)?.[1];
+      const open = id === undefined ? undefined : openSessions.get(id);
+      const name = /"application_name":"((?:[^"\\]|\\.)*)"/.exec(line)?.[1];
+      if (open !== undefined && name !== undefined) open.applicationName = name;
     } else if (match[2] === "session_end") {
       const session = /"session":"([^"]+)"/.exec(line);
       if (session !== null) openSessions.delete(session[1]!);

@@ -116,9 +116,10 @@ export async function soakRuntime(runtime: Runtime, settings: SoakSettings, env:
   const settledAt = Date.now() - origin;
   const openSessions = await activeSessions(proc.adminPort);
   const leftovers = new Map<string, number>();
-  for (const client of proc.openSessions.values()) {
+  for (const { client, applicationName } of proc.openSessions.values()) {
     const port = Number(/:(\d+)$/.exec(client)?.[1]);
-    const label = ctx.ports.get(port) ?? "not a raw client of the soak (pgbench, postgres.js, pg) or unknown";
+    const label = ctx.ports.get(port) ??
+      (applicationName === undefined ? "unknown (not a raw client of the soak)" : `application_name "${applicationName}"`);
     leftovers.set(label, (leftovers.get(label) ?? 0) + 1);
   }
 

@@ -32,6 +32,7 @@ async function viaPostgresJs(ctx: LoadContext, scope: Scope): Promise<{ expected
     ssl: false,
     connect_timeout: 10,
     onnotice: () => {},
+    connection: { application_name: `soak ${ctx.label} cancel postgres.js` },
   });
   scope.defer(() => void sql.end({ timeout: 0 }).catch(() => {}));
   await sql`select 1`; // connected before the clock starts

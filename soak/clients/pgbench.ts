@@ -21,7 +21,7 @@ export function pgbenchLoop(ctx: LoadContext, rate: number): LoopSpec {
           port: ctx.port,
           user: ctx.users.trust.user,
           database: "postgres",
-          env: { PGSSLMODE: "disable", PGGSSENCMODE: "disable", PGAPPNAME: "pgrelay-soak" },
+          env: { PGSSLMODE: "disable", PGGSSENCMODE: "disable", PGAPPNAME: `soak ${ctx.label} pgbench` },
           timeoutMs: (seconds + 50) * 1000,
         },
       );

@@ -33,6 +33,7 @@ async function viaNodePg(ctx: LoadContext, scope: Scope): Promise<number> {
     database: "app",
     ssl: { ca: ctx.pki.ca.certPem, servername: "localhost" },
     connectionTimeoutMillis: 10_000,
+    application_name: `soak ${ctx.label} tls pg`,
   });
   client.on("error", () => {});
   scope.defer(() => void client.end().catch(() => {}));
