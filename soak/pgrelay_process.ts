@@ -16,6 +16,15 @@ const BIN: Record<Runtime, string> = {
 const KEPT_PROBLEM_LINES = 30;
 const KEPT_TAIL_LINES = 40;
 
+export interface OpenSession {
+  /** The client's address as pgrelay logged it, "127.0.0.1:PORT". */
+  client: string;
+  /** What the soak's client on that port was doing when pgrelay logged the session's start. */
+  label?: string;
+  /** From session_ready, once the client logged in. */
+  applicationName?: string;
+}
+
 export interface PgrelayProcess {
   readonly runtime: Runtime;
   readonly pid: number;
@@ -25,7 +34,7 @@ export interface PgrelayProcess {
    * Sessions pgrelay started (debug session_start) and has not ended: session id → client address, and
    * the application_name once session_ready named it.
    */
-  readonly openSessions: Map<string, { client: string; applicationName?: string }>;
+  readonly openSessions: Map<string, OpenSession>;
   /** Count of log lines per "level event", e.g. "info config_reloaded". */
   readonly events: Map<string, number>;
   /** The first warn/error lines and lines that are not JSON (a crash, a runtime warning). */
@@ -39,13 +48,18 @@ export interface PgrelayProcess {
 }
 
 /** Spawns `deno run -A mod.ts` or `bun mod.ts` with `--config FILE --listen 127.0.0.1:0`. */
-export function startPgrelay(runtime: Runtime, configPath: string, timeoutMs = 60_000): Promise<PgrelayProcess> {
+export function startPgrelay(
+  runtime: Runtime,
+  configPath: string,
+  labelOf: (client: string) => string | undefined = () => undefined,
+  timeoutMs = 60_000,
+): Promise<PgrelayProcess> {
   const args = [MOD, "--config", configPath, "--listen", `${HOST}:0`];
   const child = trackChild(
     spawn(BIN[runtime], runtime === "deno" ? ["run", "-A", ...args] : args, { stdio: ["ignore", "pipe", "pipe"] }),
   );
   const events = new Map<string, number>();
-  const openSessions = new Map<string, { client: string; applicationName?: string }>();
+  const openSessions = new Map<string, OpenSession>();
   const problemLines: string[] = [];
   const tail: string[] = [];
   let port = 0;
@@ -70,7 +84,11 @@ export function startPgrelay(runtime: Runtime, configPath: string, timeoutMs = 6
     }
     if (match[2] === "session_start") {
       const session = /"session":"([^"]+)","client":"([^"]+)"/.exec(line);
-      if (session !== null) openSessions.set(session[1]!, { client: session[2]! });
+      if (session !== null) {
+        // Labelled now: the port may serve another client of the soak by the end of the run.
+        const label = labelOf(session[2]!);
+        openSessions.set(session[1]!, label === undefined ? { client: session[2]! } : { client: session[2]!, label });
+      }
     } else if (match[2] === "session_ready") {
       const id = /"session":"([^"]+)"/.exec(line)?.[1];
       const open = id === undefined ? undefined : openSessions.get(id);

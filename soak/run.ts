@@ -33,6 +33,15 @@ async function main(): Promise<boolean> {
     );
   }
   installCleanupHooks();
+  // An error no operation caught (a client library's socket error event, say) is a failure of the soak,
+  // reported, never a crash of the driver that would leave the load unjudged.
+  for (const event of ["uncaughtException", "unhandledRejection"] as const) {
+    process.on(event, (err: unknown) => {
+      if (interruptedBy() !== undefined) return;
+      driverErrors++;
+      progress(`${event} outside any operation: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    });
+  }
   const abort = new AbortController();
   onInterrupt(() => abort.abort());
 
@@ -65,9 +74,14 @@ async function main(): Promise<boolean> {
   if (interruptedBy() !== undefined) return false;
   const { text, pass } = report(results);
   process.stdout.write(text);
+  if (driverErrors > 0) {
+    process.stdout.write(`soak: FAIL: ${driverErrors} error(s) outside any operation (see stderr)\n`);
+    return false;
+  }
   return pass;
 }
 
+let driverErrors = 0;
 let pass = false;
 try {
   pass = await main();

@@ -56,9 +56,11 @@ export interface SoakEnvironment {
 export async function soakRuntime(runtime: Runtime, settings: SoakSettings, env: SoakEnvironment): Promise<RuntimeResult> {
   const config: SoakConfig = { path: join(env.dir, `pgrelay-${runtime}.yaml`), upstreamPort: env.upstreamPort, pki: env.pki };
   writeConfig(config, 0);
-  const proc = await startPgrelay(runtime, config.path);
+  const ports = new Map<number, string>();
+  const portOf = (client: string): number => Number(/:(\d+)$/.exec(client)?.[1]);
+  const proc = await startPgrelay(runtime, config.path, (client) => ports.get(portOf(client)));
   env.progress(`${runtime}: pgrelay pid ${proc.pid} on ${HOST}:${proc.port} (admin ${proc.adminPort})`);
-  const tally = new Tally();
+  const tally = new Tally((line) => env.progress(`${runtime}: unexpected error ${line}`));
   const smokeCtx: LoadContext = {
     label: runtime,
     port: proc.port,
@@ -67,7 +69,7 @@ export async function soakRuntime(runtime: Runtime, settings: SoakSettings, env:
     tally,
     endsAt: Date.now(),
     signal: env.signal,
-    ports: new Map(),
+    ports,
   };
   await smoke(smokeCtx).catch((err) => {
     throw new Error(`${runtime}: smoke test through pgrelay failed: ${err instanceof Error ? err.message : err}\n${proc.tail.join("\n")}`);
@@ -116,10 +118,12 @@ export async function soakRuntime(runtime: Runtime, settings: SoakSettings, env:
   const settledAt = Date.now() - origin;
   const openSessions = await activeSessions(proc.adminPort);
   const leftovers = new Map<string, number>();
-  for (const { client, applicationName } of proc.openSessions.values()) {
-    const port = Number(/:(\d+)$/.exec(client)?.[1]);
-    const label = ctx.ports.get(port) ??
-      (applicationName === undefined ? "unknown (not a raw client of the soak)" : `application_name "${applicationName}"`);
+  for (const open of proc.openSessions.values()) {
+    // application_name is exact once the client logged in; before that, the client port's label.
+    const label = open.applicationName !== undefined
+      ? `application_name "${open.applicationName}"`
+      : open.label ?? ports.get(portOf(open.client)) ??
+        "unknown (not a raw client of the soak: pgbench, postgres.js or pg before login, or a CancelRequest)";
     leftovers.set(label, (leftovers.get(label) ?? 0) + 1);
   }
 

@@ -18,8 +18,11 @@ export interface KindCount {
 export class Tally {
   readonly #counts = new Map<ClientKind, KindCount>();
   readonly #started = Date.now();
+  readonly #onUnexpected: ((line: string) => void) | undefined;
 
-  constructor() {
+  /** `onUnexpected` sees each kept unexpected error as it happens (for live progress). */
+  constructor(onUnexpected?: (line: string) => void) {
+    this.#onUnexpected = onUnexpected;
     for (const kind of CLIENT_KINDS) this.#counts.set(kind, { ops: 0, expected: new Map(), unexpected: 0, messages: [] });
   }
 
@@ -41,7 +44,9 @@ export class Tally {
     if (count.messages.length < KEPT_MESSAGES) {
       const seconds = ((Date.now() - this.#started) / 1000).toFixed(1);
       const text = error instanceof Error ? error.message : String(error);
-      count.messages.push(`+${seconds}s ${what}: ${text.split("\n").slice(0, 6).join(" | ")}`);
+      const line = `+${seconds}s ${what}: ${text.split("\n").slice(0, 6).join(" | ")}`;
+      count.messages.push(line);
+      this.#onUnexpected?.(line);
     }
   }
 
