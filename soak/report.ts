@@ -107,6 +107,16 @@ function hints(result: RuntimeResult, list: readonly Check[]): string[] {
     out.push("  sessions pgrelay never ended (session_start without session_end in its log), by what their client did:");
     for (const [label, n] of [...result.leftovers].sort((a, b) => b[1] - a[1])) out.push(`    ${label}: ${n}`);
   }
+  if (typeof result.backendsLeft === "string") {
+    out.push(`  PostgreSQL backends left: ${result.backendsLeft}`);
+  } else if (result.backendsLeft.size > 0) {
+    out.push("  PostgreSQL backends of this runtime's clients still connected after the settle, by application_name:");
+    for (const [name, n] of [...result.backendsLeft].sort((a, b) => b[1] - a[1])) out.push(`    ${name}: ${n}`);
+  }
+  const messages = CLIENT_KINDS.flatMap((kind) => result.tally.get(kind).messages).join("\n");
+  if (/53300|too many clients|remaining connection slots/.test(messages)) {
+    out.push("  PostgreSQL ran out of connections: backends held by sessions pgrelay never ended (above) exhaust max_connections");
+  }
   if (failed.has("fds back to baseline") && typeof result.openSessions !== "string") {
     const open = Object.entries(result.openSessions).filter(([, n]) => n > 0);
     out.push(

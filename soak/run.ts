@@ -68,6 +68,7 @@ async function main(): Promise<boolean> {
         dir,
         signal: abort.signal,
         progress,
+        backendsOf: (prefix) => backendsOf(direct, prefix),
       })
     ),
   );
@@ -79,6 +80,23 @@ async function main(): Promise<boolean> {
     return false;
   }
   return pass;
+}
+
+/** Backends in pg_stat_activity whose application_name starts with `prefix`, counted by application_name. */
+async function backendsOf(
+  direct: { host: string; port: number; user: string; database: string },
+  prefix: string,
+): Promise<Map<string, number> | string> {
+  const literal = `'${prefix.replaceAll("'", "''")}%'`;
+  const sql = `select application_name, count(*) from pg_stat_activity where application_name like ${literal} group by 1`;
+  const result = await runPsql(["-A", "-t", "-F", "\t", "-c", sql], { ...direct, timeoutMs: 30_000 }).catch((err) => err);
+  if (result instanceof Error || result.code !== 0) return `psql failed: ${result instanceof Error ? result.message : result.stderr}`;
+  const counts = new Map<string, number>();
+  for (const line of result.stdout.split("\n")) {
+    const [name, n] = line.split("\t");
+    if (name !== undefined && n !== undefined) counts.set(name, Number(n));
+  }
+  return counts;
 }
 
 let driverErrors = 0;

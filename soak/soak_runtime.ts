@@ -36,6 +36,8 @@ export interface RuntimeResult {
   openSessions: Record<string, number> | string;
   /** Sessions pgrelay never ended (its log), by what their client was doing (the scope label). */
   leftovers: Map<string, number>;
+  /** Backends of this runtime's clients still connected to PostgreSQL after the settle, by application_name. */
+  backendsLeft: Map<string, number> | string;
   samplerError: string | undefined;
   /** pgrelay died before we stopped it. */
   diedEarly: string | undefined;
@@ -51,6 +53,8 @@ export interface SoakEnvironment {
   dir: string;
   signal: AbortSignal;
   progress: (message: string) => void;
+  /** PostgreSQL backends still connected whose application_name starts with `prefix`, by application_name. */
+  backendsOf: (prefix: string) => Promise<Map<string, number> | string>;
 }
 
 export async function soakRuntime(runtime: Runtime, settings: SoakSettings, env: SoakEnvironment): Promise<RuntimeResult> {
@@ -127,6 +131,8 @@ export async function soakRuntime(runtime: Runtime, settings: SoakSettings, env:
     leftovers.set(label, (leftovers.get(label) ?? 0) + 1);
   }
 
+  const backendsLeft = await env.backendsOf(`soak ${runtime} `);
+
   let exit: RuntimeResult["exit"];
   stopping = true;
   if (proc.exit === undefined) {
@@ -146,6 +152,7 @@ export async function soakRuntime(runtime: Runtime, settings: SoakSettings, env:
     finalFds,
     openSessions,
     leftovers,
+    backendsLeft,
     samplerError: sampler.error,
     diedEarly,
     exit,
