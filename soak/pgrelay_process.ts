@@ -12,7 +12,7 @@ const BIN: Record<Runtime, string> = {
   deno: join(ROOT, "node_modules/.bin/deno"),
   bun: join(ROOT, "node_modules/.bin/bun"),
 };
-/** Lines of pgrelay's log kept verbatim: the first error/warn lines and the last lines. */
+/** Lines of pgrelay's log kept verbatim: the first error and non-JSON lines, and the last lines. */
 const KEPT_PROBLEM_LINES = 30;
 const KEPT_TAIL_LINES = 40;
 
@@ -37,7 +37,10 @@ export interface PgrelayProcess {
   readonly openSessions: Map<string, OpenSession>;
   /** Count of log lines per "level event", e.g. "info config_reloaded". */
   readonly events: Map<string, number>;
-  /** The first warn/error lines and lines that are not JSON (a crash, a runtime warning). */
+  /**
+   * The first error-level lines and lines that are not JSON (a crash, a runtime warning). Warnings are only
+   * counted: the malformed clients cause them by the hundred.
+   */
   readonly problemLines: string[];
   readonly tail: string[];
   /** Set once the process has exited. */
@@ -79,7 +82,7 @@ export function startPgrelay(
     }
     const key = `${match[1]} ${match[2]}`;
     events.set(key, (events.get(key) ?? 0) + 1);
-    if ((match[1] === "warn" || match[1] === "error") && problemLines.length < KEPT_PROBLEM_LINES) {
+    if (match[1] === "error" && problemLines.length < KEPT_PROBLEM_LINES) {
       problemLines.push(line.length > 400 ? `${line.slice(0, 400)}…` : line);
     }
     if (match[2] === "session_start") {

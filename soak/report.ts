@@ -76,7 +76,7 @@ function runtimeSection(result: RuntimeResult, list: readonly Check[]): string[]
   const events = [...result.proc.events].filter(([key]) => !key.startsWith("debug")).sort((a, b) => b[1] - a[1]);
   out.push("", `pgrelay log events: ${events.map(([key, n]) => `${key} ×${n}`).join(", ")}`);
   if (result.proc.problemLines.length > 0) {
-    out.push("pgrelay warn/error/non-JSON lines (first few):", ...result.proc.problemLines.slice(0, 12).map((l) => `  ${l}`));
+    out.push("pgrelay error-level and non-JSON lines (first few):", ...result.proc.problemLines.slice(0, 12).map((l) => `  ${l}`));
   }
   out.push("", "checks:");
   for (const c of list) out.push(`  ${c.pass ? "PASS" : "FAIL"}  ${c.name}: ${c.detail}`);

@@ -19,7 +19,8 @@ export function reloadLoop(proc: PgrelayProcess, config: SoakConfig, everySecond
       const deadline = Date.now() + APPLIED_WITHIN_MS;
       while (Date.now() < deadline) {
         if (proc.count("config_reload_failed") > failed) {
-          throw new Error(`config_reload_failed: ${proc.problemLines.findLast((l) => l.includes("config_reload_failed")) ?? "?"}`);
+          const line = [...proc.tail, ...proc.problemLines].findLast((l) => l.includes("config_reload_failed"));
+          throw new Error(`config_reload_failed: ${line ?? "(line not kept)"}`);
         }
         if (proc.count("config_reloaded") > applied) return 1;
         if (proc.exit !== undefined) throw new Error(`pgrelay exited (code ${proc.exit.code}, signal ${proc.exit.signal})`);
