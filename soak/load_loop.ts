@@ -16,7 +16,7 @@ export interface LoadContext {
   readonly tally: Tally;
   /** Date.now() at which the load ends. */
   readonly endsAt: number;
-  /** Aborted on Ctrl-C. */
+  /** Aborted on Ctrl-C or when pgrelay died: the loops stop. */
   readonly signal: AbortSignal;
   /**
    * Local port of each raw connection → what it was doing ("vanish mid-query (rst)"): pgrelay logs the
@@ -79,7 +79,9 @@ export async function runLoop(ctx: LoadContext, spec: LoopSpec): Promise<void> {
       timer = setTimeout(() => reject(new Error(`no answer within ${spec.timeoutMs} ms (operation stuck)`)), spec.timeoutMs);
     });
     try {
-      const outcome = await Promise.race([spec.op(scope, i), timeout]);
+      const running = spec.op(scope, i);
+      running.catch(() => {}); // after a timeout its late rejection is expected, not unhandled
+      const outcome = await Promise.race([running, timeout]);
       if (typeof outcome === "number") ctx.tally.ok(spec.kind, outcome);
       else ctx.tally.expected(spec.kind, outcome.expected);
     } catch (err) {

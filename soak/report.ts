@@ -103,6 +103,11 @@ function timeline(result: RuntimeResult): string[] {
 function hints(result: RuntimeResult, list: readonly Check[]): string[] {
   const out = ["", "where to look:"];
   const failed = new Set(list.filter((c) => !c.pass).map((c) => c.name));
+  if (result.diedEarly !== undefined) {
+    out.push(`  ${result.diedEarly}; the errors after that follow from it. pgrelay's last log lines:`);
+    out.push(...result.proc.tail.map((line) => `    ${line.length > 400 ? `${line.slice(0, 400)}…` : line}`));
+    return out;
+  }
   if (result.leftovers.size > 0) {
     out.push("  sessions pgrelay never ended (session_start without session_end in its log), by what their client did:");
     for (const [label, n] of [...result.leftovers].sort((a, b) => b[1] - a[1])) out.push(`    ${label}: ${n}`);

@@ -81,7 +81,11 @@ export async function soakRuntime(runtime: Runtime, settings: SoakSettings, env:
   await sleep(2000, env.signal);
   const baseline = { fds: fdsOf(proc.pid), rss: 0 };
   const origin = Date.now();
-  const ctx: LoadContext = { ...smokeCtx, endsAt: origin + settings.loadMs };
+  // The load stops early on Ctrl-C, and when pgrelay dies (every later operation would only be refused).
+  const stopLoad = new AbortController();
+  const onAbort = (): void => stopLoad.abort();
+  env.signal.addEventListener("abort", onAbort, { once: true });
+  const ctx: LoadContext = { ...smokeCtx, endsAt: origin + settings.loadMs, signal: stopLoad.signal };
   const sampler = new Sampler(proc.pid, origin);
   sampler.start();
   baseline.rss = sampler.samples[0]?.rss ?? 0;
@@ -90,7 +94,11 @@ export async function soakRuntime(runtime: Runtime, settings: SoakSettings, env:
   let diedEarly: string | undefined;
   let stopping = false;
   void proc.exited.then(() => {
-    if (!stopping) diedEarly ??= `pgrelay exited during the soak (code ${proc.exit?.code}, signal ${proc.exit?.signal})`;
+    if (stopping) return;
+    diedEarly ??= `pgrelay exited at +${Math.round((Date.now() - origin) / 1000)} s of the load ` +
+      `(code ${proc.exit?.code}, signal ${proc.exit?.signal})`;
+    env.progress(`${runtime}: ${diedEarly}; stopping this runtime's load`);
+    stopLoad.abort();
   });
   const ticker = setInterval(() => {
     const last = sampler.samples.at(-1);
@@ -108,6 +116,7 @@ export async function soakRuntime(runtime: Runtime, settings: SoakSettings, env:
     runLoop(ctx, reloadLoop(proc, config, settings.reloadSeconds)),
   ]);
   clearInterval(ticker);
+  env.signal.removeEventListener("abort", onAbort);
   const loadEndedAt = Date.now() - origin;
   env.progress(`${runtime}: load done; waiting up to ${FD_SETTLE_MS / 1000} s for fds to return to ${baseline.fds}`);
 
