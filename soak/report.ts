@@ -122,7 +122,7 @@ function hints(result: RuntimeResult, list: readonly Check[]): string[] {
   if (/53300|too many clients|remaining connection slots/.test(messages)) {
     out.push("  PostgreSQL ran out of connections: backends held by sessions pgrelay never ended (above) exhaust max_connections");
   }
-  if (failed.has("fds back to baseline") && typeof result.openSessions !== "string") {
+  if ((failed.has("fds back to baseline") || failed.has("no session left")) && typeof result.openSessions !== "string") {
     const open = Object.entries(result.openSessions).filter(([, n]) => n > 0);
     out.push(
       open.length > 0

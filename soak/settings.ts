@@ -28,7 +28,7 @@ export const RSS_WINDOW_SAMPLES = 30;
 /** Warm-up: this share of the run, at least WARMUP_MIN_MS. */
 export const WARMUP_SHARE = 0.2;
 export const WARMUP_MIN_MS = 30_000;
-/** After the load: how long open fds get to return to their baseline (covers startup_timeout). */
+/** After the load: how long open fds and sessions get to return to baseline and zero (covers startup_timeout). */
 export const FD_SETTLE_MS = 30_000;
 /** pgrelay's startup_timeout during the soak: stalled handshakes are reaped within it. */
 export const STARTUP_TIMEOUT_S = 10;

@@ -120,16 +120,19 @@ export async function soakRuntime(runtime: Runtime, settings: SoakSettings, env:
   const loadEndedAt = Date.now() - origin;
   env.progress(`${runtime}: load done; waiting up to ${FD_SETTLE_MS / 1000} s for fds to return to ${baseline.fds}`);
 
+  // Settled when the fds are back to the baseline and pgrelay counts no session, or after FD_SETTLE_MS.
   const settleUntil = Date.now() + FD_SETTLE_MS;
   let finalFds: number | undefined;
+  let openSessions: Record<string, number> | string = "pgrelay was not running";
   while (!env.signal.aborted && proc.exit === undefined) {
     finalFds = sampler.sampleNow()?.fds;
-    if (finalFds === undefined || finalFds <= baseline.fds || Date.now() >= settleUntil) break;
+    openSessions = await activeSessions(proc.adminPort);
+    const settled = finalFds !== undefined && finalFds <= baseline.fds && sessionCount(openSessions) === 0;
+    if (finalFds === undefined || settled || Date.now() >= settleUntil) break;
     await sleep(1000, env.signal);
   }
   sampler.stop();
   const settledAt = Date.now() - origin;
-  const openSessions = await activeSessions(proc.adminPort);
   const leftovers = new Map<string, number>();
   for (const open of proc.openSessions.values()) {
     // application_name is exact once the client logged in; before that, the client port's label.
@@ -182,6 +185,14 @@ async function smoke(ctx: LoadContext): Promise<void> {
       scope.dispose();
     }
   }
+}
+
+/** Sessions pgrelay counts, all phases (NaN when /metrics could not be read). */
+export function sessionCount(open: Record<string, number> | string): number {
+  if (typeof open === "string") return Number.NaN;
+  let n = 0;
+  for (const count of Object.values(open)) n += count;
+  return n;
 }
 
 async function activeSessions(adminPort: number): Promise<Record<string, number> | string> {

@@ -1,6 +1,6 @@
 /** The soak's pass/fail checks for one runtime, each with the numbers that decided it. */
 import { RSS_GROWTH_LIMIT_BYTES, RSS_WINDOW_SAMPLES } from "./settings.ts";
-import type { RuntimeResult } from "./soak_runtime.ts";
+import { type RuntimeResult, sessionCount } from "./soak_runtime.ts";
 import { CLIENT_KINDS } from "./tally.ts";
 
 export interface Check {
@@ -73,12 +73,18 @@ export function checks(result: RuntimeResult): Check[] {
   const sessions = typeof result.openSessions === "string"
     ? result.openSessions
     : Object.entries(result.openSessions).map(([phase, n]) => `${phase}=${n}`).join(" ");
+  const settle = `${Math.round((result.settledAt - result.loadEndedAt) / 1000)} s after the load`;
   out.push({
     name: "fds back to baseline",
     pass: final !== undefined && final <= result.baseline.fds,
     detail: `baseline ${result.baseline.fds}, max ${Math.max(...result.samples.map((s) => s.fds))}, final ` +
-      `${final ?? "?"} ${Math.round((result.settledAt - result.loadEndedAt) / 1000)} s after the load ` +
-      `(sessions still open by phase: ${sessions})`,
+      `${final ?? "?"} ${settle}`,
+  });
+  // A session object can outlive its sockets (no fd left, memory held): count what pgrelay still tracks.
+  out.push({
+    name: "no session left",
+    pass: sessionCount(result.openSessions) === 0,
+    detail: `pgrelay_client_connections_active ${settle}: ${sessions}`,
   });
 
   for (const kind of CLIENT_KINDS) {
