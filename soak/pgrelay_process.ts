@@ -23,7 +23,11 @@ export interface OpenSession {
   label?: string;
   /** From session_ready, once the client logged in. */
   applicationName?: string;
+  /** The session's first log lines (a few), to show what happened to a session that never ended. */
+  lines: string[];
 }
+
+const KEPT_LINES_PER_SESSION = 6;
 
 export interface PgrelayProcess {
   readonly runtime: Runtime;
@@ -81,6 +85,11 @@ export function startPgrelay(
       return;
     }
     const key = `${match[1]} ${match[2]}`;
+    const sessionId = /^[^}]*?"session":"([^"]+)"/.exec(line)?.[1];
+    if (sessionId !== undefined) {
+      const lines = openSessions.get(sessionId)?.lines;
+      if (lines !== undefined && lines.length < KEPT_LINES_PER_SESSION) lines.push(line);
+    }
     events.set(key, (events.get(key) ?? 0) + 1);
     if (match[1] === "error" && problemLines.length < KEPT_PROBLEM_LINES) {
       problemLines.push(line.length > 400 ? `${line.slice(0, 400)}…` : line);
@@ -90,7 +99,9 @@ export function startPgrelay(
       if (session !== null) {
         // Labelled now: the port may serve another client of the soak by the end of the run.
         const label = labelOf(session[2]!);
-        openSessions.set(session[1]!, label === undefined ? { client: session[2]! } : { client: session[2]!, label });
+        const open: OpenSession = { client: session[2]!, lines: [] };
+        if (label !== undefined) open.label = label;
+        openSessions.set(session[1]!, open);
       }
     } else if (match[2] === "session_ready") {
       const id = /"session":"([^"]+)"/.exec(line)?.[1];

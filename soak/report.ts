@@ -110,7 +110,12 @@ function hints(result: RuntimeResult, list: readonly Check[]): string[] {
   }
   if (result.leftovers.size > 0) {
     out.push("  sessions pgrelay never ended (session_start without session_end in its log), by what their client did:");
-    for (const [label, n] of [...result.leftovers].sort((a, b) => b[1] - a[1])) out.push(`    ${label}: ${n}`);
+    for (const [label, n] of [...result.leftovers].sort((a, b) => b[1] - a[1])) {
+      out.push(`    ${label}: ${n}; one of them in pgrelay's log:`);
+      for (const line of result.leftoverExamples.get(label) ?? []) {
+        out.push(`      ${line.length > 300 ? `${line.slice(0, 300)}…` : line}`);
+      }
+    }
   }
   if (typeof result.backendsLeft === "string") {
     out.push(`  PostgreSQL backends left: ${result.backendsLeft}`);

@@ -36,6 +36,8 @@ export interface RuntimeResult {
   openSessions: Record<string, number> | string;
   /** Sessions pgrelay never ended (its log), by what their client was doing (the scope label). */
   leftovers: Map<string, number>;
+  /** For each label of `leftovers`, the log lines of one such session (its session_start first). */
+  leftoverExamples: Map<string, string[]>;
   /** Backends of this runtime's clients still connected to PostgreSQL after the settle, by application_name. */
   backendsLeft: Map<string, number> | string;
   samplerError: string | undefined;
@@ -134,6 +136,7 @@ export async function soakRuntime(runtime: Runtime, settings: SoakSettings, env:
   sampler.stop();
   const settledAt = Date.now() - origin;
   const leftovers = new Map<string, number>();
+  const leftoverExamples = new Map<string, string[]>();
   for (const open of proc.openSessions.values()) {
     // application_name is exact once the client logged in; before that, the client port's label.
     const label = open.applicationName !== undefined
@@ -141,6 +144,7 @@ export async function soakRuntime(runtime: Runtime, settings: SoakSettings, env:
       : open.label ?? ports.get(portOf(open.client)) ??
         "unknown (not a raw client of the soak: pgbench, postgres.js or pg before login, or a CancelRequest)";
     leftovers.set(label, (leftovers.get(label) ?? 0) + 1);
+    if (!leftoverExamples.has(label)) leftoverExamples.set(label, open.lines);
   }
 
   const backendsLeft = await env.backendsOf(`soak ${runtime} `);
@@ -164,6 +168,7 @@ export async function soakRuntime(runtime: Runtime, settings: SoakSettings, env:
     finalFds,
     openSessions,
     leftovers,
+    leftoverExamples,
     backendsLeft,
     samplerError: sampler.error,
     diedEarly,

@@ -1,5 +1,5 @@
 /** Small wire-level helpers the soak's raw clients share (TCP, TLS after SSLRequest, login, COPY frames). */
-import { connect as netConnect, type Socket } from "node:net";
+import { connect as netConnect, Socket } from "node:net";
 import { connect as tlsConnect, type TLSSocket } from "node:tls";
 import { errorFields } from "../tests/support/backend_frames.ts";
 import { sslRequest } from "../tests/support/frontend_frames.ts";
@@ -18,6 +18,18 @@ export function connectTcp(ctx: LoadContext, scope: Scope): Promise<Socket> {
     });
     socket.once("error", reject);
   });
+}
+
+/**
+ * An unconnected socket for a client library that connects it itself (npm pg's `stream`), recorded under
+ * the scope's label once connected.
+ */
+export function labelledSocket(ctx: LoadContext, scope: Scope): Socket {
+  const socket = scope.track(new Socket());
+  socket.once("connect", () => {
+    if (socket.localPort !== undefined) ctx.ports.set(socket.localPort, scope.label);
+  });
+  return socket;
 }
 
 /** The first `count` bytes the peer sends (rejects on close before that). */

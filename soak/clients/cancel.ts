@@ -22,7 +22,15 @@ export function cancelLoop(ctx: LoadContext): LoopSpec {
 }
 
 async function viaPostgresJs(ctx: LoadContext, scope: Scope): Promise<{ expected: string }> {
-  const sql = postgres({
+  let sockets = 0;
+  // `socket` (a function returning a connected socket) is documented by postgres.js but not in its types.
+  const options = {
+    // Our own connected sockets, so their ports are labelled: the first serves the session, the next
+    // one carries postgres.js's CancelRequest.
+    socket: () => {
+      scope.label = sockets++ === 0 ? "cancel postgres.js: the session" : "cancel postgres.js: its CancelRequest";
+      return connectTcp(ctx, scope);
+    },
     host: HOST,
     port: ctx.port,
     username: ctx.users.scram.user,
@@ -33,7 +41,8 @@ async function viaPostgresJs(ctx: LoadContext, scope: Scope): Promise<{ expected
     connect_timeout: 10,
     onnotice: () => {},
     connection: { application_name: `soak ${ctx.label} cancel postgres.js` },
-  });
+  };
+  const sql = postgres(options);
   scope.defer(() => void sql.end({ timeout: 0 }).catch(() => {}));
   await sql`select 1`; // connected before the clock starts
   const query = sql`select pg_sleep(${SLEEP_SECONDS})`;

@@ -2,7 +2,7 @@
 import pg from "pg";
 import type { LoadContext, LoopSpec, Scope } from "../load_loop.ts";
 import { HOST } from "../settings.ts";
-import { closedWithin, openSession, simpleQuery } from "../wire.ts";
+import { closedWithin, labelledSocket, openSession, simpleQuery } from "../wire.ts";
 
 const QUERIES = ["select 1", "select repeat('z', 20000)", "select count(*) from generate_series(1, 1000)"];
 
@@ -25,6 +25,7 @@ async function viaRaw(ctx: LoadContext, scope: Scope): Promise<number> {
 }
 
 async function viaNodePg(ctx: LoadContext, scope: Scope): Promise<number> {
+  scope.label = "tls session (npm pg)";
   const client = new pg.Client({
     host: HOST,
     port: ctx.port,
@@ -34,6 +35,7 @@ async function viaNodePg(ctx: LoadContext, scope: Scope): Promise<number> {
     ssl: { ca: ctx.pki.ca.certPem, servername: "localhost" },
     connectionTimeoutMillis: 10_000,
     application_name: `soak ${ctx.label} tls pg`,
+    stream: () => labelledSocket(ctx, scope),
   });
   client.on("error", () => {});
   scope.defer(() => void client.end().catch(() => {}));
