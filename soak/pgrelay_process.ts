@@ -85,11 +85,6 @@ export function startPgrelay(
       return;
     }
     const key = `${match[1]} ${match[2]}`;
-    const sessionId = /^[^}]*?"session":"([^"]+)"/.exec(line)?.[1];
-    if (sessionId !== undefined) {
-      const lines = openSessions.get(sessionId)?.lines;
-      if (lines !== undefined && lines.length < KEPT_LINES_PER_SESSION) lines.push(line);
-    }
     events.set(key, (events.get(key) ?? 0) + 1);
     if (match[1] === "error" && problemLines.length < KEPT_PROBLEM_LINES) {
       problemLines.push(line.length > 400 ? `${line.slice(0, 400)}…` : line);
@@ -111,6 +106,11 @@ export function startPgrelay(
     } else if (match[2] === "session_end") {
       const session = /"session":"([^"]+)"/.exec(line);
       if (session !== null) openSessions.delete(session[1]!);
+    }
+    const sessionId = /^[^}]*?"session":"([^"]+)"/.exec(line)?.[1];
+    if (sessionId !== undefined) {
+      const lines = openSessions.get(sessionId)?.lines;
+      if (lines !== undefined && lines.length < KEPT_LINES_PER_SESSION) lines.push(line);
     }
     if (match[2] === "listening") port = Number(/"listen":"[^"]*:(\d+)"/.exec(line)?.[1] ?? 0);
     if (match[2] === "admin_listening") adminPort = Number(/"admin":"[^"]*:(\d+)"/.exec(line)?.[1] ?? 0);

@@ -142,7 +142,9 @@ export async function soakRuntime(runtime: Runtime, settings: SoakSettings, env:
     const label = open.applicationName !== undefined
       ? `application_name "${open.applicationName}"`
       : open.label ?? ports.get(portOf(open.client)) ??
-        "unknown (not a raw client of the soak: pgbench, postgres.js or pg before login, or a CancelRequest)";
+        (portOf(open.client) === 0
+          ? `a client pgrelay logged as "${open.client}" (gone before pgrelay read its address)`
+          : "unknown (not a raw client of the soak: pgbench?)");
     leftovers.set(label, (leftovers.get(label) ?? 0) + 1);
     if (!leftoverExamples.has(label)) leftoverExamples.set(label, open.lines);
   }
