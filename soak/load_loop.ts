@@ -5,6 +5,7 @@
 import type { Socket } from "node:net";
 import type { TestPki } from "../tests/support/certs.ts";
 import type { PostgresUsers } from "../tests/support/postgres.ts";
+import type { PortLabels } from "./port_labels.ts";
 import type { ClientKind, Tally } from "./tally.ts";
 
 /** What a client kind needs to reach one pgrelay. */
@@ -22,7 +23,7 @@ export interface LoadContext {
    * Local port of each raw connection → what it was doing ("vanish mid-query (rst)"): pgrelay logs the
    * client address of every session, so sessions left open at the end can be traced to their scenario.
    */
-  readonly ports: Map<number, string>;
+  readonly ports: PortLabels;
 }
 
 /** A number of successful operations, or an injected failure that happened as intended. */

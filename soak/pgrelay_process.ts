@@ -19,8 +19,8 @@ const KEPT_TAIL_LINES = 40;
 export interface OpenSession {
   /** The client's address as pgrelay logged it, "127.0.0.1:PORT". */
   client: string;
-  /** What the soak's client on that port was doing when pgrelay logged the session's start. */
-  label?: string;
+  /** When pgrelay logged the session's start (ms since the epoch). */
+  startedAt: number;
   /** From session_ready, once the client logged in. */
   applicationName?: string;
   /** The session's first log lines (a few), to show what happened to a session that never ended. */
@@ -58,7 +58,6 @@ export interface PgrelayProcess {
 export function startPgrelay(
   runtime: Runtime,
   configPath: string,
-  labelOf: (client: string) => string | undefined = () => undefined,
   timeoutMs = 60_000,
 ): Promise<PgrelayProcess> {
   const args = [MOD, "--config", configPath, "--listen", `${HOST}:0`];
@@ -91,13 +90,8 @@ export function startPgrelay(
     }
     if (match[2] === "session_start") {
       const session = /"session":"([^"]+)","client":"([^"]+)"/.exec(line);
-      if (session !== null) {
-        // Labelled now: the port may serve another client of the soak by the end of the run.
-        const label = labelOf(session[2]!);
-        const open: OpenSession = { client: session[2]!, lines: [] };
-        if (label !== undefined) open.label = label;
-        openSessions.set(session[1]!, open);
-      }
+      const ts = Date.parse(/^\{"ts":"([^"]*)"/.exec(line)?.[1] ?? "");
+      if (session !== null) openSessions.set(session[1]!, { client: session[2]!, startedAt: ts, lines: [] });
     } else if (match[2] === "session_ready") {
       const id = /"session":"([^"]+)"/.exec(line)?.[1];
       const open = id === undefined ? undefined : openSessions.get(id);

@@ -15,6 +15,7 @@ import { vanishLoop } from "./clients/vanish.ts";
 import { type SoakConfig, writeConfig } from "./config_file.ts";
 import { type LoadContext, runLoop, Scope, sleep } from "./load_loop.ts";
 import { type PgrelayProcess, startPgrelay } from "./pgrelay_process.ts";
+import { PortLabels } from "./port_labels.ts";
 import { fdsOf, type Sample, Sampler } from "./sampler.ts";
 import { FD_SETTLE_MS, HOST, type Runtime, type SoakSettings } from "./settings.ts";
 import { CLIENT_KINDS, Tally } from "./tally.ts";
@@ -62,9 +63,9 @@ export interface SoakEnvironment {
 export async function soakRuntime(runtime: Runtime, settings: SoakSettings, env: SoakEnvironment): Promise<RuntimeResult> {
   const config: SoakConfig = { path: join(env.dir, `pgrelay-${runtime}.yaml`), upstreamPort: env.upstreamPort, pki: env.pki };
   writeConfig(config, 0);
-  const ports = new Map<number, string>();
+  const ports = new PortLabels();
   const portOf = (client: string): number => Number(/:(\d+)$/.exec(client)?.[1]);
-  const proc = await startPgrelay(runtime, config.path, (client) => ports.get(portOf(client)));
+  const proc = await startPgrelay(runtime, config.path);
   env.progress(`${runtime}: pgrelay pid ${proc.pid} on ${HOST}:${proc.port} (admin ${proc.adminPort})`);
   const tally = new Tally((line) => env.progress(`${runtime}: unexpected error ${line}`));
   const smokeCtx: LoadContext = {
@@ -141,7 +142,7 @@ export async function soakRuntime(runtime: Runtime, settings: SoakSettings, env:
     // application_name is exact once the client logged in; before that, the client port's label.
     const label = open.applicationName !== undefined
       ? `application_name "${open.applicationName}"`
-      : open.label ?? ports.get(portOf(open.client)) ??
+      : ports.labelAt(portOf(open.client), open.startedAt) ??
         (portOf(open.client) === 0
           ? `a client pgrelay logged as "${open.client}" (gone before pgrelay read its address)`
           : "unknown (not a raw client of the soak: pgbench?)");

@@ -13,7 +13,7 @@ export function connectTcp(ctx: LoadContext, scope: Scope): Promise<Socket> {
     const socket = scope.track(netConnect({ host: HOST, port: ctx.port }));
     socket.setNoDelay(true);
     socket.once("connect", () => {
-      if (socket.localPort !== undefined) ctx.ports.set(socket.localPort, scope.label);
+      if (socket.localPort !== undefined) ctx.ports.record(socket.localPort, scope.label);
       resolve(socket);
     });
     socket.once("error", reject);
@@ -27,7 +27,7 @@ export function connectTcp(ctx: LoadContext, scope: Scope): Promise<Socket> {
 export function labelledSocket(ctx: LoadContext, scope: Scope): Socket {
   const socket = scope.track(new Socket());
   socket.once("connect", () => {
-    if (socket.localPort !== undefined) ctx.ports.set(socket.localPort, scope.label);
+    if (socket.localPort !== undefined) ctx.ports.record(socket.localPort, scope.label);
   });
   return socket;
 }
