@@ -39,7 +39,7 @@ test-bun: node_modules/.installed
 
 ## check: type-check everything (the Bun adapter included) and keep Deno/Bun/node APIs out of the core
 check: node_modules/.installed
-	$(DENO) check mod.ts src/ tests/ scripts/
+	$(DENO) check mod.ts src/ tests/ scripts/ soak/
 	@bash scripts/check_core_purity.sh
 
 lint: node_modules/.installed
@@ -55,6 +55,12 @@ bench: setup
 ## bench-idle: RSS per idle session (1,000 logged-in sessions) through pgrelay on Deno and Bun (bench/idle_sessions.ts)
 bench-idle: setup
 	$(BUN) bench/idle_sessions.ts
+
+## soak: real and hostile clients through pgrelay on Deno and Bun at once for SOAK_MINUTES (default 30),
+## sampling pgrelay's RSS and fds every second; SOAK_RUNTIME=bun|deno|both; not a test (soak/run.ts)
+.PHONY: soak
+soak: setup
+	$(BUN) soak/run.ts
 
 ## build-bun: dist/pgrelay-bun, one executable with the Bun runtime inside; offline (scripts/build_bun.sh)
 build-bun: node_modules/.installed
