@@ -221,7 +221,7 @@ async function serve(initial: Config, args: CliArgs, logger: JsonLogger, isWorke
   }
   if (config.adminListen) {
     try {
-      admin = await adapter.serveHttp(config.adminListen, createAdminHandler({ proxy, metrics }));
+      admin = await adapter.serveHttp(config.adminListen, createAdminHandler({ proxy, metrics, admission: gate }));
       // A worker's admin endpoint is internal: the supervisor asks it and serves the combined answer.
       logger.log("info", isWorker ? "worker_admin_listening" : "admin_listening", {
         admin: formatAddress(admin.address),

@@ -42,6 +42,8 @@ export interface MetricsSink {
   tlsSession(client: "none" | "terminated" | "passthrough", upstream: boolean): void;
   /** Audit events dropped because the audit sink could not keep up. */
   auditEventsDropped(count: number): void;
+  /** A CancelRequest: forwarded upstream, or dropped by the cancel rate per source. */
+  cancelRequest(result: "forwarded" | "rate_limited"): void;
 }
 
 export const NO_METRICS: MetricsSink = {
@@ -58,4 +60,5 @@ export const NO_METRICS: MetricsSink = {
   encryptionRequest() {},
   tlsSession() {},
   auditEventsDropped() {},
+  cancelRequest() {},
 };

@@ -121,11 +121,14 @@ export async function authenticateClient(
     maxBodyBytes: number;
     onClose: (error?: Error) => void;
     mock?: ScramMock | undefined;
+    /** True once the session ended or failed while the verifier was looked up: the exchange never starts. */
+    abandoned?: () => boolean;
   },
 ): Promise<ClientLogin> {
   const entry = await options.lookup();
   const unusable = unusableEntry(entry, user);
   const verifier = entry.kind === "scram" ? entry.verifier : await (options.mock ?? PROCESS_MOCK).verifier(user);
+  if (options.abandoned?.()) throw new Error("the session ended before the SCRAM exchange began");
   try {
     return { clientKey: await runExchange(client, user, verifier, unusable !== undefined, options), verifier };
   } catch (error) {

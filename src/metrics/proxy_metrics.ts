@@ -16,6 +16,8 @@ export interface LiveState {
   /** The last upstream probe: 1 reachable, 0 not, undefined not probed. */
   upstreamUp: number | undefined;
   draining: boolean;
+  /** Connection-limit slots held now, per limit kind (absent without an admission gate). */
+  limitSlots?: Readonly<Record<string, number>> | undefined;
 }
 
 const letter = (type: number) => type >= 32 && type < 127 ? String.fromCharCode(type) : `0x${type.toString(16)}`;
@@ -33,6 +35,7 @@ export class ProxyMetrics implements MetricsSink {
   readonly #encryption = new Counter("pgrelay_encryption_requests_total", "SSLRequest and GSSENCRequest packets and pgrelay's answer.");
   readonly #tls = new Counter("pgrelay_tls_sessions_total", "Sessions by how each leg is encrypted: client none|terminated|passthrough, upstream true|false.");
   readonly #auditDropped = new Counter("pgrelay_audit_events_dropped_total", "Audit events dropped because the audit sink could not keep up.");
+  readonly #cancels = new Counter("pgrelay_cancel_requests_total", "CancelRequests: forwarded upstream, or dropped by the cancel rate per source (rate_limited).");
   #endedBytesFromClient = 0;
   #endedBytesFromServer = 0;
   #endedStalls = 0;
@@ -84,6 +87,10 @@ export class ProxyMetrics implements MetricsSink {
     this.#auditDropped.add(count);
   }
 
+  cancelRequest(result: "forwarded" | "rate_limited"): void {
+    this.#cancels.add(1, { result });
+  }
+
   render(live: LiveState): string {
     const gauge = (name: string, help: string, value: number, labels: Record<string, string> = {}) => {
       const g = new Gauge(name, help);
@@ -118,6 +125,10 @@ export class ProxyMetrics implements MetricsSink {
     stallCount.add(stalls);
     const stallTime = new Counter("pgrelay_backpressure_seconds_total", "Time relays spent paused waiting for the other side to drain.");
     stallTime.add(stallSeconds);
+    const slots = new Gauge("pgrelay_limit_slots_in_use", "Connection-limit slots held by admitted sessions, per limit kind (each admitted session holds one of each).");
+    for (const [limit, held] of Object.entries(live.limitSlots ?? {})) slots.set(held, { limit });
+    this.#cancels.add(0, { result: "forwarded" });
+    this.#cancels.add(0, { result: "rate_limited" });
     return [
       active.render(),
       this.#connections.render(),
@@ -138,6 +149,8 @@ export class ProxyMetrics implements MetricsSink {
       stallTime.render(),
       gauge("pgrelay_buffered_bytes", "Bytes queued in per-session write buffers, waiting for a slow peer.", live.bufferedBytes),
       gauge("pgrelay_draining", "1 while pgrelay drains sessions before exiting.", live.draining ? 1 : 0),
+      live.limitSlots ? slots.render() : "",
+      this.#cancels.render(),
     ].join("");
   }
 }

@@ -20,6 +20,7 @@ describe("limits", () => {
       perDatabase: 200,
       perSource: 50,
       connectRate: { perSource: 20, burst: 40 },
+      cancelRate: undefined,
       bandwidthPerSession: 10_000_000,
     });
     assert.equal(
