@@ -64,6 +64,7 @@ describe("CancelRequest through pgrelay", () => {
     const metrics = new ProxyMetrics();
     const proxy = await start(metrics);
     const before = upstream.connections;
+    const startedAt = performance.now();
     const sockets = await Promise.all(Array.from({ length: 60 }, () => open(proxy.address.port)));
     for (const [i, { socket }] of sockets.entries()) socket.write(cancelRequest(3000 + i, 7));
     await Promise.all(sockets.map((s) => s.closed));
@@ -72,9 +73,11 @@ describe("CancelRequest through pgrelay", () => {
         metrics.render({ sessions: proxy.sessions, bufferedBytes: 0, upstreamUp: 1, draining: false }),
       )?.[1]);
     await waitFor(() => sample("forwarded") + sample("rate_limited") === 60, "every cancel to be counted");
+    const seconds = (performance.now() - startedAt) / 1000;
     const forwarded = sample("forwarded");
-    // A burst of 20, plus 10 a second for the time the burst took on a loaded machine.
-    assert.ok(forwarded >= 20 && forwarded <= 30, `forwarded ${forwarded}`);
+    // A burst of 20, plus 10 a second for as long as the burst took (a loaded machine may take a while).
+    assert.ok(forwarded >= 20 && forwarded <= 21 + Math.ceil(10 * seconds), `forwarded ${forwarded} in ${seconds} s`);
+    assert.ok(forwarded < 60, "some were dropped");
     assert.equal(sample("rate_limited"), 60 - forwarded);
     await waitFor(() => upstream.connections - before === forwarded, "the forwarded cancels to reach upstream", 5000);
     await sleep(200);
