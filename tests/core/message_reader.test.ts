@@ -1,11 +1,13 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { MessageReader, READ_AHEAD_BYTES } from "../../src/core/message_reader.ts";
+import { MessageReader } from "../../src/core/message_reader.ts";
 import { ProtocolError } from "../../src/protocol/protocol_error.ts";
 import { query } from "../support/frontend_frames.ts";
 import { MemorySocket } from "../support/memory_socket.ts";
 
 const MAX_BODY = 1024;
+/** What the reader may hold beyond one message (message_reader.ts READ_AHEAD_BYTES). */
+const READ_AHEAD_BYTES = 65536;
 const reader = () => {
   const socket = new MemorySocket();
   return { socket, reader: new MessageReader(socket, { maxBodyBytes: MAX_BODY, peer: "client" }) };
