@@ -120,6 +120,11 @@ function tlsInfo(socket: tls.TLSSocket): TlsInfo {
   };
 }
 
+/**
+ * The server side of a TLS handshake on an accepted socket. Settles exactly once: with the secure socket,
+ * or with an error when the handshake fails or the client closes or resets the connection before it ends
+ * (Deno's node:tls reports neither as an error on the TLS socket, so the raw socket's end is watched too).
+ */
 function acceptTls(raw: net.Socket, options: ServerTlsOptions): Promise<RelaySocket> {
   return new Promise((resolve, reject) => {
     const secure = new tls.TLSSocket(raw, {
@@ -128,15 +133,34 @@ function acceptTls(raw: net.Socket, options: ServerTlsOptions): Promise<RelaySoc
       cert: Buffer.from(options.cert),
       ...(options.alpnProtocols ? { ALPNProtocols: options.alpnProtocols } : {}),
     });
+    let settled = false;
+    const cleanUp = () => {
+      settled = true;
+      secure.off("error", fail);
+      secure.off("close", closed);
+      raw.off("error", fail);
+      raw.off("end", closed);
+      raw.off("close", closed);
+    };
     const fail = (error: Error) => {
+      if (settled) return;
+      cleanUp();
       secure.destroy();
+      raw.destroy();
       reject(new Error(`TLS handshake with the client failed: ${error.message}`));
     };
-    secure.once("error", fail);
+    const closed = () => fail(new Error("the client closed the connection during the handshake"));
+    secure.on("error", fail);
+    secure.once("close", closed);
+    raw.on("error", fail);
+    raw.once("end", closed);
+    raw.once("close", closed);
     secure.once("secure", () => {
-      secure.off("error", fail);
+      if (settled) return;
+      cleanUp();
       resolve(new NodeRelaySocket(secure, tlsInfo(secure)));
     });
+    if (raw.destroyed || raw.readableEnded) closed();
   });
 }
 

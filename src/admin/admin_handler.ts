@@ -17,6 +17,8 @@ import { sessionView } from "./session_view.ts";
 export interface AdminOptions {
   proxy: Proxy;
   metrics: ProxyMetrics;
+  /** The admission gate, whose connection-limit slots `/metrics` shows. */
+  admission?: { slotsInUse(): Readonly<Record<string, number>> } | undefined;
   /** How long an upstream probe may take. */
   probeTimeoutMs?: number;
   /** Probe results younger than this are reused, so scrapes never storm the upstream. */
@@ -89,6 +91,7 @@ export function createAdminHandler(options: AdminOptions): (request: Request) =>
           bufferedBytes: proxy.bufferedBytes,
           upstreamUp: result.ok ? 1 : 0,
           draining: proxy.draining,
+          limitSlots: options.admission?.slotsInUse(),
         });
         return text(200, body, "text/plain; version=0.0.4; charset=utf-8");
       }

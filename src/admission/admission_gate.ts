@@ -8,7 +8,7 @@ import { SQLSTATE } from "../protocol/sqlstate.ts";
 import type { Admission, AdmissionVerdict } from "../core/session_hooks.ts";
 import type { SessionContext } from "../core/session_context.ts";
 import { ConnectionCounts } from "../limits/connection_counts.ts";
-import { type Limits, NO_LIMITS } from "../limits/limits_schema.ts";
+import { DEFAULT_CANCEL_RATE, type Limits, NO_LIMITS } from "../limits/limits_schema.ts";
 import { TokenBuckets } from "../limits/token_buckets.ts";
 import { evaluatePolicy, type PolicyFacts } from "../policy/evaluate.ts";
 import { DEFAULT_POLICY, type Policy } from "../policy/policy_schema.ts";
@@ -27,6 +27,7 @@ export class AdmissionGate implements Admission {
   #limits: Limits;
   readonly #counts = new ConnectionCounts();
   readonly #buckets: TokenBuckets;
+  readonly #cancelBuckets: TokenBuckets;
   readonly #now: () => Date;
 
   constructor(options: AdmissionGateOptions = {}) {
@@ -34,6 +35,7 @@ export class AdmissionGate implements Admission {
     this.#limits = options.limits ?? NO_LIMITS;
     this.#now = options.now ?? (() => new Date());
     this.#buckets = new TokenBuckets(options.monotonicMs);
+    this.#cancelBuckets = new TokenBuckets(options.monotonicMs);
   }
 
   get policy(): Policy {
@@ -43,6 +45,31 @@ export class AdmissionGate implements Admission {
   /** Sessions admitted and not yet ended. */
   get admitted(): number {
     return this.#counts.total;
+  }
+
+  /**
+   * Connection-limit slots held now, per limit kind: every admitted session holds one slot of each kind
+   * until it ends, so each value equals the admitted sessions unless a slot leaked.
+   */
+  slotsInUse(): Record<"max_connections" | "per_user" | "per_database" | "per_source", number> {
+    const sum = (map: ReadonlyMap<string, number>) => {
+      let total = 0;
+      for (const held of map.values()) total += held;
+      return total;
+    };
+    const counts = this.#counts;
+    return {
+      max_connections: counts.total,
+      per_user: sum(counts.byUser),
+      per_database: sum(counts.byDatabase),
+      per_source: sum(counts.bySource),
+    };
+  }
+
+  /** Takes a token from the client address's cancel bucket (`cancel_rate`, on by default); false when empty. */
+  admitCancel(context: SessionContext): boolean {
+    const rate = this.#limits.cancelRate ?? DEFAULT_CANCEL_RATE;
+    return this.#cancelBuckets.take(context.client.hostname, rate.perSource, rate.burst);
   }
 
   /** New policy and limits for sessions that start from now on. */

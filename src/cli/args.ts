@@ -111,7 +111,7 @@ Options:
 Config file keys: listen, upstream, startup_timeout, connect_timeout, max_message_size, log_level,
 admin (listen, token_file), drain_timeout, workers, tls (mode, cert, key, require),
 upstream_tls (mode, ca, server_name), auth (mode, file, query, user, database, upstream_require_auth), policy (default, enforce_on_reload, rules),
-limits (max_connections, per_user, per_database, per_source, connect_rate, bandwidth_per_session, startup),
+limits (max_connections, per_user, per_database, per_source, connect_rate, cancel_rate, bandwidth_per_session, startup),
 audit (path, queries, max_query_length, redact_literals).
 Durations: "500ms", "60s", "2m" (or a number of seconds). Sizes: 65536, "64KiB", "10MB", "1GiB".
 Logs: one JSON object per line on stderr. Signals: SIGHUP reloads the config (policy, limits and audit

@@ -246,6 +246,7 @@ async function serve(initial: Config, args: CliArgs, logger: JsonLogger, worker:
       const handler = createAdminHandler({
         proxy,
         metrics,
+        admission: gate,
         onTerminated: (context, error) =>
           audit.record("terminated", context, { user: context.user, database: context.database, reason: "admin_terminated", sqlstate: error.code, message: error.message }),
       });

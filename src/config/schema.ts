@@ -87,7 +87,7 @@ export const CONFIG_KEYS = {
   upstream_tls: "upstream leg: { mode: disable|prefer|require|verify-ca|verify-full, ca, server_name }",
   auth: "{ mode: relay|scram, file, query, user, database, upstream_require_auth }: relay auth untouched, or authenticate clients with SCRAM",
   policy: "{ default: allow|deny, enforce_on_reload: bool, rules: [...] }: who may connect",
-  limits: "{ max_connections, per_user, per_database, per_source, connect_rate, bandwidth_per_session, startup }",
+  limits: "{ max_connections, per_user, per_database, per_source, connect_rate, cancel_rate, bandwidth_per_session, startup }",
   audit: "{ path, queries, max_query_length, redact_literals }: JSON-lines audit log",
 } as const;
 

@@ -46,6 +46,8 @@ export interface MetricsSink {
   queryTrackingOverflow(): void;
   /** Something the audit's per-session tracking did not keep because a cap was reached. */
   auditTrackingOverflow(what: AuditTrackingOverflow): void;
+  /** A CancelRequest: forwarded upstream, or dropped by the cancel rate per source. */
+  cancelRequest(result: "forwarded" | "rate_limited"): void;
 }
 
 /** What the audit's query tracking stops keeping at its caps. */
@@ -68,4 +70,5 @@ export const NO_METRICS: MetricsSink = {
   auditEventsDropped() {},
   queryTrackingOverflow() {},
   auditTrackingOverflow() {},
+  cancelRequest() {},
 };

@@ -148,6 +148,8 @@ export async function authenticateClient(
     maxBodyBytes: number;
     onClose: (error?: Error) => void;
     mock?: ScramMock | undefined;
+    /** True once the session ended or failed while the verifier was looked up: the exchange never starts. */
+    abandoned?: () => boolean;
   },
 ): Promise<ClientLogin> {
   const entry = await options.lookup();
@@ -156,6 +158,7 @@ export async function authenticateClient(
   const mocked = await (options.mock ?? PROCESS_MOCK).verifier(user);
   const unusable = unusableEntry(entry, user);
   const verifier = entry.kind === "scram" ? entry.verifier : mocked;
+  if (options.abandoned?.()) throw new Error("the session ended before the SCRAM exchange began");
   try {
     return { clientKey: await runExchange(client, user, verifier, unusable !== undefined, options), verifier };
   } catch (error) {

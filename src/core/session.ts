@@ -67,6 +67,10 @@ export type EndReason =
   | "shutdown";
 
 const ACCEPT_ENCRYPTION = new Uint8Array(["S".charCodeAt(0)]);
+/** After pgrelay ends a client's connection, the longest it waits for the peer to close before destroying it. */
+const CLOSE_GRACE_MS = 1000;
+/** Bytes a closing client may still send (a Terminate, bytes in flight) before pgrelay destroys the connection. */
+const CLOSE_DROP_BYTES = 65536;
 const REFUSE_ENCRYPTION = new Uint8Array(["N".charCodeAt(0)]);
 /** The first byte of a TLS handshake record: a client using direct TLS (PostgreSQL 17 sslnegotiation=direct). */
 const TLS_HANDSHAKE_RECORD = 0x16;
@@ -88,7 +92,17 @@ export class Session {
   #endReason: EndReason | undefined;
   #outcome: SessionOutcome | undefined;
   #ended = false;
-  #release: (() => void) | undefined;
+  /** The admission's connection-limit slot; released once, by #releaseSlot, whatever the path. */
+  #slot: (() => void) | undefined;
+  /** A StartupMessage or CancelRequest was accepted: no startup packet is ever decoded again. */
+  #startupTaken = false;
+  /** auth.mode scram: pgrelay runs SCRAM with the client now; bytes it did not ask for are a protocol violation. */
+  #authenticatingClient = false;
+  /** The raw client socket while pgrelay's TLS handshake runs on it (its events belong to the TLS layer). */
+  #tlsHandshake: RelaySocket | undefined;
+  /** pgrelay is ending the client leg: it reads nothing more and writes nothing more. */
+  #clientClosing = false;
+  #closeTimer: ReturnType<typeof setTimeout> | undefined;
   #audit: SessionAudit | undefined;
   /** Requests of the client not yet answered (set once relaying starts). */
   #queries: QueryTimer | undefined;
@@ -137,8 +151,8 @@ export class Session {
   }
 
   #startupData(chunk: Uint8Array): void {
-    if (this.context.phase !== "startup") {
-      this.#holdEarlyClientBytes(chunk);
+    if (this.#startupTaken || this.context.phase !== "startup") {
+      this.#bytesAfterStartup(chunk);
       return;
     }
     const first = this.#firstChunk;
@@ -171,9 +185,12 @@ export class Session {
             this.#client.write(REFUSE_ENCRYPTION);
             continue;
           case "cancel_request":
+            this.#startupTaken = true;
             this.#forwardCancel(read.packet, packet.processId, packet.secretKey);
             return;
           case "startup":
+            // Exactly one StartupMessage per connection: whatever follows is never decoded as another one.
+            this.#startupTaken = true;
             this.context.adoptStartupFacts(startupFacts(packet.pairs));
             this.context.protocol = `${packet.major}.${packet.minor}`;
             if (this.#clientTls.require && this.context.clientTls === "none") {
@@ -185,10 +202,19 @@ export class Session {
               }, "tls_required");
               return;
             }
+            if (this.#settings.authentication?.mode === "scram") {
+              this.#authenticatingClient = true;
+              if (rest.length > 0) {
+                this.#bytesAfterStartup(rest);
+                return;
+              }
+              if (!this.#admit()) return;
+              void this.#authenticateThenConnect(read.packet);
+              return;
+            }
             if (!this.#admit()) return;
             if (rest.length > 0) this.#holdEarlyClientBytes(rest);
-            if (this.#settings.authentication?.mode === "scram") void this.#authenticateThenConnect(read.packet);
-            else void this.#connectUpstream(read.packet);
+            void this.#connectUpstream(read.packet);
             return;
         }
       }
@@ -210,7 +236,7 @@ export class Session {
         this.#fail(verdict.error, verdict.kind);
         return false;
       }
-      this.#release = verdict.release;
+      this.#holdSlot(verdict.release);
       this.context.admittedBy = verdict.rule;
     }
     this.context.upstream = this.#settings.upstream;
@@ -229,6 +255,9 @@ export class Session {
     this.#host.metrics.encryptionRequest("ssl", "S");
     raw.pause();
     if (!replay) raw.write(ACCEPT_ENCRYPTION);
+    // From here until the handshake ends, nothing may be written in plaintext: a failure (startup_timeout,
+    // shutdown) destroys the raw socket, and the raw socket's close is the TLS layer's to see, not ours.
+    this.#tlsHandshake = raw;
     let secure: RelaySocket;
     try {
       secure = await raw.upgradeTls({
@@ -237,10 +266,18 @@ export class Session {
         ...(replay ? { replay } : {}),
       });
     } catch (error) {
+      this.#tlsHandshake = undefined;
+      if (!this.#clientOpen) return; // already ended (timed out, shut down)
       this.#host.logger.log("warn", "tls_failed", { session: this.context.id, leg: "client", error: (error as Error).message });
       this.#endReason = "tls_failed";
       this.#reportOutcome("protocol_error");
+      raw.destroy();
       this.#clientClosed();
+      return;
+    }
+    this.#tlsHandshake = undefined;
+    if (!this.#clientOpen) {
+      secure.destroy();
       return;
     }
     if (replay && secure.tls?.alpn !== "postgresql") {
@@ -295,8 +332,7 @@ export class Session {
         // The server refuses TLS: tell the client so, and let it go on in plaintext through a new connection,
         // admitted again on what its StartupMessage says.
         server.destroy();
-        this.#release?.();
-        this.#release = undefined;
+        this.#releaseSlot();
         this.#host.metrics.encryptionRequest("ssl", "N");
         this.context.phase = "startup";
         client.write(REFUSE_ENCRYPTION);
@@ -320,6 +356,24 @@ export class Session {
     if (directTls) this.#toServer!.forward(directTls);
     server.resume();
     client.resume();
+  }
+
+  /**
+   * Bytes a client sends after its StartupMessage (or while pgrelay negotiates for it) and before the relay
+   * runs. While pgrelay authenticates the client itself (auth.mode scram) it asks for each message, so bytes
+   * it did not ask for are a protocol violation; otherwise they are the server's to judge, and are held.
+   */
+  #bytesAfterStartup(chunk: Uint8Array): void {
+    if (this.#authenticatingClient) {
+      this.#fail({
+        severity: "FATAL",
+        code: SQLSTATE.PROTOCOL_VIOLATION,
+        message: "client sent data before pgrelay asked for it during authentication",
+        hint: "Send exactly one startup packet, then wait for the authentication request.",
+      }, "protocol_error");
+      return;
+    }
+    this.#holdEarlyClientBytes(chunk);
   }
 
   /** Bytes a client sends after its StartupMessage but before the upstream is connected. */
@@ -412,8 +466,11 @@ export class Session {
         certificatePem: this.context.clientTls === "terminated" ? this.#clientTls.server?.cert : undefined,
         onClose: (error) => this.#clientClosed(error),
         mock: auth.mock,
+        // A session that failed meanwhile (bytes it did not ask for, a timeout) must not start reading again.
+        abandoned: () => this.#clientClosing || !this.#clientOpen,
       });
     } catch (caught) {
+      this.#authenticatingClient = false;
       // After a mock exchange the client saw a wrong-password failure; the real reason goes to the log only.
       const hidden = caught instanceof MockedLoginFailed ? caught.reason : undefined;
       const error = caught instanceof MockedLoginFailed ? caught.cause : caught;
@@ -425,6 +482,7 @@ export class Session {
       }
       return;
     }
+    this.#authenticatingClient = false;
     this.#client.pause();
     this.#listenToClient(this.#client);
     const server = await this.#openSecuredUpstream();
@@ -444,8 +502,8 @@ export class Session {
       this.#reportOutcome("auth_failed");
       this.#endReason = "auth_failed";
       this.#host.logger.log("warn", "upstream_login_refused", this.context.toJSON());
-      this.#client.write(result.frame);
-      this.#client.end();
+      if (!this.#clientClosing) this.#client.write(result.frame);
+      this.#closeClient();
     } catch (error) {
       server.destroy();
       if (isProxyError(error)) this.#fail(error, "auth_failed");
@@ -621,12 +679,21 @@ export class Session {
     this.#host.metrics.sessionOutcome(outcome);
   }
 
+  /** One CancelRequest per connection: what follows it is ignored, and the connection closes once it is sent. */
   #forwardCancel(packet: Uint8Array, processId: number, secretKey: Uint8Array): void {
     this.#endReason = "cancel_request";
     this.#reportOutcome("cancel_request");
     clearTimeout(this.#startupTimer);
+    this.#ignoreClient();
+    if (this.#host.admission?.admitCancel?.(this.context) === false) {
+      this.#host.metrics.cancelRequest("rate_limited");
+      this.#host.logger.log("warn", "cancel_rate_limited", { session: this.context.id, client: this.context.client.hostname });
+      this.#closeClient();
+      return;
+    }
+    this.#host.metrics.cancelRequest("forwarded");
     const target = this.#host.cancelTarget(processId, secretKey) ?? this.#settings.upstream;
-    const done = () => this.#client.end();
+    const done = () => this.#closeClient();
     this.#host.logger.log("info", "cancel_request", {
       session: this.context.id,
       backend_pid: processId,
@@ -664,7 +731,8 @@ export class Session {
     if (reason === "upstream_unreachable") this.#reportOutcome("upstream_error");
     if (reason === "tls_required" || reason === "channel_binding") this.#reportOutcome("denied");
     if (reason === "auth_failed") this.#reportOutcome("auth_failed");
-    const readable = this.#clientOpen && this.context.clientTls !== "passthrough" && (this.#toClient?.atBoundary ?? true);
+    const readable = this.#clientOpen && !this.#clientClosing && this.#tlsHandshake === undefined &&
+      this.context.clientTls !== "passthrough" && (this.#toClient?.atBoundary ?? true);
     const logged = hidden ?? error;
     this.#host.logger.log(reason === "shutdown" ? "info" : "warn", reason, {
       ...this.context.toJSON(),
@@ -676,9 +744,55 @@ export class Session {
     if (reason === "auth_failed" && !this.#ended) this.#audit?.authFailed(logged.code, logged.message);
     if (this.#clientOpen) {
       if (readable) this.#client.write(encodeErrorResponse(error));
-      this.#client.end();
+      this.#closeClient();
     }
     if (this.#serverOpen) this.#server?.destroy();
+  }
+
+  /**
+   * Ends the client leg: pgrelay reads nothing more (what still arrives is dropped, and a client that keeps
+   * sending is cut off), flushes what it queued, and destroys the connection if the peer has not closed it
+   * within CLOSE_GRACE_MS. During pgrelay's TLS handshake nothing can be flushed: the socket is destroyed.
+   */
+  #closeClient(): void {
+    if (!this.#clientOpen || this.#clientClosing) return;
+    this.#clientClosing = true;
+    const handshake = this.#tlsHandshake;
+    if (handshake) {
+      // Its close goes to the TLS layer, which may never report it: the session ends here.
+      handshake.destroy();
+      this.#clientClosed();
+      return;
+    }
+    const client = this.#client;
+    let dropped = 0;
+    client.listen({
+      data: (chunk) => {
+        dropped += chunk.length;
+        if (dropped > CLOSE_DROP_BYTES) client.destroy();
+      },
+      drain() {},
+      close: (error) => this.#clientClosed(error),
+    });
+    client.end();
+    if (this.#clientOpen) this.#closeTimer = setTimeout(() => client.destroy(), CLOSE_GRACE_MS);
+  }
+
+  /** Stops reading the client for good (what arrives is dropped) while it stays open. */
+  #ignoreClient(): void {
+    this.#client.listen({ data() {}, drain() {}, close: (error) => this.#clientClosed(error) });
+  }
+
+  /** Takes the admission's slot; a slot held before (never expected) is released first, so none leaks. */
+  #holdSlot(release: () => void): void {
+    this.#releaseSlot();
+    this.#slot = release;
+  }
+
+  #releaseSlot(): void {
+    const release = this.#slot;
+    this.#slot = undefined;
+    release?.();
   }
 
   #clientClosed(error?: Error): void {
@@ -740,7 +854,7 @@ export class Session {
     this.#endReason ??= "server_closed";
     if (error) this.#host.logger.log("debug", "server_socket_error", { session: this.context.id, error: error.message });
     if (lost) this.#serverLost(error);
-    if (this.#clientOpen) this.#client.end();
+    if (this.#clientOpen) this.#closeClient();
     this.#maybeEnded();
   }
 
@@ -762,14 +876,14 @@ export class Session {
     if (this.#ended || this.#clientOpen || this.#serverOpen) return;
     this.#ended = true;
     clearTimeout(this.#startupTimer);
+    clearTimeout(this.#closeTimer);
     const context = this.context;
     // Left before the handshake finished, with no error of pgrelay's or the server's to explain it.
     this.#reportOutcome(this.#endReason === "server_closed" ? "server_rejected" : "client_aborted");
     context.phase = "closed";
     this.#toClient?.dispose();
     this.#toServer?.dispose();
-    this.#release?.();
-    this.#release = undefined;
+    this.#releaseSlot();
     this.#audit?.ended(this.#endReason ?? "client_closed");
     this.#host.metrics.sessionEnded(context, (performance.now() - this.#acceptedAt) / 1000);
     this.#host.logger.log("info", "session_end", {

@@ -25,6 +25,8 @@ export type AdmissionVerdict =
 export interface Admission {
   /** Decides on a session from its context (user, database, application_name, client address, tls). */
   admit(context: SessionContext): AdmissionVerdict;
+  /** Whether a CancelRequest from this client may be forwarded upstream (the cancel rate per source). */
+  admitCancel?(context: SessionContext): boolean;
 }
 
 /** Per-session audit observer; the session calls it only when audit is on. */

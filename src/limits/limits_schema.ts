@@ -3,11 +3,12 @@
  *
  * ```yaml
  * limits: { max_connections: 1000, per_user: 100, per_database: 200, per_source: 50,
- *           connect_rate: { per_source: 20, burst: 40 }, bandwidth_per_session: "10MB/s",
- *           startup: { max_connections: 500, per_source: 20, ipv6_prefix: 64 } }
+ *           connect_rate: { per_source: 20, burst: 40 }, cancel_rate: { per_source: 10, burst: 20 },
+ *           bandwidth_per_session: "10MB/s", startup: { max_connections: 500, per_source: 20, ipv6_prefix: 64 } }
  * ```
  * Connection limits count admitted sessions (from the StartupMessage until the session ends). `connect_rate`
  * is a token bucket per client address: `per_source` new sessions a second, up to `burst` at once.
+ * `cancel_rate` is the same for CancelRequests (each opens an upstream connection), on by default.
  * `startup` counts connections from accept until they are ready (or passthrough, or closed), before any
  * byte is read: the cap on clients that have not logged in. IPv6 clients count per `ipv6_prefix` block.
  */
@@ -20,6 +21,8 @@ export interface Limits {
   perDatabase: number | undefined;
   perSource: number | undefined;
   connectRate: { perSource: number; burst: number } | undefined;
+  /** CancelRequests a second per client address; DEFAULT_CANCEL_RATE when absent. */
+  cancelRate: { perSource: number; burst: number } | undefined;
   /** Bytes per second toward the client, per session. */
   bandwidthPerSession: number | undefined;
   /** Connections still in their startup phase, at once and per source (IPv6: per `ipv6Prefix` block). */
@@ -42,9 +45,13 @@ export const NO_LIMITS: Limits = {
   perDatabase: undefined,
   perSource: undefined,
   connectRate: undefined,
+  cancelRate: undefined,
   bandwidthPerSession: undefined,
   startup: undefined,
 };
+
+/** The cancel rate when `cancel_rate` is not set: 10 CancelRequests a second per client address, 20 at once. */
+export const DEFAULT_CANCEL_RATE = { perSource: 10, burst: 20 } as const;
 
 export const LIMIT_KEYS = {
   max_connections: "sessions through this pgrelay at once",
@@ -52,6 +59,7 @@ export const LIMIT_KEYS = {
   per_database: "sessions to one database at once",
   per_source: "sessions from one client address at once",
   connect_rate: "{ per_source: N, burst: M }: new sessions a second per client address, M at once",
+  cancel_rate: "{ per_source: N, burst: M }: CancelRequests a second per client address, M at once (default 10, 20)",
   bandwidth_per_session: 'bytes a second toward each client, such as "10MB/s"',
   startup:
     "{ max_connections: N, per_source: M, ipv6_prefix: 64 }: connections not yet logged in, at once and per client address (IPv6: per /64)",
@@ -86,6 +94,23 @@ export function parseBandwidth(value: unknown): number {
   return bytes;
 }
 
+/** A token bucket per client address: `{ per_source: N, burst: M }`, the burst defaulting to the rate. */
+function parseRate(value: unknown, key: string, example: string): { perSource: number; burst: number } {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new SettingError([key], `expected a mapping such as ${example}, got ${JSON.stringify(value)}`);
+  }
+  const rate = value as Record<string, unknown>;
+  for (const sub of Object.keys(rate)) {
+    if (sub !== "per_source" && sub !== "burst") {
+      throw new SettingError([key, sub], "unknown key (known keys: per_source, burst)");
+    }
+  }
+  if (rate.per_source === undefined) throw new SettingError([key, "per_source"], `missing: expected a mapping such as ${example}`);
+  const perSource = count(rate.per_source, [key, "per_source"]);
+  const burst = rate.burst === undefined ? perSource : count(rate.burst, [key, "burst"]);
+  return { perSource, burst };
+}
+
 export function parseLimits(raw: unknown): Limits {
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
     throw new SettingError(
@@ -110,21 +135,12 @@ export function parseLimits(raw: unknown): Limits {
       case "per_source":
         limits.perSource = count(value, [key], true);
         break;
-      case "connect_rate": {
-        if (typeof value !== "object" || value === null || Array.isArray(value)) {
-          throw new SettingError([key], "expected a mapping such as { per_source: 20, burst: 40 }");
-        }
-        const rate = value as Record<string, unknown>;
-        for (const sub of Object.keys(rate)) {
-          if (sub !== "per_source" && sub !== "burst") {
-            throw new SettingError([key, sub], "unknown key (known keys: per_source, burst)");
-          }
-        }
-        const perSource = count(rate.per_source, [key, "per_source"]);
-        const burst = rate.burst === undefined ? perSource : count(rate.burst, [key, "burst"]);
-        limits.connectRate = { perSource, burst };
+      case "connect_rate":
+        limits.connectRate = parseRate(value, key, "{ per_source: 20, burst: 40 }");
         break;
-      }
+      case "cancel_rate":
+        limits.cancelRate = parseRate(value, key, "{ per_source: 10, burst: 20 }");
+        break;
       case "bandwidth_per_session":
         try {
           limits.bandwidthPerSession = parseBandwidth(value);

@@ -17,6 +17,8 @@ export interface LiveState {
   /** The last upstream probe: 1 reachable, 0 not, undefined not probed. */
   upstreamUp: number | undefined;
   draining: boolean;
+  /** Connection-limit slots held now, per limit kind (absent without an admission gate). */
+  limitSlots?: Readonly<Record<string, number>> | undefined;
 }
 
 const letter = (type: number) => type >= 32 && type < 127 ? String.fromCharCode(type) : `0x${type.toString(16)}`;
@@ -37,6 +39,7 @@ export class ProxyMetrics implements MetricsSink {
   /** Plain numbers: these are counted per request of a flooding client, so no label lookup per call. */
   #queryTrackingOverflow = 0;
   readonly #auditTrackingOverflow: Record<AuditTrackingOverflow, number> = { requests: 0, statements: 0, portals: 0, commands: 0 };
+  readonly #cancels = new Counter("pgrelay_cancel_requests_total", "CancelRequests: forwarded upstream, or dropped by the cancel rate per source (rate_limited).");
   #endedBytesFromClient = 0;
   #endedBytesFromServer = 0;
   #endedStalls = 0;
@@ -96,6 +99,10 @@ export class ProxyMetrics implements MetricsSink {
     this.#auditTrackingOverflow[what]++;
   }
 
+  cancelRequest(result: "forwarded" | "rate_limited"): void {
+    this.#cancels.add(1, { result });
+  }
+
   render(live: LiveState): string {
     const gauge = (name: string, help: string, value: number, labels: Record<string, string> = {}) => {
       const g = new Gauge(name, help);
@@ -140,6 +147,10 @@ export class ProxyMetrics implements MetricsSink {
       "Requests, prepared statements, portals and result tags the audit log did not track because a per-session cap was reached.",
     );
     for (const what of AUDIT_TRACKING_OVERFLOWS) auditOverflow.add(this.#auditTrackingOverflow[what], { what });
+    const slots = new Gauge("pgrelay_limit_slots_in_use", "Connection-limit slots held by admitted sessions, per limit kind (each admitted session holds one of each).");
+    for (const [limit, held] of Object.entries(live.limitSlots ?? {})) slots.set(held, { limit });
+    this.#cancels.add(0, { result: "forwarded" });
+    this.#cancels.add(0, { result: "rate_limited" });
     return [
       active.render(),
       this.#connections.render(),
@@ -162,6 +173,8 @@ export class ProxyMetrics implements MetricsSink {
       stallTime.render(),
       gauge("pgrelay_buffered_bytes", "Bytes queued in per-session write buffers, waiting for a slow peer.", live.bufferedBytes),
       gauge("pgrelay_draining", "1 while pgrelay drains sessions before exiting.", live.draining ? 1 : 0),
+      live.limitSlots ? slots.render() : "",
+      this.#cancels.render(),
     ].join("");
   }
 }

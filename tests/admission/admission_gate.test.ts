@@ -81,6 +81,28 @@ describe("AdmissionGate", () => {
     assert.equal(denied(gate.admit(context("z"))).rule, "max_connections", "4 live sessions carried over");
   });
 
+  it("slotsInUse() counts the slots held per limit kind, back to 0 once released", () => {
+    const gate = new AdmissionGate();
+    const a = gate.admit(context("a", "d1", "10.0.0.1"));
+    const b = gate.admit(context("b", "d1", "10.0.0.2"));
+    assert.deepEqual(gate.slotsInUse(), { max_connections: 2, per_user: 2, per_database: 2, per_source: 2 });
+    for (const verdict of [a, b]) if (verdict.allowed) verdict.release();
+    assert.deepEqual(gate.slotsInUse(), { max_connections: 0, per_user: 0, per_database: 0, per_source: 0 });
+  });
+
+  it("admitCancel(): 10 a second per address with a burst of 20 by default, cancel_rate when set", () => {
+    let now = 0;
+    const byDefault = new AdmissionGate({ monotonicMs: () => now });
+    const taken = Array.from({ length: 25 }, () => byDefault.admitCancel(context("a", "d", "10.0.0.1")));
+    assert.equal(taken.filter(Boolean).length, 20);
+    assert.equal(byDefault.admitCancel(context("a", "d", "10.0.0.2")), true, "another address has its own bucket");
+    now += 100;
+    assert.equal(byDefault.admitCancel(context("a", "d", "10.0.0.1")), true, "one back after 100 ms");
+    assert.equal(byDefault.admitCancel(context("a", "d", "10.0.0.1")), false);
+    const configured = new AdmissionGate({ limits: parseLimits({ cancel_rate: { per_source: 1, burst: 2 } }), monotonicMs: () => now });
+    assert.deepEqual([1, 2, 3].map(() => configured.admitCancel(context("a"))), [true, true, false]);
+  });
+
   it("revocation() gives 57P01 for a live session the current policy denies", () => {
     const gate = new AdmissionGate();
     const live = context("intern9");

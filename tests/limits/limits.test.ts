@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { SettingError } from "../../src/config/config_error.ts";
-import { parseBandwidth, parseLimits } from "../../src/limits/limits_schema.ts";
+import { DEFAULT_CANCEL_RATE, parseBandwidth, parseLimits } from "../../src/limits/limits_schema.ts";
 import { sourceKey } from "../../src/limits/source_key.ts";
 import { StartupLimiter } from "../../src/limits/startup_limiter.ts";
 import { TokenBuckets } from "../../src/limits/token_buckets.ts";
@@ -23,6 +23,7 @@ describe("limits", () => {
       perDatabase: 200,
       perSource: 50,
       connectRate: { perSource: 20, burst: 40 },
+      cancelRate: undefined,
       bandwidthPerSession: 10_000_000,
       startup: { maxConnections: 500, perSource: 20, ipv6Prefix: 56 },
     });
@@ -103,6 +104,27 @@ describe("limits", () => {
     assert.equal(limiter.inStartup, 1);
     limiter.configure(parseLimits({}));
     assert.ok(limiter.enter("10.0.0.1").allowed, "no startup limit after a reload without one");
+  });
+
+  it("parseLimits() reads cancel_rate and says precisely what is wrong with it", () => {
+    assert.deepEqual(parseLimits({ cancel_rate: { per_source: 5, burst: 8 } }).cancelRate, { perSource: 5, burst: 8 });
+    assert.deepEqual(parseLimits({ cancel_rate: { per_source: 5 } }).cancelRate, { perSource: 5, burst: 5 });
+    assert.equal(parseLimits({}).cancelRate, undefined, "unset: the gate applies DEFAULT_CANCEL_RATE");
+    assert.deepEqual(DEFAULT_CANCEL_RATE, { perSource: 10, burst: 20 });
+    const failure = (raw: unknown) => {
+      try {
+        parseLimits({ cancel_rate: raw });
+      } catch (error) {
+        assert.ok(error instanceof SettingError);
+        return `${error.path.join(".")}: ${error.message}`;
+      }
+      return "accepted";
+    };
+    assert.match(failure(10), /^cancel_rate: expected a mapping such as \{ per_source: 10, burst: 20 \}, got 10/);
+    assert.match(failure({ burst: 3 }), /^cancel_rate\.per_source: missing: expected a mapping such as/);
+    assert.match(failure({ per_source: 0 }), /^cancel_rate\.per_source: expected a whole number of at least 1, got 0/);
+    assert.match(failure({ per_source: 2, burst: 1.5 }), /^cancel_rate\.burst: expected a whole number of at least 1, got 1\.5/);
+    assert.match(failure({ per_source: 2, rate: 1 }), /^cancel_rate\.rate: unknown key \(known keys: per_source, burst\)/);
   });
 
   it("parseBandwidth() takes sizes per second", () => {

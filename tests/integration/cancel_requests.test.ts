@@ -1,0 +1,87 @@
+/**
+ * CancelRequests through pgrelay with real sockets and a fake upstream that counts the connections pgrelay
+ * opens: one cancel per client connection (whatever follows it is ignored), and a cancel rate per source
+ * address (limits.cancel_rate, 10 a second with a burst of 20 by default), whose drops /metrics counts.
+ */
+import assert from "node:assert/strict";
+import { connect, type Socket } from "node:net";
+import { after, before, describe, it } from "node:test";
+import type { Proxy } from "../../src/core/proxy.ts";
+import { parseLimits } from "../../src/limits/limits_schema.ts";
+import { ProxyMetrics } from "../../src/metrics/proxy_metrics.ts";
+import { type FakeUpstream, startFakeUpstream } from "../support/fake_upstream.ts";
+import { cancelRequest } from "../support/frontend_frames.ts";
+import { startTestProxy } from "../support/pgrelay.ts";
+import { sleep, waitFor } from "../support/wait.ts";
+
+/** A connected socket and a promise of its close (listened for from the start, so it cannot be missed). */
+function open(port: number): Promise<{ socket: Socket; closed: Promise<void> }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, "127.0.0.1", () => resolve({ socket, closed }));
+    const closed = new Promise<void>((done) => socket.once("close", () => done()));
+    socket.on("error", reject);
+  });
+}
+
+describe("CancelRequest through pgrelay", () => {
+  let upstream: FakeUpstream;
+  const proxies: Proxy[] = [];
+  const start = async (metrics = new ProxyMetrics()) => {
+    const proxy = await startTestProxy(upstream, { limits: parseLimits({}), metrics });
+    proxies.push(proxy);
+    return proxy;
+  };
+
+  before(async () => {
+    upstream = await startFakeUpstream();
+  });
+  after(async () => {
+    await Promise.all(proxies.map((proxy) => proxy.close()));
+    await upstream?.close();
+  });
+
+  it("50 CancelRequests on one connection open at most one upstream connection", async () => {
+    const proxy = await start();
+    const before = upstream.connections;
+    // In one write, and as separate writes a millisecond apart.
+    const burst = await open(proxy.address.port);
+    const fifty = new Uint8Array(50 * 16);
+    for (let i = 0; i < 50; i++) fifty.set(cancelRequest(1000 + i, 42), i * 16);
+    burst.socket.write(fifty);
+    const trickle = await open(proxy.address.port);
+    for (let i = 0; i < 50 && !trickle.socket.destroyed; i++) {
+      trickle.socket.write(cancelRequest(2000 + i, 42));
+      await sleep(1);
+    }
+    await Promise.all([burst.closed, trickle.closed]);
+    await sleep(300);
+    assert.equal(upstream.connections - before, 2, "one upstream connection per client connection");
+    const pids = upstream.firstPackets.slice(-2).map((p) => new DataView(p.buffer, p.byteOffset).getInt32(8)).sort();
+    assert.deepEqual(pids, [1000, 2000], "only the first cancel of each connection is sent");
+  });
+
+  it("a burst of cancels from one address beyond cancel_rate is dropped and counted", async () => {
+    const metrics = new ProxyMetrics();
+    const proxy = await start(metrics);
+    const before = upstream.connections;
+    const startedAt = performance.now();
+    const sockets = await Promise.all(Array.from({ length: 60 }, () => open(proxy.address.port)));
+    for (const [i, { socket }] of sockets.entries()) socket.write(cancelRequest(3000 + i, 7));
+    await Promise.all(sockets.map((s) => s.closed));
+    const sample = (result: string) =>
+      Number(new RegExp(`^pgrelay_cancel_requests_total\\{result="${result}"\\} (\\d+)$`, "m").exec(
+        metrics.render({ sessions: proxy.sessions, bufferedBytes: 0, upstreamUp: 1, draining: false }),
+      )?.[1]);
+    await waitFor(() => sample("forwarded") + sample("rate_limited") === 60, "every cancel to be counted");
+    const seconds = (performance.now() - startedAt) / 1000;
+    const forwarded = sample("forwarded");
+    // A burst of 20, plus 10 a second for as long as the burst took (a loaded machine may take a while).
+    assert.ok(forwarded >= 20 && forwarded <= 21 + Math.ceil(10 * seconds), `forwarded ${forwarded} in ${seconds} s`);
+    assert.ok(forwarded < 60, "some were dropped");
+    assert.equal(sample("rate_limited"), 60 - forwarded);
+    await waitFor(() => upstream.connections - before === forwarded, "the forwarded cancels to reach upstream", 5000);
+    await sleep(200);
+    assert.equal(upstream.connections - before, forwarded, "dropped cancels never reach the upstream");
+    await waitFor(() => proxy.sessions.length === 0, "every cancel connection to be closed");
+  });
+});
