@@ -29,7 +29,7 @@ import { SessionContext } from "./session_context.ts";
 import type { Connector, RelaySocket, SocketAddress } from "./socket.ts";
 import { NO_CLIENT_TLS, NO_UPSTREAM_TLS } from "./tls_settings.ts";
 import { requestTls, secureUpstream } from "./upstream_tls.ts";
-import { upstreamLost, upstreamMalformed, upstreamUnreachable } from "./upstream_errors.ts";
+import { handshakeFailed, upstreamLost, upstreamMalformed, upstreamUnreachable } from "./upstream_errors.ts";
 import { cancelRequest } from "../protocol/frontend_messages.ts";
 
 /** What a session needs from the proxy that owns it. */
@@ -249,7 +249,8 @@ export class Session {
     const server = this.#clientTls.server;
     const raw = this.#client;
     if (!server || !raw.upgradeTls) {
-      this.#fail({ severity: "FATAL", code: SQLSTATE.INTERNAL_ERROR, message: "pgrelay has no TLS certificate loaded" }, "tls_failed");
+      this.#host.logger.log("error", "tls_unavailable", { session: this.context.id, error: "pgrelay has no TLS certificate loaded" });
+      this.#fail(handshakeFailed(this.context.id), "tls_failed");
       return;
     }
     this.#host.metrics.encryptionRequest("ssl", "S");
@@ -478,7 +479,8 @@ export class Session {
       else if (error instanceof ProtocolError) {
         this.#fail({ severity: "FATAL", code: error.sqlstate, message: error.message }, hidden ? "auth_failed" : "protocol_error", hidden);
       } else if (this.#clientOpen || hidden) {
-        this.#fail({ severity: "FATAL", code: SQLSTATE.PROTOCOL_VIOLATION, message: (error as Error).message }, "auth_failed", hidden);
+        this.#host.logger.log("warn", "client_auth_error", { session: this.context.id, error: (error as Error).message });
+        this.#fail(handshakeFailed(this.context.id, SQLSTATE.PROTOCOL_VIOLATION), "auth_failed", hidden);
       }
       return;
     }

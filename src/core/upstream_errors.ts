@@ -31,3 +31,11 @@ export const upstreamMalformed = (session: string): ProxyError => ({
   message: `pgrelay received a malformed message from the database server (session ${session})`,
   hint: SEE_LOG_HINT,
 });
+
+/** XX000 or 08P01: pgrelay itself could not go on with the handshake; the cause goes to the log only. */
+export const handshakeFailed = (session: string, code: ProxyError["code"] = SQLSTATE.INTERNAL_ERROR): ProxyError => ({
+  severity: "FATAL",
+  code,
+  message: `pgrelay could not complete the connection (session ${session})`,
+  hint: SEE_LOG_HINT,
+});

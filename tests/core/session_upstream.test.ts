@@ -275,3 +275,29 @@ describe("Session when the client vanishes", () => {
     assert.equal(lines.find((l) => l.event === "cancel_failed")?.error, "connection refused");
   });
 });
+
+describe("Session: pgrelay's own failures before login", () => {
+  it("a TLS request pgrelay cannot serve gets the session id, not the reason (the log has it)", async () => {
+    const client = new MemorySocket();
+    const lines: Line[] = [];
+    const host: SessionHost = {
+      connect: () => Promise.reject(new Error("no upstream in this test")),
+      logger: { log: (level, event, fields = {}) => lines.push({ ...fields, event, level }) },
+      metrics: NO_METRICS,
+      cancelTarget: () => undefined,
+      sessionEnded: () => {},
+    };
+    // Terminate mode with no certificate loaded, on a socket that cannot start TLS.
+    const settings: RelaySettings = { ...SETTINGS, clientEncryption: { mode: "terminate", require: false, server: undefined } };
+    const session = new Session("t-9", client, settings, host);
+    session.start();
+    client.receive(new Uint8Array([...u32(8), ...u32(80877103)]));
+    await tick();
+    const [error] = parseBackendFrames(concat(client.written));
+    const told = errorFields(error!.body);
+    assert.equal(told.S, "FATAL");
+    assert.match(told.M ?? "", /\(session t-9\)/);
+    assert.doesNotMatch(told.M ?? "", /certificate/);
+    assert.ok(lines.some((l) => l.event === "tls_unavailable" && l.session === "t-9" && /certificate/.test(String(l.error))));
+  });
+});
