@@ -157,7 +157,8 @@ describe("when an upstream dies", () => {
       assert.equal(errors[0]!.code, "08006");
       assert.equal(errors[0]!.severity, "FATAL");
       assert.match(errors[0]!.message, SESSION_LOST);
-      assert.equal(notices[0]?.code, "57P01");
+      // The server sends its WARNING only on a best-effort basis (its backend may die first): when it came, it is 57P01.
+      assert.deepEqual(notices.filter((n) => n.code !== "57P01"), [], JSON.stringify(notices));
       // npm pg adds its own "Connection terminated unexpectedly" on the close; only one came from the wire.
       assert.deepEqual(
         errors.filter((e) => e.code !== undefined).map((e) => e.code),
