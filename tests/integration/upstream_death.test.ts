@@ -138,11 +138,15 @@ describe("when an upstream dies", () => {
     try {
       await cluster.stopOnly("immediate");
       const frames = parseBackendFrames(await raw.readRawUntilClose());
-      assert.deepEqual(frames.map((f) => f.type), ["N", "E"], "the server's WARNING, then one FATAL");
-      const warning = errorFields(frames[0]!.body);
-      assert.equal(warning.V, "WARNING");
-      assert.equal(warning.C, "57P01");
-      const fatal = errorFields(frames[1]!.body);
+      // PostgreSQL sends its WARNING best effort (a loaded machine can kill the backend first): one FATAL, always last.
+      const types = frames.map((f) => f.type).join("");
+      assert.ok(types === "NE" || types === "E", `the server's WARNING (maybe), then one FATAL: got ${types}`);
+      if (types === "NE") {
+        const warning = errorFields(frames[0]!.body);
+        assert.equal(warning.V, "WARNING");
+        assert.equal(warning.C, "57P01");
+      }
+      const fatal = errorFields(frames[frames.length - 1]!.body);
       assert.equal(fatal.S, "FATAL");
       assert.equal(fatal.V, "FATAL");
       assert.equal(fatal.C, "08006");
