@@ -120,7 +120,7 @@ export class AuditLog implements Auditor {
     const keep = settings.redactLiterals ? settings.maxQueryLength * 4 : settings.maxQueryLength;
     const tracker = settings.queries
       ? new QueryTracker(
-        (event) => this.#enqueue(queryLine(members, this.#queryFields(event, settings), this.#journal.wallClock())),
+        (event) => this.#enqueue(queryLine(members, this.#queryFields(event, settings, context), this.#journal.wallClock())),
         keep,
         this.#journal.now,
       )
@@ -184,9 +184,15 @@ export class AuditLog implements Auditor {
     if (this.#settings) this.#record(event, context, fields);
   }
 
-  #queryFields(event: QueryEvent, settings: AuditSettings): QueryEvent {
+  #queryFields(event: QueryEvent, settings: AuditSettings, context: SessionContext): QueryEvent {
     if (event.text === undefined) return event;
-    let text = settings.redactLiterals ? redactLiterals(event.text) : event.text;
+    // The server lexes with the session's standard_conforming_strings (its ParameterStatus, as last reported
+    // when the batch is read): when off, a backslash escapes in '...' too.
+    let text = settings.redactLiterals
+      ? redactLiterals(event.text, {
+        standardConformingStrings: context.parameters.get("standard_conforming_strings") !== "off",
+      })
+      : event.text;
     if (text.length > settings.maxQueryLength) {
       text = text.slice(0, settings.maxQueryLength);
       event.text_truncated = true;
