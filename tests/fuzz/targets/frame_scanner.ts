@@ -7,7 +7,7 @@
  */
 import { FrameScanner } from "../../../src/protocol/frame_scanner.ts";
 import { ProtocolError } from "../../../src/protocol/protocol_error.ts";
-import { BACKEND_CAPTURES, BackendObserver } from "../../../src/core/backend_observer.ts";
+import { BACKEND_CAPTURES, type BackendEvents, BackendObserver } from "../../../src/core/backend_observer.ts";
 import { SessionContext } from "../../../src/core/session_context.ts";
 import { QUERY_CAPTURES, QueryTracker } from "../../../src/audit/query_tracker.ts";
 import { FRONTEND } from "../../../src/protocol/codes.ts";
@@ -29,13 +29,21 @@ function scan(input: Uint8Array, chunks: Uint8Array[], direction: "frontend" | "
   const events: string[] = [];
   const tracker = new QueryTracker(() => {}, 1000, () => 0);
   const context = new SessionContext("fuzz", { hostname: "127.0.0.1", port: 1 });
-  const backendObserver = new BackendObserver(context, {
+  const known: Partial<BackendEvents> = {
     frame: () => {},
     ready: () => events.push("ready"),
     transactionEnded: (kind) => events.push(`ended ${kind}`),
     saslMechanisms: (mechanisms) => events.push(`sasl ${mechanisms.join(",")}`),
     error: (fields, fatal) => events.push(`error ${fields.get("C")} ${fatal}`),
-  });
+  };
+  // Events added to BackendEvents later are recorded by name, so the target keeps up with the session.
+  const backendEvents = new Proxy(known, {
+    get: (target, name) =>
+      name === "body" // the audit's optional hook: off, as in a session without audit
+        ? undefined
+        : target[name as keyof BackendEvents] ?? ((...args: unknown[]) => events.push(`${String(name)} ${JSON.stringify(args)}`)),
+  }) as BackendEvents;
+  const backendObserver = new BackendObserver(context, backendEvents);
   const scanner = new FrameScanner({
     frame(type, length) {
       events.push(`frame ${type} ${length}`);
