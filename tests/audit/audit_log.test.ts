@@ -107,7 +107,7 @@ describe("AuditLog", () => {
     assert.equal(writer.lines.length, 1 + 20 - log.dropped);
   });
 
-  it("redacts with the session's standard_conforming_strings (ParameterStatus): off makes \\ an escape", async () => {
+  it("redacts with the session's standard_conforming_strings (ParameterStatus): once off, \\ may escape", async () => {
     const writer = new MemoryWriter();
     const log = new AuditLog({ ...SETTINGS, maxQueryLength: 200 }, writer);
     const session = context();
@@ -119,7 +119,9 @@ describe("AuditLog", () => {
     audit.backendFrame("Z".charCodeAt(0));
     await log.flush();
     const event = writer.lines.map((line) => JSON.parse(line)).find((e) => e.event === "query");
-    assert.equal(event.text, "select ? as c from t");
+    // Read with standard_conforming_strings off, 'a\' , secret_column_value, ' is one literal; read with it
+    // on, ' as c from t is an unterminated one: both are masked.
+    assert.equal(event.text, "select ?");
     assert.doesNotMatch(writer.lines.join("\n"), /secret_column_value/);
   });
 

@@ -60,6 +60,14 @@ describe("redactLiterals()", () => {
     );
   });
 
+  it("masks what either reading takes for a literal when standard_conforming_strings may be on or off", () => {
+    const either = { standardConformingStrings: "either" } as const;
+    assert.equal(redactLiterals("select 'a\\' , secret_token_value, ' from t", either), "select ?");
+    assert.equal(redactLiterals("select 'a\\', 'b' from t", either), "select ?"); // off: ' from t is unterminated
+    assert.equal(redactLiterals("select 'a\\b', 'c' from t", either), "select ?, ? from t"); // both readings agree
+    assert.equal(redactLiterals("select 'plain', \"id\" from t where x = 1", either), "select ?, \"id\" from t where x = ?");
+  });
+
   it("reads non-ASCII dollar-quote tags as the server does", () => {
     assert.equal(redactLiterals("select $é$secret 'x' value$é$ as c"), "select ? as c");
     assert.equal(redactLiterals("select $日本$ secret $日本$, 1"), "select ?, ?");

@@ -68,7 +68,7 @@ describe("redact_literals with real PostgreSQL", () => {
       "select ? as c",
       "select ? /*?*/ as c --?",
       "set standard_conforming_strings = off",
-      "select ? as c",
+      "select ?", // either reading's literals: 'a\' , SECRET_scs, ' (off) and ' as c (on, unterminated)
     ]);
     assert.doesNotMatch(writer.text, /SECRET_/);
   });
