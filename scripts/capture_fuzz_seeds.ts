@@ -45,16 +45,44 @@ await new Promise<void>((resolve) => relay.listen(0, "127.0.0.1", resolve));
 const port = (relay.address() as { port: number }).port;
 
 try {
-  const direct = { host: cluster.host, port: cluster.port, ...cluster.users.scram, database: "app", env: { PGSSLMODE: "disable" } };
+  const direct = {
+    host: cluster.host,
+    port: cluster.port,
+    ...cluster.users.scram,
+    database: "app",
+    env: { PGSSLMODE: "disable" },
+  };
   const login = { ...direct, port };
   const check = (what: string, result: { code: number | null; stderr: string }) => {
     if (result.code !== 0) throw new Error(`${what}: ${result.stderr}`);
   };
   check("pgbench -i", await runPgbench(["-i", "-s", "1", "-q"], direct));
-  check("psql", await runPsql(["-c", "select 1", "-c", "select 'it''s', E'a\\'b', $$x$$, 42, 1.5e3 as \"Qu\"\"oted\"", "-c", "\\d pgbench_accounts"], login));
+  check(
+    "psql",
+    await runPsql([
+      "-c",
+      "select 1",
+      "-c",
+      "select 'it''s', E'a\\'b', $$x$$, 42, 1.5e3 as \"Qu\"\"oted\"",
+      "-c",
+      "\\d pgbench_accounts",
+    ], login),
+  );
   await runPsql(["-c", "select 1/0"], login); // an ErrorResponse
-  check("psql copy", await runPsql(["-c", "\\copy (select aid, abalance from pgbench_accounts where aid < 20) to stdout"], login));
-  check("psql copy in", await runPsql(["-c", "create temp table t (a int, b text)", "-c", "\\copy t from stdin"], { ...login, input: "1\tone\n2\ttwo\n\\.\n" }));
+  check(
+    "psql copy",
+    await runPsql(
+      ["-c", "\\copy (select aid, abalance from pgbench_accounts where aid < 20) to stdout"],
+      login,
+    ),
+  );
+  check(
+    "psql copy in",
+    await runPsql(["-c", "create temp table t (a int, b text)", "-c", "\\copy t from stdin"], {
+      ...login,
+      input: "1\tone\n2\ttwo\n\\.\n",
+    }),
+  );
   for (const mode of ["simple", "extended", "prepared"]) {
     check(`pgbench -M ${mode}`, await runPgbench(["-n", "-t", "3", "-M", mode], login));
   }
@@ -90,18 +118,30 @@ for (const { fromClient, fromServer } of recordings) {
   add("frame_scanner_frontend", clientFrames.subarray(0, STREAM_BYTES));
   add("frame_scanner_backend", server.subarray(0, STREAM_BYTES));
   const sasl = frames(clientFrames).filter(([type]) => type === "p").map(([, body]) => body);
-  const serverAuth = frames(server).filter(([type, body]) => type === "R" && body.length > 4 && [11, 12].includes(int32(body, 0)));
+  const serverAuth = frames(server).filter(([type, body]) =>
+    type === "R" && body.length > 4 && [11, 12].includes(int32(body, 0))
+  );
   if (sasl.length === 2) {
     const initial = sasl[0]!;
     const mechanismEnd = initial.indexOf(0);
     add("scram_server", packMessages(0, initial.subarray(mechanismEnd + 5), sasl[1]!));
   }
-  if (serverAuth.length === 2) add("scram_client_with_key", packMessages(0, serverAuth[0]![1].subarray(4), serverAuth[1]![1].subarray(4)));
+  if (serverAuth.length === 2) {
+    add(
+      "scram_client_with_key",
+      packMessages(0, serverAuth[0]![1].subarray(4), serverAuth[1]![1].subarray(4)),
+    );
+  }
   for (const [type, body] of frames(clientFrames)) {
-    if (type === "Q") add("redact_mutate", encodeSqlInput(decoder.decode(body.subarray(0, body.indexOf(0))), true));
+    if (type === "Q") {
+      add("redact_mutate", encodeSqlInput(decoder.decode(body.subarray(0, body.indexOf(0))), true));
+    }
     if (type === "P") {
       const nameEnd = body.indexOf(0);
-      add("redact_mutate", encodeSqlInput(decoder.decode(body.subarray(nameEnd + 1, body.indexOf(0, nameEnd + 1))), true));
+      add(
+        "redact_mutate",
+        encodeSqlInput(decoder.decode(body.subarray(nameEnd + 1, body.indexOf(0, nameEnd + 1))), true),
+      );
     }
   }
 }

@@ -15,9 +15,13 @@ import { basename } from "node:path";
 const args = process.argv.slice(2);
 if (args[0] === "--replay") {
   const files = args.slice(1);
-  const cases = files.length === 0
-    ? savedCases()
-    : files.map((file) => [basename(file).slice(0, basename(file).lastIndexOf("-")), file, new Uint8Array(readFileSync(file))] as const);
+  const cases = files.length === 0 ? savedCases() : files.map((file) =>
+    [
+      basename(file).slice(0, basename(file).lastIndexOf("-")),
+      file,
+      new Uint8Array(readFileSync(file)),
+    ] as const
+  );
   let failures = 0;
   for (const [name, file, input] of cases) {
     const target = TARGETS.find((t) => t.name === name);
@@ -30,8 +34,12 @@ if (args[0] === "--replay") {
 }
 
 const runs = Number(process.env.FUZZ_RUNS ?? 1_000_000);
-if (!Number.isInteger(runs) || runs < 0) throw new RangeError(`FUZZ_RUNS must be a whole number, got ${process.env.FUZZ_RUNS}`);
-const seed = process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) >>> 0 : (Math.random() * 0x1_0000_0000) >>> 0;
+if (!Number.isInteger(runs) || runs < 0) {
+  throw new RangeError(`FUZZ_RUNS must be a whole number, got ${process.env.FUZZ_RUNS}`);
+}
+const seed = process.env.FUZZ_SEED
+  ? Number(process.env.FUZZ_SEED) >>> 0
+  : (Math.random() * 0x1_0000_0000) >>> 0;
 const wanted = process.env.FUZZ_TARGETS?.split(",").map((name) => name.trim()).filter((name) => name !== "");
 const targets = wanted ? TARGETS.filter((t) => wanted.includes(t.name)) : TARGETS;
 if (wanted && targets.length !== wanted.length) {

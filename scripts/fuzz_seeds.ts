@@ -9,7 +9,13 @@ import { join } from "node:path";
 import * as fe from "../tests/support/frontend_frames.ts";
 import { SEED_DIR } from "../tests/fuzz/engine.ts";
 import { concat } from "../tests/fuzz/mutate.ts";
-import { CHANNEL_BINDING, CLIENT_NONCE, packMessages, scramMaterial, SERVER_NONCE } from "../tests/fuzz/targets/scram_fixture.ts";
+import {
+  CHANNEL_BINDING,
+  CLIENT_NONCE,
+  packMessages,
+  scramMaterial,
+  SERVER_NONCE,
+} from "../tests/fuzz/targets/scram_fixture.ts";
 import { encodeSqlInput } from "../tests/fuzz/targets/redact.ts";
 import { SCRAM_SHA_256_PLUS, ScramServerExchange } from "../src/auth/scram_server.ts";
 import { ScramClientWithKey } from "../src/auth/scram_client_with_key.ts";
@@ -42,11 +48,21 @@ const add = (target: string, ...items: Uint8Array[]) => (seeds[target] ??= []).p
 const text = (s: string) => encoder.encode(s);
 
 // The startup phase: what psql, pgbench and drivers send first.
-const psqlStartup = fe.startupMessage({ user: "alice", database: "app", application_name: "psql", client_encoding: "UTF8" });
+const psqlStartup = fe.startupMessage({
+  user: "alice",
+  database: "app",
+  application_name: "psql",
+  client_encoding: "UTF8",
+});
 add(
   "startup",
   psqlStartup,
-  fe.startupMessage({ user: "bench", database: "pgbench", application_name: "pgbench", options: "-c statement_timeout=0" }),
+  fe.startupMessage({
+    user: "bench",
+    database: "pgbench",
+    application_name: "pgbench",
+    options: "-c statement_timeout=0",
+  }),
   fe.startupMessage({ user: "repl", database: "replication", replication: "true" }),
   fe.startupMessage({ user: "a", database: "" }, 0x0003_0002),
   fe.sslRequest(),
@@ -57,7 +73,11 @@ add(
 );
 
 // Client → server after the startup packet.
-const simple = concat(fe.query("select 1"), fe.query("begin; update t set a = a + 1 where id = 7; commit"), fe.terminate());
+const simple = concat(
+  fe.query("select 1"),
+  fe.query("begin; update t set a = a + 1 where id = 7; commit"),
+  fe.terminate(),
+);
 const extended = concat(
   fe.parse("s1", "select * from pgbench_accounts where aid = $1", [23]),
   fe.describe("S", "s1"),
@@ -71,13 +91,26 @@ const extended = concat(
   fe.flush(),
   fe.sync(),
 );
-const copyIn = concat(fe.query("copy t from stdin"), frame("d", "1\tone\n2\ttwo\n"), frame("c"), frame("f", z("client gave up")));
+const copyIn = concat(
+  fe.query("copy t from stdin"),
+  frame("d", "1\tone\n2\ttwo\n"),
+  frame("c"),
+  frame("f", z("client gave up")),
+);
 const functionCall = frame("F", int32(764), int16(1), int16(0), int16(1), int32(4), int32(1), int16(0));
 const sasl = concat(
   fe.saslInitialResponse("SCRAM-SHA-256", text(`n,,n=,r=${CLIENT_NONCE}`)),
   fe.saslResponse(text(`c=biws,r=${CLIENT_NONCE}${SERVER_NONCE},p=AAAA`)),
 );
-add("frame_scanner_frontend", simple, extended, copyIn, functionCall, sasl, concat(extended, simple, functionCall));
+add(
+  "frame_scanner_frontend",
+  simple,
+  extended,
+  copyIn,
+  functionCall,
+  sasl,
+  concat(extended, simple, functionCall),
+);
 
 // Server → client.
 const login = concat(
@@ -109,24 +142,50 @@ const results = concat(
   frame("N", z("SNOTICE"), z("C00000"), z("Mhello"), "\0"),
   frame("A", int32(1), z("chan"), z("payload")),
   frame("S", z("standard_conforming_strings"), z("off")),
-  frame("E", z("SFATAL"), z("VFATAL"), z("C57P01"), z("Mterminating connection due to administrator command"), "\0"),
+  frame(
+    "E",
+    z("SFATAL"),
+    z("VFATAL"),
+    z("C57P01"),
+    z("Mterminating connection due to administrator command"),
+    "\0",
+  ),
 );
-const copyOut = concat(frame("H", "\0", int16(1), int16(0)), frame("d", "1\tone\n"), frame("c"), frame("C", z("COPY 1")), frame("Z", "I"));
+const copyOut = concat(
+  frame("H", "\0", int16(1), int16(0)),
+  frame("d", "1\tone\n"),
+  frame("c"),
+  frame("C", z("COPY 1")),
+  frame("Z", "I"),
+);
 add("frame_scanner_backend", login, results, copyOut, concat(login, results, copyOut));
 
 // SCRAM: complete exchanges with the fixture's verifier and nonces.
 const { keys, verifier } = await scramMaterial();
 {
   const client = new ScramClientWithKey({ clientKey: keys.clientKey, verifier, nonce: CLIENT_NONCE });
-  const server = new ScramServerExchange(verifier, { user: "fuzz", offerPlus: false, serverNonce: SERVER_NONCE });
+  const server = new ScramServerExchange(verifier, {
+    user: "fuzz",
+    offerPlus: false,
+    serverNonce: SERVER_NONCE,
+  });
   const first = client.initialResponse().data;
   const initial = await server.handleInitial("SCRAM-SHA-256", first);
   if ("error" in initial) throw new Error(initial.error.message);
   const clientFinal = await client.handleContinue(initial.serverFirst);
   const final = await server.handleFinal(clientFinal);
   if ("error" in final) throw new Error(final.error.message);
-  add("scram_server", packMessages(0, first, clientFinal), packMessages(1, first, clientFinal), packMessages(2, first, clientFinal));
-  add("scram_client_with_key", packMessages(0, initial.serverFirst, final.serverFinal), packMessages(0, initial.serverFirst, text("e=invalid-proof")));
+  add(
+    "scram_server",
+    packMessages(0, first, clientFinal),
+    packMessages(1, first, clientFinal),
+    packMessages(2, first, clientFinal),
+  );
+  add(
+    "scram_client_with_key",
+    packMessages(0, initial.serverFirst, final.serverFinal),
+    packMessages(0, initial.serverFirst, text("e=invalid-proof")),
+  );
   add(
     "scram_client_with_password",
     packMessages(0, text(`r=%NONCE%${SERVER_NONCE},s=${encodeBase64(verifier.salt)},i=4`), final.serverFinal),
@@ -137,8 +196,12 @@ const { keys, verifier } = await scramMaterial();
   // SCRAM-SHA-256-PLUS with tls-server-end-point binding, computed by hand (the clients do not bind).
   const gs2 = "p=tls-server-end-point,,";
   const bare = `n=,r=${CLIENT_NONCE}`;
-  const serverFirst = `r=${CLIENT_NONCE}${SERVER_NONCE},s=${encodeBase64(verifier.salt)},i=${verifier.iterations}`;
-  const withoutProof = `c=${encodeBase64(concat(text(gs2), CHANNEL_BINDING))},r=${CLIENT_NONCE}${SERVER_NONCE}`;
+  const serverFirst = `r=${CLIENT_NONCE}${SERVER_NONCE},s=${
+    encodeBase64(verifier.salt)
+  },i=${verifier.iterations}`;
+  const withoutProof = `c=${
+    encodeBase64(concat(text(gs2), CHANNEL_BINDING))
+  },r=${CLIENT_NONCE}${SERVER_NONCE}`;
   const signature = await hmacSha256(verifier.storedKey, `${bare},${serverFirst},${withoutProof}`);
   const proof = encodeBase64(xorBytes(keys.clientKey, signature));
   add("scram_server", packMessages(1 | 4, text(gs2 + bare), text(`${withoutProof},p=${proof}`)));
@@ -159,7 +222,9 @@ add(
 );
 add(
   "policy",
-  text('default: deny\nenforce_on_reload: true\nrules:\n  - name: office\n    allow: { source: ["10.0.0.0/8", "::1/128"], tls: true }\n  - deny: { user: ["intern*", "temp?"], database: prod, application_name: "*cron*" }\n  - allow: { time: { days: [sat-sun], between: "22:00-06:00", tz: UTC } }\n'),
+  text(
+    'default: deny\nenforce_on_reload: true\nrules:\n  - name: office\n    allow: { source: ["10.0.0.0/8", "::1/128"], tls: true }\n  - deny: { user: ["intern*", "temp?"], database: prod, application_name: "*cron*" }\n  - allow: { time: { days: [sat-sun], between: "22:00-06:00", tz: UTC } }\n',
+  ),
   text("rules:\n  - allow: {}\n"),
   text('{ default: allow, rules: [ { name: x, deny: { source: "192.168.1.0/24" } } ] }\n'),
 );
@@ -180,7 +245,7 @@ const QUERIES = [
   "INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (7, 1, 61337, -4093, CURRENT_TIMESTAMP);",
   "SELECT n.nspname as \"Schema\", c.relname as \"Name\" FROM pg_catalog.pg_class c WHERE c.relkind IN ('r','p','v','m','S','f','') AND n.nspname <> 'pg_catalog' ORDER BY 1,2;",
   "select 'it''s', E'a\\'b\\\\', $$body 'x'$$, $fn$ begin return 1; end $fn$, B'1010', X'1F', U&'d\\0061t' UESCAPE '!'",
-  "select /* outer /* inner */ 'still comment' */ 1 -- trailing 'x'\n, 0x1F, 1_000_000, 1.5e10, .5, \"quoted \"\"id\"\"\"",
+  'select /* outer /* inner */ \'still comment\' */ 1 -- trailing \'x\'\n, 0x1F, 1_000_000, 1.5e10, .5, "quoted ""id"""',
   "select 'a'\n'b' as continued, $é$ non-ASCII tag $é$, $1::int, a$b$c from t",
   "set standard_conforming_strings = off; select 'a\\' , secret, ' from t",
 ];

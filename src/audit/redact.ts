@@ -57,7 +57,9 @@ function maskedSpans(sql: string, standardConformingStrings: boolean): Array<[nu
 
 /** Masks the union of both readings' spans; overlapping spans of the two merge into one `?`. */
 function redactEitherWay(sql: string): string {
-  const spans = [...maskedSpans(sql, true), ...maskedSpans(sql, false)].sort((a, b) => a[0] - b[0] || b[1] - a[1]);
+  const spans = [...maskedSpans(sql, true), ...maskedSpans(sql, false)].sort((a, b) =>
+    a[0] - b[0] || b[1] - a[1]
+  );
   let out = "";
   let copied = 0;
   let i = 0;

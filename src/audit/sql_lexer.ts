@@ -103,7 +103,9 @@ export class SqlLexer {
     const c1 = at + 1 < this.#length ? text.charCodeAt(at + 1) : -1;
     if (c === DASH && c1 === DASH) return this.#lineComment(at + 2);
     if (c === SLASH && c1 === STAR) return this.#blockComment(at + 2);
-    if (c === QUOTE) return this.#string(at + 1, this.#standardConformingStrings ? MODE_STANDARD : MODE_ESCAPE);
+    if (c === QUOTE) {
+      return this.#string(at + 1, this.#standardConformingStrings ? MODE_STANDARD : MODE_ESCAPE);
+    }
     if (isIdentStart(c)) {
       if (c1 === QUOTE) {
         switch (c | 0x20) {
@@ -256,7 +258,13 @@ export class SqlLexer {
     let i = from;
     if (at(i) === 0x30) {
       const radix = at(i + 1) | 0x20;
-      const digit = radix === 0x78 ? isHexDigit : radix === 0x6f ? isOctDigit : radix === 0x62 ? isBinDigit : undefined;
+      const digit = radix === 0x78
+        ? isHexDigit
+        : radix === 0x6f
+        ? isOctDigit
+        : radix === 0x62
+        ? isBinDigit
+        : undefined;
       if (digit) {
         const end = this.#digits(i + 2, digit, true);
         if (end > i + 2) return this.#token(SQL_TOKEN.NUMBER, end);
@@ -281,7 +289,10 @@ export class SqlLexer {
     while (i < this.#length) {
       const c = text.charCodeAt(i);
       if (digit(c)) i++;
-      else if (c === UNDERSCORE && (i > from || leadingUnderscore) && i + 1 < this.#length && digit(text.charCodeAt(i + 1))) i += 2;
+      else if (
+        c === UNDERSCORE && (i > from || leadingUnderscore) && i + 1 < this.#length &&
+        digit(text.charCodeAt(i + 1))
+      ) i += 2;
       else break;
     }
     return i;

@@ -65,7 +65,10 @@ describe("redactLiterals()", () => {
     assert.equal(redactLiterals("select 'a\\' , secret_token_value, ' from t", either), "select ?");
     assert.equal(redactLiterals("select 'a\\', 'b' from t", either), "select ?"); // off: ' from t is unterminated
     assert.equal(redactLiterals("select 'a\\b', 'c' from t", either), "select ?, ? from t"); // both readings agree
-    assert.equal(redactLiterals("select 'plain', \"id\" from t where x = 1", either), "select ?, \"id\" from t where x = ?");
+    assert.equal(
+      redactLiterals("select 'plain', \"id\" from t where x = 1", either),
+      'select ?, "id" from t where x = ?',
+    );
   });
 
   it("reads non-ASCII dollar-quote tags as the server does", () => {

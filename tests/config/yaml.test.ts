@@ -13,7 +13,11 @@ describe("configLayerFromYaml() (found by make fuzz)", () => {
 
   it("reports an alias bomb (more than 100 aliases) as a syntax issue", () => {
     const lines = ["a: &a [x, x, x, x, x, x, x, x, x, x]"];
-    for (let i = 0; i < 12; i++) lines.push(`${"b".repeat(i + 1)}: &b${i} [${Array(10).fill(i === 0 ? "*a" : `*b${i - 1}`).join(", ")}]`);
+    for (let i = 0; i < 12; i++) {
+      lines.push(
+        `${"b".repeat(i + 1)}: &b${i} [${Array(10).fill(i === 0 ? "*a" : `*b${i - 1}`).join(", ")}]`,
+      );
+    }
     const read = configLayerFromYaml(lines.join("\n") + "\n", "bomb.yaml");
     assert.equal(read.layer, undefined);
     assert.match(formatIssue(read.issues[0]!), /^bomb\.yaml: \(syntax\): /);

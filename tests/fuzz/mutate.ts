@@ -6,8 +6,45 @@
 import type { Prng } from "./prng.ts";
 
 const encoder = new TextEncoder();
-const INTERESTING_BYTES = [0, 1, 0x7f, 0x80, 0xff, 0x27, 0x22, 0x24, 0x5c, 0x2c, 0x3d, 0x0a, 0x2f, 0x2a, 0x2d];
-const INTERESTING_INT32 = [0, 1, 3, 4, 5, 7, 8, 9, 16, 255, 256, 9999, 10_000, 10_001, 65_535, 65_536, 0x7fff_ffff, -1, -8, -0x8000_0000];
+const INTERESTING_BYTES = [
+  0,
+  1,
+  0x7f,
+  0x80,
+  0xff,
+  0x27,
+  0x22,
+  0x24,
+  0x5c,
+  0x2c,
+  0x3d,
+  0x0a,
+  0x2f,
+  0x2a,
+  0x2d,
+];
+const INTERESTING_INT32 = [
+  0,
+  1,
+  3,
+  4,
+  5,
+  7,
+  8,
+  9,
+  16,
+  255,
+  256,
+  9999,
+  10_000,
+  10_001,
+  65_535,
+  65_536,
+  0x7fff_ffff,
+  -1,
+  -8,
+  -0x8000_0000,
+];
 
 export interface MutationContext {
   /** Other inputs to splice from. */
@@ -84,7 +121,9 @@ function mutateOnce(input: Uint8Array, rng: Prng, context: MutationContext): Uin
     }
     case 8:
     case 9: { // insert or overwrite with a dictionary token
-      if (context.dictionary.length === 0) return concat(input.subarray(0, at), rng.bytes(1), input.subarray(at));
+      if (context.dictionary.length === 0) {
+        return concat(input.subarray(0, at), rng.bytes(1), input.subarray(at));
+      }
       const token = rng.pick(context.dictionary);
       return rng.chance(0.5)
         ? concat(input.subarray(0, at), token, input.subarray(at))

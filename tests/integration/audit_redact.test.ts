@@ -27,7 +27,10 @@ describe("redact_literals with real PostgreSQL", () => {
 
   it("masks what the server reads as literals: nested comments, $é$ tags, E'' continuations, standard_conforming_strings=off", async () => {
     const writer = new MemoryWriter();
-    const audit = new AuditLog({ path: "-", queries: true, maxQueryLength: 4096, redactLiterals: true }, writer);
+    const audit = new AuditLog(
+      { path: "-", queries: true, maxQueryLength: 4096, redactLiterals: true },
+      writer,
+    );
     proxy = await startTestProxy(cluster, { auditor: audit });
     const login = { host: "127.0.0.1", port: proxy.address.port, ...cluster.users.scram, database: "app" };
     const result = await runPsql([

@@ -5,7 +5,9 @@ export function chunksOf(input: Uint8Array): Uint8Array[][] {
   const rng = new Prng(fnv1a(input));
   const splits: Uint8Array[][] = [];
   // Byte by byte (small inputs only), and two random splits.
-  if (input.length <= 512) splits.push(Array.from({ length: input.length }, (_, i) => input.subarray(i, i + 1)));
+  if (input.length <= 512) {
+    splits.push(Array.from({ length: input.length }, (_, i) => input.subarray(i, i + 1)));
+  }
   for (let k = 0; k < 2; k++) {
     const chunks: Uint8Array[] = [];
     let at = 0;

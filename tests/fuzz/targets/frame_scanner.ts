@@ -25,7 +25,12 @@ interface Outcome {
   errorChunk: number;
 }
 
-function scan(input: Uint8Array, chunks: Uint8Array[], direction: "frontend" | "backend", maxCaptured: number): Outcome {
+function scan(
+  input: Uint8Array,
+  chunks: Uint8Array[],
+  direction: "frontend" | "backend",
+  maxCaptured: number,
+): Outcome {
   const events: string[] = [];
   const tracker = new QueryTracker(() => {}, 1000, () => 0);
   const context = new SessionContext("fuzz", { hostname: "127.0.0.1", port: 1 });
@@ -41,7 +46,8 @@ function scan(input: Uint8Array, chunks: Uint8Array[], direction: "frontend" | "
     get: (target, name) =>
       name === "body" // the audit's optional hook: off, as in a session without audit
         ? undefined
-        : target[name as keyof BackendEvents] ?? ((...args: unknown[]) => events.push(`${String(name)} ${JSON.stringify(args)}`)),
+        : target[name as keyof BackendEvents] ??
+          ((...args: unknown[]) => events.push(`${String(name)} ${JSON.stringify(args)}`)),
   }) as BackendEvents;
   const backendObserver = new BackendObserver(context, backendEvents);
   const scanner = new FrameScanner({
@@ -79,7 +85,9 @@ function scan(input: Uint8Array, chunks: Uint8Array[], direction: "frontend" | "
     errorAt = start + (error as ProtocolError).offset;
   }
   const errorChunk = start;
-  events.push(`parameters ${JSON.stringify([...context.parameters])} ${context.transactionStatus} ${tracker.count}`);
+  events.push(
+    `parameters ${JSON.stringify([...context.parameters])} ${context.transactionStatus} ${tracker.count}`,
+  );
   void input;
   return { events, errorAt, errorChunk };
 }
@@ -97,7 +105,9 @@ function scannerTarget(direction: "frontend" | "backend", dictionary: string[]):
         const split = scan(input, chunks, direction, maxCaptured);
         check(
           split.events.join("\n") === whole.events.join("\n"),
-          `chunking changed the events:\n${split.events.join("\n").slice(0, 400)}\nvs\n${whole.events.join("\n").slice(0, 400)}`,
+          `chunking changed the events:\n${split.events.join("\n").slice(0, 400)}\nvs\n${
+            whole.events.join("\n").slice(0, 400)
+          }`,
         );
         if (whole.errorAt >= 0) {
           // Where the pump would cut: the bad header's start, or the chunk's start if it began before.
@@ -112,5 +122,41 @@ function scannerTarget(direction: "frontend" | "backend", dictionary: string[]):
   };
 }
 
-export const frontendScannerTarget = scannerTarget("frontend", ["Q", "P", "B", "E", "S", "C", "F", "X", "d", "c", "\0\0\0\x04", "\0\0\0\x05", "\x7f\xff\xff\xff", "\0"]);
-export const backendScannerTarget = scannerTarget("backend", ["R", "S", "K", "Z", "E", "C", "D", "T", "N", "I", "s", "\0\0\0\x04", "\0\0\0\x0a", "\0\0\0\x00", "SCRAM-SHA-256-PLUS\0", "standard_conforming_strings\0off\0", "SFATAL\0", "C57P01\0", "ROLLBACK\0", "\0"]);
+export const frontendScannerTarget = scannerTarget("frontend", [
+  "Q",
+  "P",
+  "B",
+  "E",
+  "S",
+  "C",
+  "F",
+  "X",
+  "d",
+  "c",
+  "\0\0\0\x04",
+  "\0\0\0\x05",
+  "\x7f\xff\xff\xff",
+  "\0",
+]);
+export const backendScannerTarget = scannerTarget("backend", [
+  "R",
+  "S",
+  "K",
+  "Z",
+  "E",
+  "C",
+  "D",
+  "T",
+  "N",
+  "I",
+  "s",
+  "\0\0\0\x04",
+  "\0\0\0\x0a",
+  "\0\0\0\x00",
+  "SCRAM-SHA-256-PLUS\0",
+  "standard_conforming_strings\0off\0",
+  "SFATAL\0",
+  "C57P01\0",
+  "ROLLBACK\0",
+  "\0",
+]);

@@ -30,7 +30,9 @@ export function encodeSqlInput(sql: string, standardConformingStrings: boolean):
 function lex(sql: string, options: { standardConformingStrings: boolean }): Array<[number, number, number]> {
   const tokens: Array<[number, number, number]> = [];
   const lexer = new SqlLexer(sql, options);
-  for (let token = lexer.next(); token !== undefined; token = lexer.next()) tokens.push([token, lexer.start, lexer.end]);
+  for (let token = lexer.next(); token !== undefined; token = lexer.next()) {
+    tokens.push([token, lexer.start, lexer.end]);
+  }
   return tokens;
 }
 
@@ -57,16 +59,52 @@ export const redactGrammarTarget: FuzzTarget = {
       return;
     }
     const leak = MARKER.exec(out);
-    check(!leak, `literal text ${JSON.stringify(leak?.[0])} survived: ${JSON.stringify(sql)} -> ${JSON.stringify(out)}`);
+    check(
+      !leak,
+      `literal text ${JSON.stringify(leak?.[0])} survived: ${JSON.stringify(sql)} -> ${JSON.stringify(out)}`,
+    );
     const eitherLeak = MARKER.exec(either);
-    check(!eitherLeak, `literal text ${JSON.stringify(eitherLeak?.[0])} survived "either": ${JSON.stringify(sql)} -> ${JSON.stringify(either)}`);
+    check(
+      !eitherLeak,
+      `literal text ${JSON.stringify(eitherLeak?.[0])} survived "either": ${JSON.stringify(sql)} -> ${
+        JSON.stringify(either)
+      }`,
+    );
   },
 };
 
 export const redactMutateTarget: FuzzTarget = {
   name: "redact_mutate",
   maxLength: 4096,
-  dictionary: ["'", "''", "E'", "e'", "B'", "X'", "U&'", "U&\"", "N'", "\"", "$$", "$a$", "$é$", "$1", "/*", "*/", "--", "\n", "\r", "\\", "\\'", " UESCAPE ", "0x", "1_0", ".5e", "é", "日"],
+  dictionary: [
+    "'",
+    "''",
+    "E'",
+    "e'",
+    "B'",
+    "X'",
+    "U&'",
+    'U&"',
+    "N'",
+    '"',
+    "$$",
+    "$a$",
+    "$é$",
+    "$1",
+    "/*",
+    "*/",
+    "--",
+    "\n",
+    "\r",
+    "\\",
+    "\\'",
+    " UESCAPE ",
+    "0x",
+    "1_0",
+    ".5e",
+    "é",
+    "日",
+  ],
   generate,
   generateShare: 0.2,
   run(input) {
@@ -93,13 +131,17 @@ export const redactMutateTarget: FuzzTarget = {
       end = stop;
     }
     check(end === sql.length, `tokens end at ${end} of ${sql.length}`);
-    check(twice === out, `not idempotent: ${JSON.stringify(sql)} -> ${JSON.stringify(out)} -> ${JSON.stringify(twice)}`);
+    check(
+      twice === out,
+      `not idempotent: ${JSON.stringify(sql)} -> ${JSON.stringify(out)} -> ${JSON.stringify(twice)}`,
+    );
     check(out.length <= sql.length * 2 + 8, `output of ${out.length} for ${sql.length} characters`);
     for (const [token, start, stop] of outTokens) {
       const text = out.slice(start, stop);
       check(
         token !== SQL_TOKEN.STRING && token !== SQL_TOKEN.NUMBER &&
-          (token !== SQL_TOKEN.BLOCK_COMMENT || text === "/*?*/") && (token !== SQL_TOKEN.LINE_COMMENT || text === "--?"),
+          (token !== SQL_TOKEN.BLOCK_COMMENT || text === "/*?*/") &&
+          (token !== SQL_TOKEN.LINE_COMMENT || text === "--?"),
         `output keeps ${JSON.stringify(text)}: ${JSON.stringify(sql)} -> ${JSON.stringify(out)}`,
       );
     }

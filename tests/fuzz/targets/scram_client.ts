@@ -15,7 +15,25 @@ const decoder = new TextDecoder();
 const encoder = new TextEncoder();
 const plainError = (error: unknown) => error instanceof Error && error.constructor === Error;
 
-const DICTIONARY = ["r=", "s=", "i=", "v=", "e=", "m=", ",", "=", "==", "i=4", "i=0", "i=-1", "i=4096", "i=99999999999", "invalid-proof", "\0", "\xff"];
+const DICTIONARY = [
+  "r=",
+  "s=",
+  "i=",
+  "v=",
+  "e=",
+  "m=",
+  ",",
+  "=",
+  "==",
+  "i=4",
+  "i=0",
+  "i=-1",
+  "i=4096",
+  "i=99999999999",
+  "invalid-proof",
+  "\0",
+  "\xff",
+];
 
 export const scramClientWithKeyTarget: FuzzTarget = {
   name: "scram_client_with_key",
@@ -43,7 +61,10 @@ export const scramClientWithKeyTarget: FuzzTarget = {
     const withoutProof = decoder.decode(finalMessage).replace(/,p=[^,]*$/, "");
     const authMessage = `n=,r=${CLIENT_NONCE},${decoder.decode(first)},${withoutProof}`;
     const expected = `v=${encodeBase64(await hmacSha256(keys.serverKey, authMessage))}`;
-    check(decoder.decode(second) === expected, `accepted server-final ${JSON.stringify(decoder.decode(second).slice(0, 80))}`);
+    check(
+      decoder.decode(second) === expected,
+      `accepted server-final ${JSON.stringify(decoder.decode(second).slice(0, 80))}`,
+    );
   },
 };
 
@@ -59,7 +80,9 @@ export const scramClientWithPasswordTarget: FuzzTarget = {
     const { first, second } = unpackMessages(input);
     const client = new ScramClientWithPassword("fuzz-password");
     const nonce = decoder.decode(client.initialResponse().data).replace(/^n,,n=,r=/, "");
-    const serverFirst = encoder.encode(decoder.decode(first).replaceAll(decoder.decode(NONCE_PLACEHOLDER), nonce));
+    const serverFirst = encoder.encode(
+      decoder.decode(first).replaceAll(decoder.decode(NONCE_PLACEHOLDER), nonce),
+    );
     const iterations = /(?:^|,)i=([^,]*)/.exec(decoder.decode(serverFirst))?.[1];
     if (iterations !== undefined && Number(iterations) > MAX_FUZZ_ITERATIONS) return;
     try {

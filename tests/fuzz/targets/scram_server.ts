@@ -13,7 +13,24 @@ const MECHANISMS = [SCRAM_SHA_256, SCRAM_SHA_256_PLUS, "SCRAM-SHA-1", ""];
 export const scramServerTarget: FuzzTarget = {
   name: "scram_server",
   maxLength: 2048,
-  dictionary: ["n,,", "y,,", "p=tls-server-end-point,,", "n=", "r=", "c=", "p=", "m=", "a=", ",", "=", "==", "=2C", "biws", "\xff", "\0"],
+  dictionary: [
+    "n,,",
+    "y,,",
+    "p=tls-server-end-point,,",
+    "n=",
+    "r=",
+    "c=",
+    "p=",
+    "m=",
+    "a=",
+    ",",
+    "=",
+    "==",
+    "=2C",
+    "biws",
+    "\xff",
+    "\0",
+  ],
   async run(input) {
     const { verifier } = await scramMaterial();
     const { flags, first, second } = unpackMessages(input);
@@ -27,7 +44,10 @@ export const scramServerTarget: FuzzTarget = {
     try {
       const initial = await exchange.handleInitial(MECHANISMS[(flags >> 2) & 3]!, first);
       if ("error" in initial) {
-        check(/^[0-9A-Z]{5}$/.test(initial.error.code) && initial.error.message !== "", "malformed ScramError");
+        check(
+          /^[0-9A-Z]{5}$/.test(initial.error.code) && initial.error.message !== "",
+          "malformed ScramError",
+        );
         return;
       }
       const final = await exchange.handleFinal(second);
@@ -37,7 +57,10 @@ export const scramServerTarget: FuzzTarget = {
       }
       check((flags & 2) === 0, "a doomed exchange succeeded");
       const stored = await sha256(final.clientKey);
-      check(stored.every((byte, i) => byte === verifier.storedKey[i]), "handed over a ClientKey that does not match StoredKey");
+      check(
+        stored.every((byte, i) => byte === verifier.storedKey[i]),
+        "handed over a ClientKey that does not match StoredKey",
+      );
       // A later message after the end is refused, not thrown.
       const again = await exchange.handleFinal(second);
       check("error" in again, "a finished exchange accepted another message");

@@ -13,11 +13,65 @@ import type { Prng } from "../prng.ts";
 /** Text in redacted output that can only come from a literal or comment of the input. */
 export const MARKER = /SECRET|DEADBEEF|\d{9}|\d_\d/;
 
-const CONTENT_CHARS = ["a", "b", " ", "\n", "\t", ",", ";", "(", ")", "-", "--", "/", "*", "/*", "*/", '"', "$", "$$", "$a$", "é", "日", "\u00a0", "\r", "\\", "x", "E", "U&", "?", ":", "=", "\0"];
+const CONTENT_CHARS = [
+  "a",
+  "b",
+  " ",
+  "\n",
+  "\t",
+  ",",
+  ";",
+  "(",
+  ")",
+  "-",
+  "--",
+  "/",
+  "*",
+  "/*",
+  "*/",
+  '"',
+  "$",
+  "$$",
+  "$a$",
+  "é",
+  "日",
+  "\u00a0",
+  "\r",
+  "\\",
+  "x",
+  "E",
+  "U&",
+  "?",
+  ":",
+  "=",
+  "\0",
+];
 const IDENT_START = ["a", "b", "e", "n", "u", "x", "z", "_", "é", "日", "ß"];
 const IDENT_CONT = [...IDENT_START, "$", "q"];
 const TAG_CHARS = ["a", "t", "_", "é", "日", "Q"];
-const SEPARATORS = [" ", "\n", "\t", " , ", ",", "(", ")", " + ", " || ", ";\n", " = ", "::", " <> ", "\r\n", "\f", "\v", " ~ ", " @ ", "[", "]", " % "];
+const SEPARATORS = [
+  " ",
+  "\n",
+  "\t",
+  " , ",
+  ",",
+  "(",
+  ")",
+  " + ",
+  " || ",
+  ";\n",
+  " = ",
+  "::",
+  " <> ",
+  "\r\n",
+  "\f",
+  "\v",
+  " ~ ",
+  " @ ",
+  "[",
+  "]",
+  " % ",
+];
 
 let counter = 0;
 const marker = () => `SECRET${counter++ % 1000}`;
@@ -42,7 +96,9 @@ function stringBody(rng: Prng, mode: "standard" | "escape" | "bit"): string {
   if (mode !== "bit") {
     const extras = rng.below(3);
     for (let i = 0; i < extras; i++) {
-      const piece = mode === "escape" ? rng.pick(["''", "\\'", "\\\\", "\\n", "\\x41", "\\u00e9", "\\0"]) : "''";
+      const piece = mode === "escape"
+        ? rng.pick(["''", "\\'", "\\\\", "\\n", "\\x41", "\\u00e9", "\\0"])
+        : "''";
       parts.splice(rng.below(parts.length + 1), 0, piece);
     }
   }
@@ -52,7 +108,9 @@ function stringBody(rng: Prng, mode: "standard" | "escape" | "bit"): string {
 /** A quoted string in `mode`, sometimes continued over newline-holding whitespace. */
 function quoted(rng: Prng, mode: "standard" | "escape" | "bit"): string {
   let text = `'${stringBody(rng, mode)}'`;
-  while (rng.chance(0.15)) text += rng.pick(["\n", " \n ", " -- c\n", "\r", "\n-- x\n\t"]) + `'${stringBody(rng, mode)}'`;
+  while (rng.chance(0.15)) {
+    text += rng.pick(["\n", " \n ", " -- c\n", "\r", "\n-- x\n\t"]) + `'${stringBody(rng, mode)}'`;
+  }
   return text;
 }
 
@@ -66,14 +124,22 @@ interface Token {
   lineComment: boolean;
 }
 
-const token = (text: string, quoteFirst = false, string = false, lineComment = false): Token => ({ text, quoteFirst, string, lineComment });
+const token = (text: string, quoteFirst = false, string = false, lineComment = false): Token => ({
+  text,
+  quoteFirst,
+  string,
+  lineComment,
+});
 
 function blockComment(rng: Prng, depth = 0): string {
   let text = "/*";
   const n = rng.below(4);
   for (let i = 0; i < n; i++) {
     if (depth < 3 && rng.chance(0.25)) text += blockComment(rng, depth + 1);
-    else text += content(rng, (p) => p.includes("/") || p.includes("*")).replaceAll("/", "").replaceAll("*", "");
+    else {text += content(rng, (p) => p.includes("/") || p.includes("*")).replaceAll("/", "").replaceAll(
+        "*",
+        "",
+      );}
   }
   return text + (rng.chance(0.5) ? marker() : "") + "*/";
 }
@@ -134,12 +200,17 @@ function nextToken(rng: Prng, standardConformingStrings: boolean): Token {
       return token(rng.pick(["B", "b", "X", "x"]) + quoted(rng, "bit"), false, true);
     case 4:
       return token(
-        rng.pick(["U&", "u&"]) + quoted(rng, "standard") + (rng.chance(0.3) ? ` UESCAPE '${rng.pick(["!", "#"])}'` : ""),
+        rng.pick(["U&", "u&"]) + quoted(rng, "standard") +
+          (rng.chance(0.3) ? ` UESCAPE '${rng.pick(["!", "#"])}'` : ""),
         false,
         true,
       );
     case 5:
-      return token(rng.pick(["N", "n"]) + quoted(rng, standardConformingStrings ? "standard" : "escape"), false, true);
+      return token(
+        rng.pick(["N", "n"]) + quoted(rng, standardConformingStrings ? "standard" : "escape"),
+        false,
+        true,
+      );
     case 6:
       return token(dollarQuoted(rng), false, true);
     case 7:
@@ -149,13 +220,17 @@ function nextToken(rng: Prng, standardConformingStrings: boolean): Token {
     case 9:
       return token(`--${content(rng, (p) => p.includes("\n") || p.includes("\r"))}`, false, false, true);
     case 10:
-      return token(`"${identifier(rng).replaceAll(/\d/g, "")}${rng.pick(["", '""', "'", " $$ ", "--", "/*", "\\"])}"`);
+      return token(
+        `"${identifier(rng).replaceAll(/\d/g, "")}${rng.pick(["", '""', "'", " $$ ", "--", "/*", "\\"])}"`,
+      );
     case 11:
       return token(`${rng.pick(["U&", "u&"])}"${identifier(rng).replaceAll(/\d/g, "")}"`);
     case 12:
       return token(`$${1 + rng.below(999)}`);
     default:
-      return token(rng.pick(["select", "from", "where", "and", "insert", "values", identifier(rng), identifier(rng)]));
+      return token(
+        rng.pick(["select", "from", "where", "and", "insert", "values", identifier(rng), identifier(rng)]),
+      );
   }
 }
 

@@ -23,9 +23,14 @@ function read(input: Uint8Array, chunks: Uint8Array[]): string[] {
         if (!read) break;
         const packet = read.packet;
         const declared = new DataView(packet.buffer, packet.byteOffset, packet.byteLength).getInt32(0);
-        check(packet.length === declared && packet.length <= MAX_STARTUP_PACKET_BYTES, `packet of ${packet.length} bytes, declared ${declared}`);
+        check(
+          packet.length === declared && packet.length <= MAX_STARTUP_PACKET_BYTES,
+          `packet of ${packet.length} bytes, declared ${declared}`,
+        );
         const decoded = decodeStartupPacket(packet);
-        seen.push(JSON.stringify(decoded, (_, v) => v instanceof Map ? [...v] : v instanceof Uint8Array ? [...v] : v));
+        seen.push(
+          JSON.stringify(decoded, (_, v) => v instanceof Map ? [...v] : v instanceof Uint8Array ? [...v] : v),
+        );
         rest = read.rest;
       }
     }
@@ -40,14 +45,27 @@ function read(input: Uint8Array, chunks: Uint8Array[]): string[] {
 export const startupTarget: FuzzTarget = {
   name: "startup",
   maxLength: 12_000,
-  dictionary: ["\0\0\0\x08", "\x04\xd2\x16\x2f", "\x04\xd2\x16\x30", "\x04\xd2\x16\x2e", "\0\x03\0\0", "user\0", "database\0", "options\0", "replication\0", "\0\0"],
+  dictionary: [
+    "\0\0\0\x08",
+    "\x04\xd2\x16\x2f",
+    "\x04\xd2\x16\x30",
+    "\x04\xd2\x16\x2e",
+    "\0\x03\0\0",
+    "user\0",
+    "database\0",
+    "options\0",
+    "replication\0",
+    "\0\0",
+  ],
   run(input) {
     const whole = read(input, [input]);
     for (const chunks of chunksOf(input)) {
       const split = read(input, chunks);
       check(
         JSON.stringify(split) === JSON.stringify(whole),
-        `chunking changed the result: ${JSON.stringify(split).slice(0, 300)} vs ${JSON.stringify(whole).slice(0, 300)}`,
+        `chunking changed the result: ${JSON.stringify(split).slice(0, 300)} vs ${
+          JSON.stringify(whole).slice(0, 300)
+        }`,
       );
     }
   },
