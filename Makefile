@@ -7,7 +7,7 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 ARGS ?=
 
-.PHONY: setup run demo test test-deno test-bun check lint bench build build-bun install clean fuzz
+.PHONY: setup run demo test test-deno test-bun check lint bench build build-bun install clean
 
 ## setup: install Debian's postgresql (client and server, as the tests need) and the npm packages
 setup: node_modules/.installed
@@ -48,6 +48,7 @@ lint: node_modules/.installed
 ## fuzz: mutation-based fuzzing of the parsers (FUZZ_RUNS per target, default 1000000; FUZZ_SEED; FUZZ_TARGETS;
 ## FUZZ_RUNTIME=deno); failing inputs go to tests/fuzz/crashes/, which `make test` replays (not part of `make test`)
 FUZZ_RUNTIME ?= bun
+.PHONY: fuzz
 fuzz: node_modules/.installed
 	@if [ "$(FUZZ_RUNTIME)" = deno ]; then $(DENO) run -A scripts/fuzz.ts; else $(BUN) scripts/fuzz.ts; fi
 
