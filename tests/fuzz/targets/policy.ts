@@ -69,6 +69,7 @@ export const policyTarget: FuzzTarget = {
       return;
     }
     const hash = fnv1a(input);
+    // `replication` is a fact of newer PolicyFacts (absent = not a replication connection before that).
     const facts = {
       user: "alice",
       database: "app",
@@ -76,7 +77,8 @@ export const policyTarget: FuzzTarget = {
       source: SOURCES[hash % SOURCES.length]!,
       tls: (hash & 1) === 1,
       now: new Date(Date.UTC(2026, 0, 1 + (hash % 14), hash % 24, hash % 60)),
-    };
+      replication: (["false", "true", "database"] as const)[hash % 3],
+    } as unknown as Parameters<typeof evaluatePolicy>[1];
     try {
       evaluatePolicy(policy, facts);
       explainDecision(policy, facts);
