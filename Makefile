@@ -45,6 +45,13 @@ check: node_modules/.installed
 lint: node_modules/.installed
 	$(DENO) lint
 
+## fuzz: mutation-based fuzzing of the parsers (FUZZ_RUNS per target, default 1000000; FUZZ_SEED; FUZZ_TARGETS;
+## FUZZ_RUNTIME=deno); failing inputs go to tests/fuzz/crashes/, which `make test` replays (not part of `make test`)
+FUZZ_RUNTIME ?= bun
+.PHONY: fuzz
+fuzz: node_modules/.installed
+	@if [ "$(FUZZ_RUNTIME)" = deno ]; then $(DENO) run -A scripts/fuzz.ts; else $(BUN) scripts/fuzz.ts; fi
+
 ## bench: direct vs pgrelay (Deno, Bun) vs bare relays vs haproxy, and TLS rows vs PgBouncer, in one run (not a test)
 bench: setup
 	@command -v haproxy >/dev/null || apt-get install -y haproxy

@@ -119,9 +119,17 @@ export class AuditLog implements Auditor {
     const startedAt = performance.now();
     // Redaction shortens text (literals become ?), so more is kept to be cut after redacting.
     const keep = settings.redactLiterals ? settings.maxQueryLength * 4 : settings.maxQueryLength;
+    // How the server reads string literals: by the session's standard_conforming_strings (ParameterStatus).
+    // Lines are made in batches, a little after the frames, so once the session has had it off a query may
+    // have been read either way, and redaction masks what either reading takes for a literal.
+    let hadNonStandardStrings = false;
+    const lexing = (): boolean | "either" => {
+      hadNonStandardStrings ||= context.parameters.get("standard_conforming_strings") === "off";
+      return hadNonStandardStrings ? "either" : true;
+    };
     const tracker = settings.queries
       ? new QueryTracker(
-        (event) => this.#enqueue(queryLine(members, this.#queryFields(event, settings), this.#journal.wallClock())),
+        (event) => this.#enqueue(queryLine(members, this.#queryFields(event, settings, lexing()), this.#journal.wallClock())),
         keep,
         this.#journal.now,
         { overflowed: (what) => this.#metrics?.auditTrackingOverflow(what) },
@@ -188,9 +196,9 @@ export class AuditLog implements Auditor {
     if (this.#settings) this.#record(event, context, fields);
   }
 
-  #queryFields(event: QueryEvent, settings: AuditSettings): QueryEvent {
+  #queryFields(event: QueryEvent, settings: AuditSettings, standardConformingStrings: boolean | "either"): QueryEvent {
     if (event.text === undefined) return event;
-    let text = settings.redactLiterals ? redactLiterals(event.text) : event.text;
+    let text = settings.redactLiterals ? redactLiterals(event.text, { standardConformingStrings }) : event.text;
     if (text.length > settings.maxQueryLength) {
       text = text.slice(0, settings.maxQueryLength);
       event.text_truncated = true;

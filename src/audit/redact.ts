@@ -1,81 +1,78 @@
 /**
- * Masks the literals of SQL text for the audit log: string constants ('...', E'...', $$...$$, $tag$...$tag$)
- * and numeric constants become `?`. Identifiers (also "quoted" ones), keywords, comments and parameter
- * placeholders ($1) stay. Works on truncated text: an unterminated literal is masked to the end.
+ * Masks the literals of SQL text for the audit log, lexed as the server lexes it (sql_lexer.ts): every
+ * string constant ('...', E'...', U&'...', B'...', X'...', $$...$$, $tag$...$tag$, continued strings) and
+ * every numeric constant becomes `?`, prefix included; comments lose their contents (`/*?*\/`, `--?`),
+ * since they can hold anything. Identifiers (also "quoted" ones), keywords, operators and parameter
+ * placeholders ($1) stay. Works on truncated text: an unterminated literal or comment is masked to the end.
+ * `standardConformingStrings`: the session's parameter; when off, backslashes escape in '...' too; when
+ * "either" (the session has had it off, so a given query may have been read either way), whatever either
+ * reading takes for a literal or comment is masked.
  * https://www.postgresql.org/docs/current/sql-syntax-lexical.html
  */
+import { SQL_TOKEN, SqlLexer } from "./sql_lexer.ts";
 
-const isIdentChar = (c: string | undefined) => c !== undefined && /[\p{L}\p{N}_$]/u.test(c);
-const isDigit = (c: string | undefined) => c !== undefined && c >= "0" && c <= "9";
+export interface RedactOptions {
+  /** The session's standard_conforming_strings (default true), or "either" when it may be on or off. */
+  standardConformingStrings?: boolean | "either";
+}
 
-export function redactLiterals(sql: string): string {
-  let out = "";
-  let i = 0;
-  const n = sql.length;
-  while (i < n) {
-    const c = sql[i]!;
-    const next = sql[i + 1];
-    if (c === "-" && next === "-") {
-      const end = sql.indexOf("\n", i);
-      const stop = end < 0 ? n : end;
-      out += sql.slice(i, stop);
-      i = stop;
-    } else if (c === "/" && next === "*") {
-      const end = sql.indexOf("*/", i + 2);
-      const stop = end < 0 ? n : end + 2;
-      out += sql.slice(i, stop);
-      i = stop;
-    } else if (c === '"') {
-      let j = i + 1;
-      while (j < n) {
-        if (sql[j] === '"') {
-          if (sql[j + 1] === '"') j += 2;
-          else break;
-        } else j++;
-      }
-      out += sql.slice(i, Math.min(j + 1, n));
-      i = j + 1;
-    } else if (c === "'") {
-      // E'...' takes backslash escapes; the E was copied as an identifier character just before.
-      const escapes = (sql[i - 1] === "E" || sql[i - 1] === "e") && !isIdentChar(sql[i - 2]);
-      let j = i + 1;
-      while (j < n) {
-        if (escapes && sql[j] === "\\") j += 2;
-        else if (sql[j] === "'") {
-          if (sql[j + 1] === "'") j += 2;
-          else break;
-        } else j++;
-      }
-      out += "?";
-      i = j + 1;
-    } else if (c === "$" && !isIdentChar(sql[i - 1])) {
-      const tag = /^\$([A-Za-z_][A-Za-z0-9_]*)?\$/.exec(sql.slice(i, i + 66));
-      if (tag) {
-        const end = sql.indexOf(tag[0], i + tag[0].length);
-        out += "?";
-        i = end < 0 ? n : end + tag[0].length;
-      } else {
-        // $1: a parameter placeholder, kept.
-        let j = i + 1;
-        while (isDigit(sql[j])) j++;
-        out += sql.slice(i, j);
-        i = j;
-      }
-    } else if ((isDigit(c) || (c === "." && isDigit(next))) && !isIdentChar(sql[i - 1])) {
-      const number =
-        /^(?:0[xX][0-9a-fA-F_]+|0[oO][0-7_]+|0[bB][01_]+|(?:\d[\d_]*(?:\.[\d_]*)?|\.\d[\d_]*)(?:[eE][+-]?\d+)?)/
-          .exec(sql.slice(i, i + 400));
-      out += "?";
-      i += number ? number[0].length : 1;
-    } else if (isIdentChar(c)) {
-      let j = i + 1;
-      while (isIdentChar(sql[j])) j++;
-      out += sql.slice(i, j);
-      i = j;
-    } else {
-      out += c;
-      i++;
-    }
+const maskOf = (token: number): string | undefined => {
+  switch (token) {
+    case SQL_TOKEN.STRING:
+    case SQL_TOKEN.NUMBER:
+      return "?";
+    case SQL_TOKEN.BLOCK_COMMENT:
+      return "/*?*/";
+    case SQL_TOKEN.LINE_COMMENT:
+      return "--?";
   }
-  return out;
+  return undefined;
+};
+
+export function redactLiterals(sql: string, options: RedactOptions = {}): string {
+  const mode = options.standardConformingStrings ?? true;
+  if (mode === "either") return redactEitherWay(sql);
+  const lexer = new SqlLexer(sql, { standardConformingStrings: mode });
+  let out = "";
+  let copied = 0;
+  for (let token = lexer.next(); token !== undefined; token = lexer.next()) {
+    const mask = maskOf(token);
+    if (mask === undefined) continue;
+    out += sql.slice(copied, lexer.start) + mask;
+    copied = lexer.end;
+  }
+  return copied === 0 ? sql : out + sql.slice(copied);
+}
+
+/** The masked spans of one reading: [start, end, mask] in order. */
+function maskedSpans(sql: string, standardConformingStrings: boolean): Array<[number, number, string]> {
+  const spans: Array<[number, number, string]> = [];
+  const lexer = new SqlLexer(sql, { standardConformingStrings });
+  for (let token = lexer.next(); token !== undefined; token = lexer.next()) {
+    const mask = maskOf(token);
+    if (mask !== undefined) spans.push([lexer.start, lexer.end, mask]);
+  }
+  return spans;
+}
+
+/** Masks the union of both readings' spans; overlapping spans of the two merge into one `?`. */
+function redactEitherWay(sql: string): string {
+  const spans = [...maskedSpans(sql, true), ...maskedSpans(sql, false)].sort((a, b) =>
+    a[0] - b[0] || b[1] - a[1]
+  );
+  let out = "";
+  let copied = 0;
+  let i = 0;
+  while (i < spans.length) {
+    let [start, end, mask] = spans[i]!;
+    for (i++; i < spans.length && spans[i]![0] < end; i++) {
+      const [, otherEnd, otherMask] = spans[i]!;
+      if (otherEnd === end && otherMask === mask && spans[i]![0] === start) continue; // the same token
+      end = Math.max(end, otherEnd);
+      mask = "?";
+    }
+    out += sql.slice(copied, start) + mask;
+    copied = end;
+  }
+  return copied === 0 ? sql : out + sql.slice(copied);
 }

@@ -27,8 +27,17 @@ export function parseYaml(text: string): YamlDocument {
     const line = lineCounter.linePos(first.pos[0]).line;
     throw new YamlSyntaxError(first.message.split("\n")[0] ?? first.message, line);
   }
+  let value: unknown;
+  try {
+    value = document.toJS({ maxAliasCount: 100 });
+  } catch (error) {
+    // An alias without its anchor, or too many aliases (a billion-laughs document), is found only here,
+    // and thrown as ReferenceError: it is the file's fault, so it is reported like a syntax error.
+    if (!(error instanceof ReferenceError)) throw error;
+    throw new YamlSyntaxError(error.message.split("\n")[0] ?? error.message, undefined);
+  }
   return {
-    value: document.toJS({ maxAliasCount: 100 }),
+    value,
     lineOf(path) {
       for (let depth = path.length; depth >= 0; depth--) {
         const node = document.getIn(path.slice(0, depth), true);

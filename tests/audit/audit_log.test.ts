@@ -107,6 +107,24 @@ describe("AuditLog", () => {
     assert.equal(writer.lines.length, 1 + 20 - log.dropped);
   });
 
+  it("redacts with the session's standard_conforming_strings (ParameterStatus): once off, \\ may escape", async () => {
+    const writer = new MemoryWriter();
+    const log = new AuditLog({ ...SETTINGS, maxQueryLength: 200 }, writer);
+    const session = context();
+    session.parameters.set("standard_conforming_strings", "off");
+    const audit = log.begin(session, "default")!;
+    const q = query("select 'a\\' , secret_column_value, ' as c from t");
+    audit.frontend(q[0]!, q.subarray(5), false);
+    audit.backend("C".charCodeAt(0), new TextEncoder().encode("SELECT 1\0"));
+    audit.backendFrame("Z".charCodeAt(0));
+    await log.flush();
+    const event = writer.lines.map((line) => JSON.parse(line)).find((e) => e.event === "query");
+    // Read with standard_conforming_strings off, 'a\' , secret_column_value, ' is one literal; read with it
+    // on, ' as c from t is an unterminated one: both are masked.
+    assert.equal(event.text, "select ?");
+    assert.doesNotMatch(writer.lines.join("\n"), /secret_column_value/);
+  });
+
   it("is off for new sessions when configured without settings", () => {
     const log = new AuditLog(undefined, undefined);
     assert.equal(log.begin(context(), "default"), undefined);
