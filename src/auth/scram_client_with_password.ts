@@ -9,6 +9,12 @@ import { randomNonce } from "./scram_crypto.ts";
 import { deriveScramKeys } from "./scram_keys.ts";
 import { splitAttributes } from "./scram_attributes.ts";
 
+/**
+ * The most PBKDF2 iterations pgrelay computes for a server: a hostile or misconfigured upstream could ask
+ * for 2^31 and hold a crypto thread for hours per login. PostgreSQL's default is 4096 (scram_iterations).
+ */
+export const MAX_SCRAM_ITERATIONS = 1_000_000;
+
 export class ScramClientWithPassword {
   readonly #password: string;
   readonly #nonce = randomNonce();
@@ -35,6 +41,11 @@ export class ScramClientWithPassword {
     const saltBytes = salt === undefined ? undefined : decodeBase64(salt);
     if (!saltBytes || !Number.isInteger(iterations) || iterations < 1) {
       throw new Error("the server's SCRAM first message has no usable salt and iteration count");
+    }
+    if (iterations > MAX_SCRAM_ITERATIONS) {
+      throw new Error(
+        `the server asks for ${iterations} SCRAM iterations; pgrelay computes at most ${MAX_SCRAM_ITERATIONS} (lower the role's scram_iterations and set its password again)`,
+      );
     }
     const keys = await deriveScramKeys(this.#password, saltBytes, iterations);
     const verifier = { iterations, salt: saltBytes, storedKey: keys.storedKey, serverKey: keys.serverKey };
