@@ -762,7 +762,8 @@ export class Session {
     this.#host.metrics.cancelRequest("forwarded");
     const target = route.address;
     const done = () => this.#closeClient();
-    this.#host.logger.log("info", "cancel_request", {
+    // A request another worker handed on is logged apart: the client's request was logged there.
+    this.#host.logger.log("info", this.#host.cancelOnly ? "cancel_from_worker" : "cancel_request", {
       session: this.context.id,
       key_pid: processId,
       ...(route.worker === undefined ? {} : { to_worker: route.worker }),
