@@ -298,11 +298,22 @@ export class Proxy {
     if (!this.#cancelKeys.ownsProcessId(processId)) {
       const worker = workerOfProcessId(processId);
       const address = local ? undefined : this.#cancelPeers?.get(worker);
-      return address ? { address, packet: cancelRequest(processId, secretKey), worker } : undefined;
+      if (address) return { address, packet: cancelRequest(processId, secretKey), worker };
+      return this.#passthroughCancel(processId, secretKey);
     }
     const target = this.#cancelKeys.resolve(processId, secretKey);
-    if (!target) return undefined;
+    if (!target) return this.#passthroughCancel(processId, secretKey);
     return { address: target.server.address, packet: cancelRequest(target.key.processId, target.key.secretKey) };
+  }
+
+  /**
+   * With `tls.mode: passthrough` pgrelay cannot rewrite BackendKeyData: those clients hold the server's own
+   * key. A key pgrelay does not know may be one of them, so it goes to the configured upstream unchanged,
+   * which judges it (as before pgrelay issued keys). Otherwise it is dropped.
+   */
+  #passthroughCancel(processId: number, secretKey: Uint8Array): CancelRoute | undefined {
+    if (this.#settings.clientEncryption?.mode !== "passthrough") return undefined;
+    return { address: this.#settings.upstream, packet: cancelRequest(processId, secretKey) };
   }
 
   /**

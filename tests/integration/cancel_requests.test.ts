@@ -99,6 +99,29 @@ describe("CancelRequest through pgrelay", () => {
     b.socket.destroy();
   });
 
+  it("a key pgrelay did not issue is dropped (no upstream connection); with tls.mode passthrough it goes upstream unchanged", async () => {
+    const metrics = new ProxyMetrics();
+    const proxy = await start(metrics);
+    const before = upstream.connections;
+    const unknown = await open(proxy.address.port);
+    unknown.socket.write(cancelRequest(4242, 42));
+    await unknown.closed;
+    await sleep(200);
+    assert.equal(upstream.connections, before, "dropped without connecting upstream");
+    assert.match(metrics.render({ sessions: [], bufferedBytes: 0, upstreamUp: 1, draining: false }), /^pgrelay_cancel_requests_total\{result="dropped"\} 1$/m);
+    // Passthrough clients hold the server's own key (pgrelay cannot rewrite it inside their TLS).
+    const passthrough = await startTestProxy(upstream, {
+      limits: parseLimits({}),
+      clientEncryption: { mode: "passthrough", require: false, server: undefined },
+    });
+    proxies.push(passthrough);
+    const served = await open(passthrough.address.port);
+    served.socket.write(cancelRequest(4243, 43));
+    await served.closed;
+    await waitFor(() => upstream.connections === before + 1, "the cancel to reach upstream");
+    assert.deepEqual(upstream.firstPackets.at(-1), cancelRequest(4243, 43), "unchanged");
+  });
+
   it("a burst of cancels from one address beyond cancel_rate is dropped and counted", async () => {
     const metrics = new ProxyMetrics();
     const proxy = await start(metrics);
