@@ -686,6 +686,7 @@ export class Session {
     const server: CancelableServer = { address, key: { processId, secretKey } };
     let key = this.#cancelKey;
     let error: ProxyError | undefined;
+    let reason: EndReason = "protocol_error";
     if (key && key.secretKey.length === secretKey.length) key.bind(server);
     else {
       key?.forget();
@@ -695,7 +696,9 @@ export class Session {
       } catch (caught) {
         if (!(caught instanceof RangeError)) throw caught;
         this.#host.logger.log("warn", "cancel_key_refused", { ...this.context.toJSON(), error: caught.message });
-        error = secretKey.length < 4 || secretKey.length > 256
+        const malformed = secretKey.length < 4 || secretKey.length > 256;
+        if (!malformed) reason = "limited";
+        error = malformed
           ? upstreamMalformed(this.context.id)
           : { severity: "FATAL", code: SQLSTATE.TOO_MANY_CONNECTIONS, message: "pgrelay has no cancel key left for this session" };
       }
@@ -704,7 +707,7 @@ export class Session {
     // The client never sees the server's key: without one of pgrelay's it gets zeros, then the session ends.
     const frame = backendKeyDataFrame(key ?? { processId: 0, secretKey: new Uint8Array(secretKey.length) });
     if (!scanner.replaceCurrentFrame(frame)) error ??= upstreamMalformed(this.context.id);
-    if (error) this.#fail(error, "protocol_error");
+    if (error) this.#fail(error, reason);
   }
 
   #handshakeDone(): void {

@@ -106,6 +106,16 @@ describe("Session: pgrelay-issued cancel keys", () => {
     assert.deepEqual([...client.bytes.subarray(head.length + 5, head.length + 9)], u32(issued[0]!.processId));
   });
 
+  it("a server key longer than protocol 3.2 allows (256 bytes) ends the session; the client never sees it", async () => {
+    const secret = Array.from({ length: 300 }, () => 0xab);
+    const { client, server, issued } = await harness();
+    server.receive(reply(secret).all);
+    assert.equal(issued.length, 0);
+    assert.equal(server.destroyed, true, "the server connection is dropped");
+    assert.equal(client.ended, true);
+    assert.equal(client.bytes.includes(0xab), false, "no byte of the server's secret reaches the client");
+  });
+
   it("unbinds the key when the server goes, and forgets it when the session ends", async () => {
     const { client, server, registry, issued, isEnded } = await harness();
     server.receive(reply([1, 2, 3, 4]).all);
