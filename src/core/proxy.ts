@@ -201,7 +201,6 @@ export class Proxy {
   async drain(timeoutMs: number): Promise<void> {
     this.#draining = true;
     await this.#listener?.close();
-    await this.#closeCancelListener();
     this.#logger.log("info", "draining", { sessions: this.#sessions.size, timeout_ms: timeoutMs });
     const deadline = Date.now() + timeoutMs;
     while (this.#sessions.size > 0 && Date.now() < deadline) await sleep(Math.min(50, deadline - Date.now()));
@@ -209,6 +208,8 @@ export class Proxy {
       this.#logger.log("warn", "drain_timeout", { sessions: this.#sessions.size });
       await this.close();
     }
+    // Open until the sessions are gone: other workers may still hand on cancels for them meanwhile.
+    await this.#closeCancelListener();
   }
 
   /** Applies new relay settings to sessions that start from now on. */
@@ -238,7 +239,6 @@ export class Proxy {
   async close(): Promise<void> {
     this.#draining = true;
     await this.#listener?.close();
-    await this.#closeCancelListener();
     const error: ProxyError = {
       severity: "FATAL",
       code: SQLSTATE.ADMIN_SHUTDOWN,
@@ -247,6 +247,7 @@ export class Proxy {
     for (const session of this.#sessions) session.terminate(error);
     const deadline = Date.now() + 2000;
     while (this.#sessions.size > 0 && Date.now() < deadline) await sleep(10);
+    await this.#closeCancelListener();
   }
 
   #accept(socket: RelaySocket): void {
