@@ -25,6 +25,8 @@ export interface CancelRoute {
   readonly packet: Uint8Array;
   /** The worker the request is handed to, when it is not this one's. */
   readonly worker?: number;
+  /** The server's real pid, when the key resolved here. */
+  readonly backendPid?: number;
 }
 
 /** A BackendKeyData frame carrying `key`. */

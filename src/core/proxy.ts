@@ -304,7 +304,8 @@ export class Proxy {
     }
     const target = this.#cancelKeys.resolve(processId, secretKey);
     if (!target) return this.#passthroughCancel(processId, secretKey);
-    return { address: target.server.address, packet: cancelRequest(target.key.processId, target.key.secretKey) };
+    const { processId: backendPid, secretKey: backendSecret } = target.key;
+    return { address: target.server.address, packet: cancelRequest(backendPid, backendSecret), backendPid };
   }
 
   /**

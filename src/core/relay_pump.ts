@@ -85,7 +85,8 @@ export class RelayPump {
 
   /** Relays one chunk from the source. */
   forward(chunk: Uint8Array): void {
-    this.#counters.bytes += chunk.length;
+    const received = chunk.length;
+    this.#counters.bytes += received;
     // A chunk delivered while one is still being scanned (a source that ignored pause) keeps its order.
     if (this.#rest) this.#flushRest();
     if (this.#held) {
@@ -98,7 +99,7 @@ export class RelayPump {
     }
     if (this.#scanner) this.#relay(chunk, 0);
     else if (!this.#to.write(chunk)) this.stall();
-    if (this.#rate > 0) this.#spend(chunk.length);
+    if (this.#rate > 0) this.#spend(received);
   }
 
   /** Scans and writes what is left of a sliced chunk now. */

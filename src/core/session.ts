@@ -770,6 +770,7 @@ export class Session {
       session: this.context.id,
       key_pid: processId,
       ...(route.worker === undefined ? {} : { to_worker: route.worker }),
+      ...(route.backendPid === undefined ? {} : { backend_pid: route.backendPid }),
       upstream: formatAddress(target),
     });
     // The server answers a cancel by closing; the client learns the cancel was delivered from our close.
