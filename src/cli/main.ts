@@ -16,7 +16,7 @@ import { readAdminToken } from "./admin_token.ts";
 import type { Listener } from "../core/socket.ts";
 import { ProxyMetrics } from "../metrics/proxy_metrics.ts";
 import { notifySystemd } from "./sd_notify.ts";
-import { superviseWorkers, WORKER_ENV } from "./worker_supervisor.ts";
+import { CANCEL_PEERS_ENV, cancelPeersOf, superviseWorkers, WORKER_ENV } from "./worker_supervisor.ts";
 import { type CliArgs, HELP, parseCliArgs } from "./args.ts";
 import { JsonLogger } from "./json_logger.ts";
 import { loadConfig } from "./load_config.ts";
@@ -236,6 +236,8 @@ async function serve(initial: Config, args: CliArgs, logger: JsonLogger, worker:
       auditor: audit,
       startupGate: startupLimiter,
       sessionIdPrefix: worker === undefined ? undefined : workerSessionIdPrefix(worker),
+      workerId: worker ?? 0,
+      cancelPeers: worker === undefined ? undefined : cancelPeersOf(process.env[CANCEL_PEERS_ENV]),
     });
   } catch (error) {
     complain(`pgrelay: cannot listen on ${formatAddress(config.listen)}: ${(error as Error).message}`);

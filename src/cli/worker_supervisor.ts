@@ -2,7 +2,10 @@
  * `--workers N`: this process starts N copies of itself that share the listen port (SO_REUSEPORT), passes
  * signals on, restarts a worker that dies, serves the combined admin endpoints, and exits when all
  * workers have exited after SIGTERM/SIGINT. A CancelRequest that lands on another worker than the one
- * holding the session still works: it is forwarded to the upstream, which knows the backend key.
+ * holding the session still works: the cancel key names the worker that issued it, and each worker listens
+ * on a loopback port of its own (picked here, passed to all in CANCEL_PEERS_ENV) for CancelRequests handed
+ * on by the others. Plain TCP between workers, no supervisor in the path: a cancel needs no round trip
+ * through this process, and a worker that restarts listens on the same port again.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import process from "node:process";
@@ -21,6 +24,19 @@ import { selfCommand } from "./self_command.ts";
 
 /** Set in a worker's environment: its number, 1 to N. */
 export const WORKER_ENV = "PGRELAY_WORKER_ID";
+/** Set in a worker's environment: every worker's loopback cancel listener, `HOST:PORT` by worker number, comma-separated. */
+export const CANCEL_PEERS_ENV = "PGRELAY_CANCEL_PEERS";
+
+/** Every worker's cancel listener from CANCEL_PEERS_ENV: worker number (1 to N) to address. */
+export function cancelPeersOf(value: string | undefined): Map<number, SocketAddress> | undefined {
+  if (!value) return undefined;
+  const peers = new Map<number, SocketAddress>();
+  value.split(",").forEach((entry, i) => {
+    const colon = entry.lastIndexOf(":");
+    peers.set(i + 1, { hostname: entry.slice(0, colon), port: Number(entry.slice(colon + 1)) });
+  });
+  return peers;
+}
 
 const RESTART_DELAY_MS = 1000;
 
@@ -43,6 +59,10 @@ export async function superviseWorkers(config: Config, logger: JsonLogger, admin
   let adminToken = adminAuth.token;
   const adapter = adapterFor();
   const listen = config.listen.port === 0 ? await pickPort(config.listen) : config.listen;
+  const cancelPeers: string[] = [];
+  for (let id = 1; id <= config.workers; id++) {
+    cancelPeers.push(formatAddress(await pickPort({ hostname: "127.0.0.1", port: 0 })));
+  }
   const workers: Worker[] = [];
   let stopping = false;
   let ready = false;
@@ -53,7 +73,7 @@ export async function superviseWorkers(config: Config, logger: JsonLogger, admin
   const start = (id: number): Worker => {
     const args = [...cliArguments(), "--listen", formatAddress(listen), ...(config.adminListen ? ["--admin", "127.0.0.1:0"] : [])];
     const [command, argv] = selfCommand(args);
-    const child = spawn(command, argv, { stdio: ["ignore", "inherit", "pipe"], env: { ...process.env, [WORKER_ENV]: String(id), [MOCK_SECRET_ENV]: processMockSecretHex() } });
+    const child = spawn(command, argv, { stdio: ["ignore", "inherit", "pipe"], env: { ...process.env, [WORKER_ENV]: String(id), [MOCK_SECRET_ENV]: processMockSecretHex(), [CANCEL_PEERS_ENV]: cancelPeers.join(",") } });
     const worker: Worker = { id, admin: undefined, alive: true, listening: false, child };
     let pending = "";
     child.stderr?.setEncoding("utf8");

@@ -27,6 +27,11 @@ export interface BackendEvents {
   saslMechanisms(mechanisms: string[]): void;
   /** An ErrorResponse; `fatal` when its severity is FATAL or PANIC. */
   error(fields: Map<string, string>, fatal: boolean): void;
+  /**
+   * BackendKeyData, after the server's real key is recorded on the context: the session may replace the
+   * frame with a key of pgrelay's (absent: the server's key reaches the client).
+   */
+  backendKey?: (processId: number, secretKey: Uint8Array) => void;
   /** Every captured body, before it is read here (the audit log's hook; absent when audit is off). */
   body?: (type: number, body: Uint8Array) => void;
 }
@@ -102,6 +107,7 @@ export class BackendObserver implements FrameObserver {
         if (body.length >= 8) {
           context.backendPid = int32(body, 0);
           context.backendSecret = body.slice(4);
+          this.#events.backendKey?.(context.backendPid, context.backendSecret);
         }
         break;
       case BACKEND.COMMAND_COMPLETE:

@@ -46,8 +46,8 @@ export interface MetricsSink {
   queryTrackingOverflow(): void;
   /** Something the audit's per-session tracking did not keep because a cap was reached. */
   auditTrackingOverflow(what: AuditTrackingOverflow): void;
-  /** A CancelRequest: forwarded upstream, or dropped by the cancel rate per source. */
-  cancelRequest(result: "forwarded" | "rate_limited"): void;
+  /** A CancelRequest: forwarded upstream, dropped by the cancel rate per source, or dropped for an unknown or stale key. */
+  cancelRequest(result: "forwarded" | "rate_limited" | "dropped"): void;
 }
 
 /** What the audit's query tracking stops keeping at its caps. */

@@ -1,6 +1,7 @@
 /**
- * The accept loop: one Session per client socket, a registry of backend keys so a CancelRequest reaches
- * the upstream that holds the session, and shutdown.
+ * The accept loop: one Session per client socket, the registry of the cancel keys pgrelay issues to clients
+ * (a CancelRequest reaches the server the key's client holds, or under `--workers` the worker that issued
+ * it), and shutdown.
  */
 import { encodeErrorResponse, type ProxyError } from "../protocol/error_response.ts";
 import { SQLSTATE } from "../protocol/sqlstate.ts";
@@ -13,6 +14,9 @@ import { formatAddress, Session, type SessionHost } from "./session.ts";
 import type { SessionContext } from "./session_context.ts";
 import type { Listener, RelaySocket, RuntimeAdapter, SocketAddress } from "./socket.ts";
 import type { StartupGate } from "./startup_gate.ts";
+import { cancelRequest } from "../protocol/frontend_messages.ts";
+import { CancelKeyRegistry, workerOfProcessId } from "../routing/cancel_keys.ts";
+import type { CancelableServer, CancelRoute } from "./cancel_binding.ts";
 
 export interface ProxyOptions extends RelaySettings {
   listen: SocketAddress;
@@ -31,7 +35,17 @@ export interface ProxyOptions extends RelaySettings {
    * ends in their number, so ids are unique across workers and name the worker that holds the session.
    */
   sessionIdPrefix?: string | undefined;
+  /** This process's worker number under `--workers` (1 to 64), named in the cancel keys it issues; 0 alone. */
+  workerId?: number | undefined;
+  /**
+   * `--workers`: every worker's loopback cancel listener by worker number. This worker listens on its own;
+   * a CancelRequest with another worker's key is handed to that worker's.
+   */
+  cancelPeers?: ReadonlyMap<number, SocketAddress> | undefined;
 }
+
+/** Live cancel keys per process at most: one per live session, far above any connection limit. */
+const CANCEL_KEY_CAPACITY = 1 << 20;
 
 /** A live session as the admin API lists it. */
 export interface LiveSession {
@@ -56,6 +70,11 @@ export class Proxy {
   #nextId = 1;
   #draining = false;
   #host: SessionHost;
+  readonly #cancelKeys: CancelKeyRegistry<CancelableServer>;
+  readonly #cancelPeers: ReadonlyMap<number, SocketAddress> | undefined;
+  #cancelListener: Listener | undefined;
+  /** Connections of the worker cancel listener (each carries one CancelRequest from another worker). */
+  readonly #peerCancels = new Set<Session>();
 
   private constructor(adapter: RuntimeAdapter, options: ProxyOptions) {
     this.#adapter = adapter;
@@ -63,13 +82,20 @@ export class Proxy {
     this.#settings = settingsOf(options);
     this.#startupGate = options.startupGate;
     this.#idPrefix = options.sessionIdPrefix ?? Math.floor(Math.random() * 0x1000000).toString(16).padStart(6, "0");
+    this.#cancelKeys = new CancelKeyRegistry({
+      workerId: options.workerId ?? 0,
+      capacity: CANCEL_KEY_CAPACITY,
+      keyOf: (server) => server.key,
+    });
+    this.#cancelPeers = options.cancelPeers;
     this.#host = {
       connect: adapter.connect,
       logger: options.logger,
       metrics: options.metrics ?? NO_METRICS,
       admission: options.admission,
       auditor: options.auditor,
-      cancelTarget: (pid, secret) => this.#cancelTarget(pid, secret),
+      cancelTarget: (pid, secret) => this.#cancelTarget(pid, secret, false),
+      issueCancelKey: (server, secretLength) => this.#cancelKeys.issue(secretLength, server),
       startupEnded: (session) => this.#leaveStartup(session),
       sessionEnded: (session) => {
         this.#leaveStartup(session);
@@ -81,9 +107,16 @@ export class Proxy {
   /** Binds the listen address and starts accepting. */
   static async start(adapter: RuntimeAdapter, options: ProxyOptions): Promise<Proxy> {
     const proxy = new Proxy(adapter, options);
-    proxy.#listener = await adapter.listen(options.listen, (socket) => proxy.#accept(socket), {
-      reusePort: options.reusePort === true,
-    });
+    const ownCancel = options.cancelPeers?.get(options.workerId ?? 0);
+    if (ownCancel) proxy.#cancelListener = await adapter.listen(ownCancel, (socket) => proxy.#acceptPeerCancel(socket));
+    try {
+      proxy.#listener = await adapter.listen(options.listen, (socket) => proxy.#accept(socket), {
+        reusePort: options.reusePort === true,
+      });
+    } catch (error) {
+      await proxy.#cancelListener?.close();
+      throw error;
+    }
     options.logger.log("info", "listening", {
       listen: formatAddress(proxy.address),
       upstream: formatAddress(options.upstream),
@@ -96,6 +129,11 @@ export class Proxy {
   get address(): SocketAddress {
     if (!this.#listener) throw new Error("Proxy is not listening");
     return this.#listener.address;
+  }
+
+  /** Live cancel keys issued to clients (one per session past BackendKeyData). */
+  get cancelKeys(): number {
+    return this.#cancelKeys.size;
   }
 
   /** The context of every live session. */
@@ -170,6 +208,8 @@ export class Proxy {
       this.#logger.log("warn", "drain_timeout", { sessions: this.#sessions.size });
       await this.close();
     }
+    // Open until the sessions are gone: other workers may still hand on cancels for them meanwhile.
+    await this.#closeCancelListener();
   }
 
   /** Applies new relay settings to sessions that start from now on. */
@@ -207,6 +247,7 @@ export class Proxy {
     for (const session of this.#sessions) session.terminate(error);
     const deadline = Date.now() + 2000;
     while (this.#sessions.size > 0 && Date.now() < deadline) await sleep(10);
+    await this.#closeCancelListener();
   }
 
   #accept(socket: RelaySocket): void {
@@ -249,14 +290,56 @@ export class Proxy {
     socket.end();
   }
 
-  #cancelTarget(processId: number, secretKey: Uint8Array): SocketAddress | undefined {
-    for (const session of this.#sessions) {
-      const context = session.context;
-      if (context.backendPid === processId && context.backendSecret && equalBytes(context.backendSecret, secretKey)) {
-        return context.upstream;
-      }
+  /**
+   * A key of this worker's resolves to the server its client holds now, with that server's real key. A key
+   * of another worker's (`--workers`) goes, as the client sent it, to that worker's cancel listener, unless
+   * it came from there (`local`). Anything else is dropped.
+   */
+  #cancelTarget(processId: number, secretKey: Uint8Array, local: boolean): CancelRoute | undefined {
+    if (!this.#cancelKeys.ownsProcessId(processId)) {
+      const worker = workerOfProcessId(processId);
+      const address = local ? undefined : this.#cancelPeers?.get(worker);
+      if (address) return { address, packet: cancelRequest(processId, secretKey), worker };
+      return this.#passthroughCancel(processId, secretKey);
     }
-    return undefined;
+    const target = this.#cancelKeys.resolve(processId, secretKey);
+    if (!target) return this.#passthroughCancel(processId, secretKey);
+    const { processId: backendPid, secretKey: backendSecret } = target.key;
+    return { address: target.server.address, packet: cancelRequest(backendPid, backendSecret), backendPid };
+  }
+
+  /**
+   * With `tls.mode: passthrough` pgrelay cannot rewrite BackendKeyData: those clients hold the server's own
+   * key. A key pgrelay does not know may be one of them, so it goes to the configured upstream unchanged,
+   * which judges it (as before pgrelay issued keys). Otherwise it is dropped.
+   */
+  #passthroughCancel(processId: number, secretKey: Uint8Array): CancelRoute | undefined {
+    if (this.#settings.clientEncryption?.mode !== "passthrough") return undefined;
+    return { address: this.#settings.upstream, packet: cancelRequest(processId, secretKey) };
+  }
+
+  /**
+   * A connection from another worker on this worker's loopback cancel listener: one CancelRequest for a key
+   * of this worker's, already counted and rate-limited by the worker that received it from the client.
+   */
+  #acceptPeerCancel(socket: RelaySocket): void {
+    const host: SessionHost = {
+      connect: this.#host.connect,
+      logger: this.#logger,
+      metrics: NO_METRICS,
+      cancelOnly: true,
+      cancelTarget: (pid, secret) => this.#cancelTarget(pid, secret, true),
+      sessionEnded: (session) => this.#peerCancels.delete(session),
+    };
+    const session = new Session(`${this.#idPrefix}-c${this.#nextId++}`, socket, this.#settings, host);
+    this.#peerCancels.add(session);
+    session.start();
+  }
+
+  async #closeCancelListener(): Promise<void> {
+    await this.#cancelListener?.close();
+    this.#cancelListener = undefined;
+    for (const session of this.#peerCancels) session.terminate({ severity: "FATAL", code: SQLSTATE.ADMIN_SHUTDOWN, message: "pgrelay is shutting down" });
   }
 }
 
@@ -273,8 +356,4 @@ function settingsOf(options: RelaySettings): RelaySettings {
     authentication: options.authentication ?? { mode: "relay" },
     bandwidthPerSession: options.bandwidthPerSession ?? 0,
   };
-}
-
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((byte, i) => byte === b[i]);
 }

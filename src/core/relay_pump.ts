@@ -49,6 +49,8 @@ export class RelayPump {
   #rest: Uint8Array | undefined;
   #restAt = 0;
   #sliceTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The start of a small frame the scanner wants whole (BackendKeyData) that the last chunk cut: a copy. */
+  #held: Uint8Array | undefined;
   readonly #continue = () => {
     this.#sliceTimer = undefined;
     const rest = this.#rest;
@@ -83,12 +85,21 @@ export class RelayPump {
 
   /** Relays one chunk from the source. */
   forward(chunk: Uint8Array): void {
-    this.#counters.bytes += chunk.length;
+    const received = chunk.length;
+    this.#counters.bytes += received;
     // A chunk delivered while one is still being scanned (a source that ignored pause) keeps its order.
     if (this.#rest) this.#flushRest();
+    if (this.#held) {
+      // Rare: a frame to rewrite straddled reads. Join its few bytes with this chunk and scan again.
+      const joined = new Uint8Array(this.#held.length + chunk.length);
+      joined.set(this.#held);
+      joined.set(chunk, this.#held.length);
+      this.#held = undefined;
+      chunk = joined;
+    }
     if (this.#scanner) this.#relay(chunk, 0);
     else if (!this.#to.write(chunk)) this.stall();
-    if (this.#rate > 0) this.#spend(chunk.length);
+    if (this.#rate > 0) this.#spend(received);
   }
 
   /** Scans and writes what is left of a sliced chunk now. */
@@ -106,9 +117,10 @@ export class RelayPump {
     let end: number;
     try {
       end = scanner.scan(chunk, from, sliced ? FRAMES_PER_CHECK : undefined);
-      if (end < chunk.length) {
+      if (end < chunk.length && !scanner.holding) {
         const started = performance.now();
-        do end = scanner.scan(chunk, end, FRAMES_PER_CHECK); while (end < chunk.length && performance.now() - started < SLICE_MS);
+        do end = scanner.scan(chunk, end, FRAMES_PER_CHECK);
+        while (end < chunk.length && !scanner.holding && performance.now() - started < SLICE_MS);
       }
     } catch (error) {
       if (!(error instanceof ProtocolError)) throw error;
@@ -126,6 +138,11 @@ export class RelayPump {
       flushed = this.#to.write(chunk.subarray(replacement.end, end)) && flushed;
     } else flushed = this.#to.write(from === 0 && end === chunk.length ? chunk : chunk.subarray(from, end));
     if (!flushed) this.stall();
+    if (scanner.holding) {
+      // The source's buffer may be reused once this returns: keep a copy (a few hundred bytes at most).
+      this.#held = chunk.slice(end);
+      return;
+    }
     if (end < chunk.length) {
       // The rest waits for a later task; the source stays paused so its buffer is not reused meanwhile.
       this.#rest = chunk;
@@ -161,6 +178,7 @@ export class RelayPump {
     clearTimeout(this.#sliceTimer);
     this.#sliceTimer = undefined;
     this.#rest = undefined;
+    this.#held = undefined;
   }
 
   /** True while the source is paused until the destination drains, or until a sliced chunk is done. */

@@ -7,7 +7,7 @@
  * TLS with pgrelay's certificate; `passthrough` hands the SSLRequest to the server and splices the
  * encrypted stream, so pgrelay sees no query. https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-SSL
  */
-import { FRONTEND } from "../protocol/codes.ts";
+import { BACKEND, FRONTEND } from "../protocol/codes.ts";
 import { encodeErrorResponse, type ProxyError } from "../protocol/error_response.ts";
 import { FrameScanner } from "../protocol/frame_scanner.ts";
 import { ProtocolError } from "../protocol/protocol_error.ts";
@@ -31,6 +31,7 @@ import { NO_CLIENT_TLS, NO_UPSTREAM_TLS } from "./tls_settings.ts";
 import { requestTls, secureUpstream } from "./upstream_tls.ts";
 import { handshakeFailed, upstreamLost, upstreamMalformed, upstreamUnreachable } from "./upstream_errors.ts";
 import { cancelRequest } from "../protocol/frontend_messages.ts";
+import { backendKeyDataFrame, type CancelableServer, type CancelRoute, type ClientCancelKey } from "./cancel_binding.ts";
 
 /** What a session needs from the proxy that owns it. */
 export interface SessionHost {
@@ -41,8 +42,18 @@ export interface SessionHost {
   readonly admission?: Admission | undefined;
   /** Observes sessions for the audit log; absent or returning undefined when audit is off. */
   readonly auditor?: Auditor | undefined;
-  /** Where a CancelRequest for this backend key goes, when this proxy knows the session. */
-  cancelTarget(processId: number, secretKey: Uint8Array): SocketAddress | undefined;
+  /**
+   * Where a CancelRequest with this (pgrelay-issued) key goes and what is sent there; undefined when the key
+   * is unknown, stale or wrong, or its client holds no server: the request is then dropped silently.
+   */
+  cancelTarget(processId: number, secretKey: Uint8Array): CancelRoute | undefined;
+  /**
+   * Issues the key a client sees in place of its server's BackendKeyData, bound to that server connection.
+   * Throws RangeError when the registry is full. Absent: the server's own key reaches the client.
+   */
+  issueCancelKey?(server: CancelableServer, secretLength: number): ClientCancelKey;
+  /** Connections of the loopback worker-to-worker cancel listener: a CancelRequest is all they may send. */
+  readonly cancelOnly?: boolean;
   /** The session left its startup phase: it is ready or passes TLS through (not called when it just ends). */
   startupEnded?(session: Session): void;
   /** The session ended; both sockets are closed or closing. */
@@ -108,6 +119,8 @@ export class Session {
   #queries: QueryTimer | undefined;
   /** The server sent a FATAL (or PANIC): its close needs no word of pgrelay's. */
   #serverFatal = false;
+  /** The cancel key of pgrelay's that the client holds (issued at the server's BackendKeyData). */
+  #cancelKey: ClientCancelKey | undefined;
   readonly #acceptedAt = performance.now();
 
   constructor(id: string, client: RelaySocket, settings: RelaySettings, host: SessionHost) {
@@ -157,7 +170,7 @@ export class Session {
     }
     const first = this.#firstChunk;
     this.#firstChunk = false;
-    if (first && chunk[0] === TLS_HANDSHAKE_RECORD && this.#clientTls.mode !== "disable") {
+    if (first && chunk[0] === TLS_HANDSHAKE_RECORD && this.#clientTls.mode !== "disable" && !this.#host.cancelOnly) {
       this.#startDirectTls(chunk);
       return;
     }
@@ -168,6 +181,9 @@ export class Session {
         if (read === null) return;
         rest = read.rest;
         const packet = decodeStartupPacket(read.packet);
+        if (this.#host.cancelOnly && packet.kind !== "cancel_request") {
+          throw new ProtocolError("the worker cancel listener accepts only a CancelRequest");
+        }
         switch (packet.kind) {
           case "ssl_request":
             if (this.context.clientTls === "none" && this.#clientTls.mode !== "disable") {
@@ -186,7 +202,7 @@ export class Session {
             continue;
           case "cancel_request":
             this.#startupTaken = true;
-            this.#forwardCancel(read.packet, packet.processId, packet.secretKey);
+            this.#forwardCancel(packet.processId, packet.secretKey);
             return;
           case "startup":
             // Exactly one StartupMessage per connection: whatever follows is never decoded as another one.
@@ -609,11 +625,18 @@ export class Session {
           }
         },
         error: (fields, fatal) => this.#serverError(fields, fatal),
+        backendKey: (processId, secretKey) => this.#issueCancelKey(backend, processId, secretKey),
     };
     if (audit) backendEvents.body = (type, body) => audit.backend(type, body);
     const backend = new FrameScanner(
       new BackendObserver(this.context, backendEvents),
-      { ...limits, capture: BACKEND_CAPTURES, peer: "server" },
+      {
+        ...limits,
+        capture: BACKEND_CAPTURES,
+        peer: "server",
+        // BackendKeyData is rewritten: it reaches the client whole even when it straddles reads.
+        ...(this.#host.issueCancelKey ? { whole: [BACKEND.BACKEND_KEY_DATA] } : {}),
+      },
     );
     this.#startPumps(server, frontend, backend);
     const toServer = this.#toServer!;
@@ -652,6 +675,41 @@ export class Session {
     });
   }
 
+  /**
+   * The server's BackendKeyData passes: the client gets a key of pgrelay's of the same length instead, bound
+   * to this server connection, so a CancelRequest can only reach the server the client holds at that moment.
+   */
+  #issueCancelKey(scanner: FrameScanner, processId: number, secretKey: Uint8Array): void {
+    const issue = this.#host.issueCancelKey;
+    const address = this.context.upstream;
+    if (!issue || !address) return;
+    const server: CancelableServer = { address, key: { processId, secretKey } };
+    let key = this.#cancelKey;
+    let error: ProxyError | undefined;
+    let reason: EndReason = "protocol_error";
+    if (key && key.secretKey.length === secretKey.length) key.bind(server);
+    else {
+      key?.forget();
+      key = undefined;
+      try {
+        key = issue(server, secretKey.length);
+      } catch (caught) {
+        if (!(caught instanceof RangeError)) throw caught;
+        this.#host.logger.log("warn", "cancel_key_refused", { ...this.context.toJSON(), error: caught.message });
+        const malformed = secretKey.length < 4 || secretKey.length > 256;
+        if (!malformed) reason = "limited";
+        error = malformed
+          ? upstreamMalformed(this.context.id)
+          : { severity: "FATAL", code: SQLSTATE.TOO_MANY_CONNECTIONS, message: "pgrelay has no cancel key left for this session" };
+      }
+      this.#cancelKey = key;
+    }
+    // The client never sees the server's key: without one of pgrelay's it gets zeros, then the session ends.
+    const frame = backendKeyDataFrame(key ?? { processId: 0, secretKey: new Uint8Array(secretKey.length) });
+    if (!scanner.replaceCurrentFrame(frame)) error ??= upstreamMalformed(this.context.id);
+    if (error) this.#fail(error, reason);
+  }
+
   #handshakeDone(): void {
     clearTimeout(this.#startupTimer);
     this.#startupTimer = undefined;
@@ -681,8 +739,12 @@ export class Session {
     this.#host.metrics.sessionOutcome(outcome);
   }
 
-  /** One CancelRequest per connection: what follows it is ignored, and the connection closes once it is sent. */
-  #forwardCancel(packet: Uint8Array, processId: number, secretKey: Uint8Array): void {
+  /**
+   * One CancelRequest per connection: what follows it is ignored, and the connection closes once it is sent.
+   * The key is pgrelay's: it goes, as the server's real key, to the server its client holds now (or, under
+   * `--workers`, to the worker that issued it); an unknown or stale key is dropped, as PostgreSQL does.
+   */
+  #forwardCancel(processId: number, secretKey: Uint8Array): void {
     this.#endReason = "cancel_request";
     this.#reportOutcome("cancel_request");
     clearTimeout(this.#startupTimer);
@@ -693,19 +755,29 @@ export class Session {
       this.#closeClient();
       return;
     }
+    const route = this.#host.cancelTarget(processId, secretKey);
+    if (!route) {
+      this.#host.metrics.cancelRequest("dropped");
+      this.#host.logger.log("info", "cancel_dropped", { session: this.context.id, key_pid: processId, reason: "unknown or stale cancel key" });
+      this.#closeClient();
+      return;
+    }
     this.#host.metrics.cancelRequest("forwarded");
-    const target = this.#host.cancelTarget(processId, secretKey) ?? this.#settings.upstream;
+    const target = route.address;
     const done = () => this.#closeClient();
-    this.#host.logger.log("info", "cancel_request", {
+    // A request another worker handed on is logged apart: the client's request was logged there.
+    this.#host.logger.log("info", this.#host.cancelOnly ? "cancel_from_worker" : "cancel_request", {
       session: this.context.id,
-      backend_pid: processId,
+      key_pid: processId,
+      ...(route.worker === undefined ? {} : { to_worker: route.worker }),
+      ...(route.backendPid === undefined ? {} : { backend_pid: route.backendPid }),
       upstream: formatAddress(target),
     });
     // The server answers a cancel by closing; the client learns the cancel was delivered from our close.
     // CancelRequest is sent in plaintext even to servers that use TLS, as libpq does.
     this.#host.connect(target, { timeoutMs: this.#settings.connectTimeoutMs }).then((server) => {
       server.listen({ data() {}, drain() {}, close: done });
-      server.write(packet);
+      server.write(route.packet);
     }, (error: Error) => {
       this.#host.logger.log("warn", "cancel_failed", { session: this.context.id, error: error.message });
       done();
@@ -800,6 +872,7 @@ export class Session {
   #clientClosed(error?: Error): void {
     if (!this.#clientOpen) return;
     this.#clientOpen = false;
+    this.#cancelKey?.forget();
     // Neither a Terminate nor an error of pgrelay's came first: the client went away.
     const vanished = this.#endReason === undefined;
     this.#endReason ??= error ? "protocol_error" : "client_closed";
@@ -850,6 +923,8 @@ export class Session {
 
   #serverClosed(error?: Error): void {
     this.#serverOpen = false;
+    // The client holds no server now: a cancel with its key reaches nobody.
+    this.#cancelKey?.bind(null);
     // Nobody ended the session and the server said no FATAL: it vanished (killed, reset, a relay between died).
     // In passthrough the Terminate and the FATAL are inside the client's TLS: a close tells nothing there.
     const lost = this.#endReason === undefined && !this.#serverFatal && this.context.clientTls !== "passthrough";
@@ -877,6 +952,7 @@ export class Session {
   #maybeEnded(): void {
     if (this.#ended || this.#clientOpen || this.#serverOpen) return;
     this.#ended = true;
+    this.#cancelKey?.forget();
     clearTimeout(this.#startupTimer);
     clearTimeout(this.#closeTimer);
     const context = this.context;

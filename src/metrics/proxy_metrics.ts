@@ -39,7 +39,7 @@ export class ProxyMetrics implements MetricsSink {
   /** Plain numbers: these are counted per request of a flooding client, so no label lookup per call. */
   #queryTrackingOverflow = 0;
   readonly #auditTrackingOverflow: Record<AuditTrackingOverflow, number> = { requests: 0, statements: 0, portals: 0, commands: 0 };
-  readonly #cancels = new Counter("pgrelay_cancel_requests_total", "CancelRequests: forwarded upstream, or dropped by the cancel rate per source (rate_limited).");
+  readonly #cancels = new Counter("pgrelay_cancel_requests_total", "CancelRequests: forwarded upstream, dropped by the cancel rate per source (rate_limited), or dropped because pgrelay did not issue the key or its session has ended (dropped).");
   #endedBytesFromClient = 0;
   #endedBytesFromServer = 0;
   #endedStalls = 0;
@@ -99,7 +99,7 @@ export class ProxyMetrics implements MetricsSink {
     this.#auditTrackingOverflow[what]++;
   }
 
-  cancelRequest(result: "forwarded" | "rate_limited"): void {
+  cancelRequest(result: "forwarded" | "rate_limited" | "dropped"): void {
     this.#cancels.add(1, { result });
   }
 
@@ -151,6 +151,7 @@ export class ProxyMetrics implements MetricsSink {
     for (const [limit, held] of Object.entries(live.limitSlots ?? {})) slots.set(held, { limit });
     this.#cancels.add(0, { result: "forwarded" });
     this.#cancels.add(0, { result: "rate_limited" });
+    this.#cancels.add(0, { result: "dropped" });
     return [
       active.render(),
       this.#connections.render(),

@@ -28,7 +28,16 @@ export interface FrameScannerOptions {
   maxCapturedBytes?: number;
   /** Names the peer in error messages: "client" or "server". */
   peer: string;
+  /**
+   * Captured types the observer may replace (see replaceCurrentFrame) and that are small (at most
+   * MAX_WHOLE_FRAME_BYTES): when one does not lie whole in a chunk, scanning stops before its header and
+   * `holding` is set, so the caller keeps those bytes and scans them again joined with the next chunk.
+   */
+  whole?: Iterable<number>;
 }
+
+/** The largest frame kept back to be handed over whole (BackendKeyData with a 256-byte secret is 265). */
+export const MAX_WHOLE_FRAME_BYTES = 512;
 
 const HEADER_BYTES = 5;
 /** A capture buffer up to this size is kept for the next straddling body; a larger one is let go. */
@@ -72,6 +81,9 @@ export class FrameScanner {
   #frameStart = -1;
   #frameEnd = -1;
   #replacement: { start: number; end: number; bytes: Uint8Array } | undefined;
+  /** 1 at the types handed over whole (see FrameScannerOptions.whole); undefined when there are none. */
+  readonly #whole: Uint8Array | undefined;
+  #holding = false;
 
   constructor(observer: FrameObserver, options: FrameScannerOptions) {
     this.#observer = observer;
@@ -79,6 +91,15 @@ export class FrameScanner {
     this.#maxBodyBytes = options.maxBodyBytes;
     this.#maxCapturedBytes = options.maxCapturedBytes ?? MAX_CAPTURED_BODY_BYTES;
     this.#peer = options.peer;
+    this.#whole = options.whole ? captureTable(options.whole) : undefined;
+  }
+
+  /**
+   * Set by the last scan when it stopped before a frame of a `whole` type that the chunk holds only part
+   * of: the caller keeps the chunk's bytes from there and scans them again joined with the next chunk.
+   */
+  get holding(): boolean {
+    return this.#holding;
   }
 
   /** Bytes this scanner holds for captured bodies that straddle chunks (tests: memory follows the data). */
@@ -119,6 +140,7 @@ export class FrameScanner {
     const end = chunk.length;
     let at = from;
     let frames = maxFrames;
+    this.#holding = false;
     while (at < end) {
       if (this.#remaining > 0) {
         const take = Math.min(this.#remaining, end - at);
@@ -135,8 +157,17 @@ export class FrameScanner {
       if (this.#headerFill === 0 && end - at >= HEADER_BYTES) {
         type = chunk[at]!;
         length = ((chunk[at + 1]! << 24) | (chunk[at + 2]! << 16) | (chunk[at + 3]! << 8) | chunk[at + 4]!);
+        if (this.#whole !== undefined && this.#whole[type] === 1 && end - at < length + 1 && length + 1 <= MAX_WHOLE_FRAME_BYTES) {
+          this.#holding = true;
+          return at;
+        }
         at += HEADER_BYTES;
       } else {
+        // A frame to hand over whole whose header is cut: keep all of it for the next chunk.
+        if (this.#headerFill === 0 && this.#whole !== undefined && this.#whole[chunk[at]!] === 1) {
+          this.#holding = true;
+          return at;
+        }
         const take = Math.min(HEADER_BYTES - this.#headerFill, end - at);
         this.#header.set(chunk.subarray(at, at + take), this.#headerFill);
         this.#headerFill += take;

@@ -22,7 +22,11 @@ const startupPacket = (text: string) => {
 const frame = (type: string, body: number[]) => new Uint8Array([type.charCodeAt(0), ...u32(body.length + 4), ...body]);
 const STARTUP = startupPacket("user\0alice\0database\0app\0\0");
 
-function harness(settings: Partial<RelaySettings> = {}, connectResult?: (address: SocketAddress) => Promise<RelaySocket>) {
+function harness(
+  settings: Partial<RelaySettings> = {},
+  connectResult?: (address: SocketAddress) => Promise<RelaySocket>,
+  cancelTarget: SessionHost["cancelTarget"] = () => undefined,
+) {
   const client = new MemorySocket();
   const servers: MemorySocket[] = [];
   const connects: SocketAddress[] = [];
@@ -37,7 +41,7 @@ function harness(settings: Partial<RelaySettings> = {}, connectResult?: (address
     },
     logger: { log() {} },
     metrics: NO_METRICS,
-    cancelTarget: () => undefined,
+    cancelTarget,
     sessionEnded: () => ended = true,
   };
   const session = new Session("t-1", client, { ...SETTINGS, ...settings }, host);
@@ -152,15 +156,30 @@ describe("Session", () => {
     assert.deepEqual([...servers[0]!.bytes], [...STARTUP], "the bad frame never reached the server");
   });
 
-  it("forwards a CancelRequest to the upstream and closes the client after the server does", async () => {
-    const { client, servers, connects } = harness();
-    const cancel = new Uint8Array([0, 0, 0, 16, 4, 210, 22, 46, ...u32(4242), 1, 2, 3, 4]);
-    client.receive(cancel);
+  it("forwards a CancelRequest as the server's real key to the server its key is bound to, then closes", async () => {
+    const bound = { hostname: "10.1.1.1", port: 6001 };
+    const real = new Uint8Array([0, 0, 0, 16, 4, 210, 22, 46, ...u32(777), 9, 9, 9, 9]);
+    const asked: Array<[number, number[]]> = [];
+    const { client, servers, connects } = harness({}, undefined, (pid, secret) => {
+      asked.push([pid, [...secret]]);
+      return { address: bound, packet: real };
+    });
+    client.receive(new Uint8Array([0, 0, 0, 16, 4, 210, 22, 46, ...u32(4242), 1, 2, 3, 4]));
     await tick();
-    assert.deepEqual(connects, [SETTINGS.upstream]);
-    assert.deepEqual([...servers[0]!.bytes], [...cancel]);
+    assert.deepEqual(asked, [[4242, [1, 2, 3, 4]]]);
+    assert.deepEqual(connects, [bound]);
+    assert.deepEqual([...servers[0]!.bytes], [...real]);
     assert.equal(client.ended, false);
     servers[0]!.events?.close();
     assert.equal(client.ended, true);
+  });
+
+  it("drops a CancelRequest with an unknown or stale key: no upstream connection, the client is closed", async () => {
+    const { client, connects } = harness();
+    client.receive(new Uint8Array([0, 0, 0, 16, 4, 210, 22, 46, ...u32(4242), 1, 2, 3, 4]));
+    await tick();
+    assert.deepEqual(connects, []);
+    assert.equal(client.ended, true);
+    assert.equal(client.written.length, 0, "nothing is answered, as PostgreSQL does");
   });
 });

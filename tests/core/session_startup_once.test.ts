@@ -9,6 +9,7 @@ import { AdmissionGate } from "../../src/admission/admission_gate.ts";
 import { makeScramVerifier } from "../../src/auth/scram_keys.ts";
 import { formatScramVerifier } from "../../src/auth/scram_verifier.ts";
 import { NO_METRICS } from "../../src/core/metrics_sink.ts";
+import { cancelRequest as cancelPacket } from "../../src/protocol/frontend_messages.ts";
 import type { RelaySettings } from "../../src/core/relay_settings.ts";
 import { Session } from "../../src/core/session.ts";
 import type { Admission } from "../../src/core/session_hooks.ts";
@@ -55,7 +56,8 @@ function harness<A extends Admission>(settings: RelaySettings, gate: A) {
     logger: { log() {} },
     metrics: { ...NO_METRICS, cancelRequest: (result) => cancels.push(result) },
     admission: gate,
-    cancelTarget: () => undefined,
+    // Every key resolves (to the upstream, as sent): what is tested here is how many are handled.
+    cancelTarget: (pid, secret) => ({ address: settings.upstream, packet: cancelPacket(pid, secret) }),
     sessionEnded: () => ended = true,
   });
   session.start();

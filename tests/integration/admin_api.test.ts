@@ -86,7 +86,9 @@ describe("admin API: sessions and token", () => {
     try {
       await client.connect();
       await client.query("select repeat('x', 5000) as filler");
-      const pid = (client as unknown as { processID: number }).processID;
+      // The server's real pid (the client holds pgrelay's cancel key, whose pid is not the server's).
+      const pid = Number((await client.query("select pg_backend_pid() as pid")).rows[0].pid);
+      assert.notEqual((client as unknown as { processID: number }).processID, pid);
       const mine = (await sessions(proxy)).filter((s) => s.application_name === "admin-api-test");
       assert.equal(mine.length, 1, JSON.stringify(mine));
       const row = mine[0]!;

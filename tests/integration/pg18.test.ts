@@ -140,8 +140,8 @@ describe("PostgreSQL 18 through pgrelay (libpq 18)", () => {
     }
 
     /**
-     * A 3.2 session through `proxy` (plaintext): the BackendKeyData it was given (`pid`, `key`: the server's
-     * today, pgrelay's own once it issues keys) and the server's backend pid (`backend`).
+     * A 3.2 session through `proxy` (plaintext): the BackendKeyData it was given (`pid`, `key`: pgrelay's
+     * own) and the server's backend pid (`backend`).
      */
     async function session32(
       proxy: string,
@@ -189,11 +189,17 @@ describe("PostgreSQL 18 through pgrelay (libpq 18)", () => {
       });
 
     for (const proxy of ["relay", "scram"]) {
-      it(`${proxy}: 32-byte cancel keys reach the right backend, and all 32 bytes count`, async () => {
+      it(`${proxy}: pgrelay issues 32-byte cancel keys that reach the right backend, and all 32 bytes count`, async () => {
         const a = await session32(proxy);
         const b = await session32(proxy);
         try {
-          assert.equal(a.key.length, 32, "PostgreSQL 18 issues 32-byte keys in protocol 3.2");
+          assert.equal(a.key.length, 32, "PostgreSQL 18 issues 32-byte keys in protocol 3.2, and so does pgrelay");
+          assert.equal(b.key.length, 32);
+          assert.notEqual(a.pid, a.backend, "the key is pgrelay's: its pid is not the server's");
+          assert.notEqual(b.pid, b.backend);
+          const context = proxies[proxy]!.sessions.find((s) => s.backendPid === a.backend);
+          assert.equal(context?.backendSecret?.length, 32, "the server's own 32-byte key stays with pgrelay");
+          assert.notDeepEqual([...context.backendSecret], [...a.key]);
           assert.notEqual(a.backend, b.backend);
           a.client.query("select pg_sleep(30)");
           b.client.query("select pg_sleep(30)");

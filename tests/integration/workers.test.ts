@@ -60,7 +60,9 @@ describe("--workers", () => {
     await client.connect();
     try {
       const key = client as unknown as { processID: number; secretKey: number };
-      const holderOf = () => events(proxy, "session_ready").find((e) => e.backend_pid === key.processID)?.worker;
+      const backend = Number((await client.query("select pg_backend_pid() as pid")).rows[0].pid);
+      assert.notEqual(key.processID, backend, "the client holds pgrelay's key");
+      const holderOf = () => events(proxy, "session_ready").find((e) => e.backend_pid === backend)?.worker;
       await waitFor(() => holderOf() !== undefined, "the session's log line, which names its worker");
       const holder = holderOf();
       let crossed = false;
@@ -73,7 +75,13 @@ describe("--workers", () => {
         await canceller.readRawUntilClose();
         assert.equal(await query, "57014");
         await waitFor(() => events(proxy, "cancel_request").length > before, "the cancel log line");
-        crossed = events(proxy, "cancel_request").at(-1)!.worker !== holder;
+        const handled = events(proxy, "cancel_request").at(-1)!;
+        crossed = handled.worker !== holder;
+        // A key of another worker's is handed to the worker that issued it (its loopback cancel listener).
+        if (crossed) {
+          assert.equal(handled.to_worker, holder);
+          await waitFor(() => events(proxy, "cancel_from_worker").some((e) => e.worker === holder && e.key_pid === key.processID), "the holder's log line");
+        }
       }
       assert.ok(crossed, "some cancel was handled by the worker not holding the session");
     } finally {
@@ -113,6 +121,8 @@ describe("--workers", () => {
     const admin = `http://127.0.0.1:${proxy.admin!.port}`;
     const clients: pg.Client[] = [];
     const errors = new Map<pg.Client, string | undefined>();
+    // The server's pid of each client (the key a client holds is pgrelay's; /sessions shows the server's).
+    const backends = new Map<pg.Client, number>();
     const list = async () => {
       const response = await fetch(`${admin}/sessions`);
       assert.equal(response.status, 200);
@@ -126,6 +136,7 @@ describe("--workers", () => {
         const client = new pg.Client({ ...login(), application_name: "merge-test" });
         client.on("error", (error: Error & { code?: string }) => errors.has(client) || errors.set(client, error.code));
         await client.connect();
+        backends.set(client, Number((await client.query("select pg_backend_pid() as pid")).rows[0].pid));
         clients.push(client);
       }
       const rows = await list();
@@ -133,7 +144,7 @@ describe("--workers", () => {
       assert.deepEqual([...new Set(rows.map((s) => s.worker))].sort(), [1, 2]);
       assert.equal(new Set(rows.map((s) => s.id)).size, rows.length, "ids are unique across workers");
       const victim = rows.find((s) => s.worker === 2)!;
-      const client = clients.find((c) => (c as unknown as { processID: number }).processID === victim.backend_pid)!;
+      const client = clients.find((c) => backends.get(c) === victim.backend_pid)!;
       assert.ok(client, "the client of the listed session");
       const done = await fetch(`${admin}/sessions/${victim.id}/terminate`, { method: "POST" });
       assert.equal(done.status, 200, await done.text());
