@@ -13,6 +13,9 @@ import { formatAddress, Session, type SessionHost } from "./session.ts";
 import type { SessionContext } from "./session_context.ts";
 import type { Listener, RelaySocket, RuntimeAdapter, SocketAddress } from "./socket.ts";
 import type { StartupGate } from "./startup_gate.ts";
+import { type Router, singleUpstreamRouter } from "../routing/router.ts";
+import { hostDown } from "./routing_errors.ts";
+import type { HostChange, HostState } from "../routing/host_state.ts";
 
 export interface ProxyOptions extends RelaySettings {
   listen: SocketAddress;
@@ -61,6 +64,7 @@ export class Proxy {
     this.#adapter = adapter;
     this.#logger = options.logger;
     this.#settings = settingsOf(options);
+    this.#listenToRouter(this.#settings.router!);
     this.#startupGate = options.startupGate;
     this.#idPrefix = options.sessionIdPrefix ?? Math.floor(Math.random() * 0x1000000).toString(16).padStart(6, "0");
     this.#host = {
@@ -175,6 +179,42 @@ export class Proxy {
   /** Applies new relay settings to sessions that start from now on. */
   reconfigure(settings: RelaySettings): void {
     this.#settings = settingsOf(settings);
+    this.#listenToRouter(this.#settings.router!);
+  }
+
+  /** The router new sessions are routed by. */
+  get router(): Router {
+    return this.#settings.router!;
+  }
+
+  #listenToRouter(router: Router): void {
+    router.listen({
+      hostChanged: (cluster, host, change) => this.#hostChanged(cluster, host, change),
+      checked: (cluster, host, seconds, ok) => this.#host.metrics.upstreamChecked?.(cluster, host, seconds, ok),
+    });
+  }
+
+  /**
+   * A host's health changed. One that health checks marked down takes its sessions with it: each gets
+   * FATAL 08006, so none is left hanging on a server that stopped answering. (A refused connection alone
+   * marks a host down too, but says nothing of the sessions already on it.)
+   */
+  #hostChanged(cluster: string, host: HostState, change: HostChange): void {
+    this.#logger.log(change.up ? "info" : "warn", "upstream_host_changed", {
+      cluster,
+      host: host.address,
+      up: change.up,
+      role: change.role,
+      was_up: change.wasUp,
+      was_role: change.wasRole,
+      error: host.error,
+    });
+    this.#host.metrics.upstreamChanged?.(cluster, host);
+    if (!change.wasUp || change.up || host.downReason !== "check") return;
+    for (const session of this.#sessions) {
+      if (session.binding?.host !== host || session.context.phase === "closed") continue;
+      session.terminate(hostDown(session.context.id), "host_down");
+    }
   }
 
   /**
@@ -265,6 +305,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 function settingsOf(options: RelaySettings): RelaySettings {
   return {
     upstream: options.upstream,
+    router: options.router ?? singleUpstreamRouter(options.upstream, options.upstreamEncryption),
     startupTimeoutMs: options.startupTimeoutMs,
     connectTimeoutMs: options.connectTimeoutMs,
     maxMessageBytes: options.maxMessageBytes,

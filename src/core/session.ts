@@ -31,6 +31,12 @@ import { NO_CLIENT_TLS, NO_UPSTREAM_TLS } from "./tls_settings.ts";
 import { requestTls, secureUpstream } from "./upstream_tls.ts";
 import { handshakeFailed, upstreamLost, upstreamMalformed, upstreamUnreachable } from "./upstream_errors.ts";
 import { cancelRequest } from "../protocol/frontend_messages.ts";
+import { acquire } from "../routing/acquire.ts";
+import type { HostState } from "../routing/host_state.ts";
+import { hostAddress, type RoutedCluster, type Router, singleUpstreamRouter } from "../routing/router.ts";
+import { parseServerBoolean, type Target, targetAcceptsServer } from "../routing/target.ts";
+import { noEligibleHost, noRoute, wrongServerRole } from "./routing_errors.ts";
+import type { UpstreamTlsSettings } from "./tls_settings.ts";
 
 /** What a session needs from the proxy that owns it. */
 export interface SessionHost {
@@ -64,7 +70,22 @@ export type EndReason =
   | "limited"
   | "policy_revoked"
   | "admin_terminated"
+  | "no_route"
+  | "no_eligible_host"
+  | "wrong_server_role"
+  | "host_down"
   | "shutdown";
+
+/** The route a session took and the host it is bound to. */
+export interface SessionBinding {
+  readonly route: string;
+  readonly cluster: RoutedCluster;
+  readonly target: Target;
+  readonly host: HostState;
+}
+
+/** A connection attempt the session gave up on itself (its client left): not the host's failure. */
+class Abandoned extends Error {}
 
 const ACCEPT_ENCRYPTION = new Uint8Array(["S".charCodeAt(0)]);
 /** After pgrelay ends a client's connection, the longest it waits for the peer to close before destroying it. */
@@ -108,6 +129,8 @@ export class Session {
   #queries: QueryTimer | undefined;
   /** The server sent a FATAL (or PANIC): its close needs no word of pgrelay's. */
   #serverFatal = false;
+  #binding: SessionBinding | undefined;
+  readonly #router: Router;
   readonly #acceptedAt = performance.now();
 
   constructor(id: string, client: RelaySocket, settings: RelaySettings, host: SessionHost) {
@@ -115,6 +138,7 @@ export class Session {
     this.#client = client;
     this.#settings = settings;
     this.#host = host;
+    this.#router = settings.router ?? singleUpstreamRouter(settings.upstream, settings.upstreamEncryption);
   }
 
   /** Bytes written to either socket that the operating system has not taken yet. */
@@ -125,6 +149,11 @@ export class Session {
   /** Requests the client sent that the server has not answered yet (0 before relaying starts). */
   get outstandingRequests(): number {
     return this.#queries?.outstanding ?? 0;
+  }
+
+  /** The route and host this session's server connection came from (undefined before it connects). */
+  get binding(): SessionBinding | undefined {
+    return this.#binding;
   }
 
   get #clientTls() {
@@ -318,7 +347,7 @@ export class Session {
     this.context.clientTls = "passthrough";
     if (!this.#admit()) return;
     this.context.clientTls = "none";
-    const server = await this.#openUpstream();
+    const server = await this.#openUpstream(false);
     if (!server) return;
     if (sslRequest) {
       let answer: string;
@@ -394,18 +423,75 @@ export class Session {
     this.#pendingClientBytes = joined;
   }
 
-  /** Opens the upstream TCP connection; on failure tells the client (08001) and returns undefined. */
-  async #openUpstream(): Promise<RelaySocket | undefined> {
-    const upstream = this.#settings.upstream;
+  /**
+   * Routes the session (its facts pick a route, the route a cluster and target), then connects to the
+   * cluster's first candidate that accepts (connect retry), holding the client while none is eligible.
+   * `secure`: applies the cluster's upstream TLS (else `upstream_tls`). On failure the client has its
+   * FATAL (28000 no route, 57P03 no eligible host, 08001 unreachable) and this returns undefined.
+   */
+  async #openUpstream(secure: boolean): Promise<RelaySocket | undefined> {
+    const router = this.#router;
     this.context.phase = "connecting";
-    this.context.upstream = upstream;
-    let server: RelaySocket;
-    try {
-      server = await this.#host.connect(upstream, { timeoutMs: this.#settings.connectTimeoutMs });
-    } catch (error) {
-      this.#upstreamFailed("pgrelay could not connect to upstream", error as Error);
+    const routed = router?.route(this.#routeFacts());
+    if (!routed) {
+      this.#host.logger.log("warn", "no_route", this.context.toJSON());
+      this.#fail(noRoute(this.context.id), "no_route");
       return undefined;
     }
+    const { choice, cluster } = routed;
+    this.context.route = choice.route.label;
+    this.#host.metrics.routeSession?.(choice.route.label);
+    const tls = secure ? cluster.tls ?? this.#settings.upstreamEncryption ?? NO_UPSTREAM_TLS : NO_UPSTREAM_TLS;
+    const timeoutMs = this.#settings.connectTimeoutMs;
+    const checker = cluster.checker;
+    let acquired;
+    try {
+      acquired = await acquire(cluster.cluster, choice.target, {
+        connect: async (host) => {
+          if (!this.#clientOpen || this.#endReason !== undefined) throw new Abandoned();
+          const address = hostAddress(host.address);
+          this.context.upstream = address;
+          try {
+            const plain = await this.#host.connect(address, { timeoutMs });
+            try {
+              return await secureUpstream(plain, tlsForHost(tls, address.hostname), timeoutMs);
+            } catch (error) {
+              plain.destroy();
+              throw error;
+            }
+          } catch (error) {
+            this.#host.metrics.upstreamConnectFailed();
+            this.#host.logger.log("warn", "upstream_connect_failed", {
+              ...this.context.toJSON(),
+              cluster: cluster.settings.name,
+              host: host.address,
+              error: (error as Error).message,
+            });
+            throw error;
+          }
+        },
+        isHostFailure: (error) => !(error instanceof Abandoned),
+        holdMs: router.holdMs,
+        ...(checker ? { nextChange: (ms: number) => checker.nextChange(ms) } : {}),
+        report: (host, change) => checker?.report(host, change),
+      });
+    } catch (error) {
+      if (!(error instanceof Abandoned)) throw error;
+      return undefined;
+    }
+    if (!acquired.ok) {
+      if (!checker) {
+        // No health checks (the upstream: form): as before routing, the host is unreachable.
+        this.#upstreamFailed("pgrelay could not connect to upstream", new Error(acquired.reason));
+        return undefined;
+      }
+      this.#host.logger.log("warn", "no_eligible_host", { ...this.context.toJSON(), cluster: cluster.settings.name, target: choice.target, error: acquired.reason });
+      this.#fail(noEligibleHost(this.context.id, cluster.settings.name, choice.target), "no_eligible_host");
+      return undefined;
+    }
+    const server = acquired.connection;
+    this.context.upstream = hostAddress(acquired.host.address);
+    this.#binding = { route: choice.route.label, cluster, target: choice.target, host: acquired.host };
     if (!this.#clientOpen || this.#endReason !== undefined) {
       server.destroy();
       return undefined;
@@ -418,7 +504,7 @@ export class Session {
     this.#host.metrics.upstreamConnectFailed();
     this.#host.logger.log("warn", "upstream_failed", {
       ...this.context.toJSON(),
-      error: `${what} ${formatAddress(this.#settings.upstream)}: ${error.message}`,
+      error: `${what} ${formatAddress(this.context.upstream ?? this.#settings.upstream)}: ${error.message}`,
     });
     this.#fail(upstreamUnreachable(this.context.id), "upstream_unreachable");
   }
@@ -429,23 +515,9 @@ export class Session {
     if (server) this.#startRelay(server, { startupPacket });
   }
 
-  /** The upstream connection with `upstream_tls` applied; on failure the client has its 08001. */
+  /** The upstream connection with the cluster's TLS (else `upstream_tls`) applied; on failure the client has its FATAL. */
   async #openSecuredUpstream(): Promise<RelaySocket | undefined> {
-    const plain = await this.#openUpstream();
-    if (!plain) return undefined;
-    let server: RelaySocket;
-    try {
-      server = await secureUpstream(plain, this.#settings.upstreamEncryption ?? NO_UPSTREAM_TLS, this.#settings.connectTimeoutMs);
-    } catch (error) {
-      plain.destroy();
-      this.#upstreamFailed("pgrelay could not secure the connection to upstream", error as Error);
-      return undefined;
-    }
-    if (!this.#clientOpen || this.#endReason !== undefined) {
-      server.destroy();
-      return undefined;
-    }
-    return server;
+    return await this.#openUpstream(true);
   }
 
   /**
@@ -523,10 +595,12 @@ export class Session {
     const connectTimeoutMs = this.#settings.connectTimeoutMs;
     let plain: RelaySocket | undefined;
     let step = "connect to";
+    // The first host of the session's cluster that is up (any role: every host has the same roles).
+    const { address, tls } = this.#authQueryHost();
     try {
-      plain = await this.#host.connect(this.#settings.upstream, { timeoutMs: connectTimeoutMs });
+      plain = await this.#host.connect(address, { timeoutMs: connectTimeoutMs });
       step = "secure the connection to";
-      const server = await secureUpstream(plain, this.#settings.upstreamEncryption ?? NO_UPSTREAM_TLS, connectTimeoutMs);
+      const server = await secureUpstream(plain, tls, connectTimeoutMs);
       step = "run auth.query on";
       return await fetchVerifier(server, query, user, { timeoutMs });
     } catch (error) {
@@ -535,10 +609,34 @@ export class Session {
       this.#host.logger.log("warn", "auth_query_failed", {
         ...this.context.toJSON(),
         auth_user: query.user,
-        error: `pgrelay could not ${step} upstream ${formatAddress(this.#settings.upstream)}: ${(error as Error).message}`,
+        error: `pgrelay could not ${step} upstream ${formatAddress(address)}: ${(error as Error).message}`,
       });
       return undefined;
     }
+  }
+
+  /** Where auth.query runs: the first host up in the cluster the session's facts route to, else `upstream`. */
+  #authQueryHost(): { address: SocketAddress; tls: UpstreamTlsSettings } {
+    const fallback = { address: this.#settings.upstream, tls: this.#settings.upstreamEncryption ?? NO_UPSTREAM_TLS };
+    const routed = this.#router.route(this.#routeFacts());
+    if (!routed) return fallback;
+    const hosts = routed.cluster.cluster.hosts;
+    const host = hosts.find((candidate) => candidate.up) ?? hosts[0]!;
+    const address = hostAddress(host.address);
+    return { address, tls: tlsForHost(routed.cluster.tls ?? fallback.tls, address.hostname) };
+  }
+
+  #routeFacts() {
+    return {
+      user: this.context.user,
+      database: this.context.database,
+      applicationName: this.context.applicationName,
+      replication: this.context.replication,
+      source: this.context.client.hostname,
+      tls: this.context.tls,
+      now: new Date(),
+      serverName: this.#client.tls?.serverName,
+    };
   }
 
   /**
@@ -598,7 +696,11 @@ export class Session {
             metrics.backendMessages[type]!++;
             timer.backend(type);
           },
-        ready: () => this.#handshakeDone(),
+        ready: () => {
+          this.#handshakeDone();
+          // After the chunk with ReadyForQuery is written: the client reads the FATAL as the session's end.
+          if (this.#binding && this.#binding.target !== "any") queueMicrotask(() => this.#checkServerRole());
+        },
         transactionEnded: (kind) => metrics.transactionEnded(kind),
         saslMechanisms: (mechanisms) => {
           if (watchBinding) offered = mechanisms;
@@ -639,7 +741,7 @@ export class Session {
     const toClient = new RelayPump(server, this.#client, backend, (error) => {
       this.#host.logger.log("warn", "upstream_protocol_error", {
         ...this.context.toJSON(),
-        error: `pgrelay received a malformed message from upstream ${formatAddress(this.#settings.upstream)}: ${error.message}`,
+        error: `pgrelay received a malformed message from upstream ${formatAddress(this.context.upstream ?? this.#settings.upstream)}: ${error.message}`,
       });
       this.#fail(upstreamMalformed(this.context.id), "protocol_error");
     }, this.context.fromServer, this.#settings.bandwidthPerSession ?? 0);
@@ -659,6 +761,24 @@ export class Session {
     this.#reportOutcome("ok");
     this.#host.metrics.handshakeDone((performance.now() - this.#acceptedAt) / 1000);
     this.#host.logger.log("info", "session_ready", this.context.toJSON());
+  }
+
+  /**
+   * The server's own word on its role (ParameterStatus in_hot_standby, default_transaction_read_only), as
+   * libpq checks target_session_attrs: a host whose role changed since its last health check does not suit
+   * the route's target, and the client is told to retry (57P03). A server that did not report the facts
+   * (before PostgreSQL 14) is trusted on the health check's word.
+   */
+  #checkServerRole(): void {
+    const binding = this.#binding;
+    if (!binding || this.#ended || this.#endReason !== undefined) return;
+    const accepts = targetAcceptsServer(binding.target, {
+      inHotStandby: parseServerBoolean(this.context.parameters.get("in_hot_standby")),
+      defaultTransactionReadOnly: parseServerBoolean(this.context.parameters.get("default_transaction_read_only")),
+    });
+    if (accepts !== false) return;
+    this.#host.logger.log("warn", "wrong_server_role", { ...this.context.toJSON(), cluster: binding.cluster.settings.name, host: binding.host.address, target: binding.target });
+    this.#fail(wrongServerRole(this.context.id, binding.cluster.settings.name, binding.target), "wrong_server_role");
   }
 
   #serverError(fields: Map<string, string>, fatal: boolean): void {
@@ -895,6 +1015,12 @@ export class Session {
     });
     this.#host.sessionEnded(this);
   }
+}
+
+/** The TLS settings for one host: an empty server name (clusters' default) means the host's own name. */
+function tlsForHost(tls: UpstreamTlsSettings, hostname: string): UpstreamTlsSettings {
+  if (!tls.client || tls.client.serverName !== "") return tls;
+  return { mode: tls.mode, client: { ...tls.client, serverName: hostname } };
 }
 
 export function formatAddress(address: SocketAddress): string {
