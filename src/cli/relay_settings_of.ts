@@ -95,6 +95,7 @@ export async function relaySettingsOf(config: Config, previous?: Router): Promis
     holdMs: config.holdTimeoutMs,
     tlsOf: (cluster: ClusterSettings) => clusterTls.get(cluster.name),
     healthPasswords,
+    healthRequireAuth: config.auth.upstreamRequireAuth,
     previous,
   });
   let authentication: RelaySettings["authentication"] = { mode: "relay" };

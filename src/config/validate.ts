@@ -133,6 +133,9 @@ export function buildConfig(layers: readonly RawLayer[]): { config: Config; issu
     }
   }
   issues.push(...crossCheck(config));
+  // A routes: or clusters: section that failed to parse is not also reported as missing.
+  const failed = (key: string) => issues.some((issue) => issue.key === key || issue.key.startsWith(`${key}[`) || issue.key.startsWith(`${key}.`));
+  if (!failed("routes") && !failed("clusters")) issues.push(...routingCrossCheck(config));
   issues.push(...passthroughBlindSpots(config, layers));
   return { config, issues };
 }
@@ -169,7 +172,6 @@ function crossCheck(config: Config): ConfigIssue[] {
   if (tls.mode === "passthrough" && upstreamTls.mode !== "disable") {
     issues.push({ key: "upstream_tls", message: "must be disable with tls.mode passthrough: the client's own TLS session goes through to the server" });
   }
-  issues.push(...routingCrossCheck(config));
   return issues;
 }
 

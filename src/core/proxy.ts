@@ -15,6 +15,8 @@ import type { Listener, RelaySocket, RuntimeAdapter, SocketAddress } from "./soc
 import type { StartupGate } from "./startup_gate.ts";
 import { type Router, singleUpstreamRouter } from "../routing/router.ts";
 import { hostDown } from "./routing_errors.ts";
+import { healthProbe } from "./health_login.ts";
+import type { UpstreamAuthMethod } from "./upstream_auth.ts";
 import type { HostChange, HostState } from "../routing/host_state.ts";
 
 export interface ProxyOptions extends RelaySettings {
@@ -88,6 +90,7 @@ export class Proxy {
     proxy.#listener = await adapter.listen(options.listen, (socket) => proxy.#accept(socket), {
       reusePort: options.reusePort === true,
     });
+    proxy.#startRouter(proxy.#settings.router!);
     options.logger.log("info", "listening", {
       listen: formatAddress(proxy.address),
       upstream: formatAddress(options.upstream),
@@ -174,12 +177,31 @@ export class Proxy {
       this.#logger.log("warn", "drain_timeout", { sessions: this.#sessions.size });
       await this.close();
     }
+    this.#settings.router!.stop();
   }
 
   /** Applies new relay settings to sessions that start from now on. */
   reconfigure(settings: RelaySettings): void {
+    const old = this.#settings.router!;
     this.#settings = settingsOf(settings);
-    this.#listenToRouter(this.#settings.router!);
+    const router = this.#settings.router!;
+    this.#listenToRouter(router);
+    if (router !== old) {
+      old.stop();
+      if (this.#listener && !this.#draining) this.#startRouter(router);
+    }
+  }
+
+  /** Starts the router's health checks, probing with this proxy's connector. */
+  #startRouter(router: Router): void {
+    const defaultTls = this.#settings.upstreamEncryption;
+    router.start((routed, health) =>
+      healthProbe(this.#adapter.connect, routed, health, {
+        passwords: router.healthPasswords,
+        defaultTls,
+        requireAuth: router.healthRequireAuth as readonly UpstreamAuthMethod[] | undefined,
+      })
+    );
   }
 
   /** The router new sessions are routed by. */
@@ -238,6 +260,7 @@ export class Proxy {
   /** Stops accepting and ends every session with FATAL 57P01; resolves once they are closed (at most 2 s). */
   async close(): Promise<void> {
     this.#draining = true;
+    this.#settings.router!.stop();
     await this.#listener?.close();
     const error: ProxyError = {
       severity: "FATAL",

@@ -27,7 +27,7 @@ import { RelayPump } from "./relay_pump.ts";
 import type { RelaySettings } from "./relay_settings.ts";
 import { SessionContext } from "./session_context.ts";
 import type { Connector, RelaySocket, SocketAddress } from "./socket.ts";
-import { NO_CLIENT_TLS, NO_UPSTREAM_TLS } from "./tls_settings.ts";
+import { NO_CLIENT_TLS, NO_UPSTREAM_TLS, tlsForHost } from "./tls_settings.ts";
 import { requestTls, secureUpstream } from "./upstream_tls.ts";
 import { handshakeFailed, upstreamLost, upstreamMalformed, upstreamUnreachable } from "./upstream_errors.ts";
 import { cancelRequest } from "../protocol/frontend_messages.ts";
@@ -1015,12 +1015,6 @@ export class Session {
     });
     this.#host.sessionEnded(this);
   }
-}
-
-/** The TLS settings for one host: an empty server name (clusters' default) means the host's own name. */
-function tlsForHost(tls: UpstreamTlsSettings, hostname: string): UpstreamTlsSettings {
-  if (!tls.client || tls.client.serverName !== "") return tls;
-  return { mode: tls.mode, client: { ...tls.client, serverName: hostname } };
 }
 
 export function formatAddress(address: SocketAddress): string {

@@ -43,6 +43,7 @@ export class Router {
   /** How long a client is held while its route has no eligible host. */
   readonly holdMs: number;
   readonly healthPasswords: ReadonlyMap<string, string>;
+  readonly healthRequireAuth: readonly string[] | undefined;
   #events: RouterEvents = {};
   #started = false;
 
@@ -53,9 +54,12 @@ export class Router {
     tlsOf?: (settings: ClusterSettings) => UpstreamTlsSettings | undefined;
     /** health.user name → its plaintext password (from auth.file). */
     healthPasswords?: ReadonlyMap<string, string>;
+    /** auth.upstream_require_auth: what health.user's login may answer. */
+    healthRequireAuth?: readonly string[] | undefined;
     /** The router this one replaces: its hosts' records are kept. */
     previous?: Router | undefined;
   }) {
+    this.healthRequireAuth = options.healthRequireAuth;
     this.healthPasswords = options.healthPasswords ?? new Map();
     this.table = new RouteTable(options.routes);
     this.holdMs = options.holdMs ?? DEFAULT_HOLD_MS;
