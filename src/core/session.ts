@@ -444,6 +444,9 @@ export class Session {
     const tls = secure ? cluster.tls ?? this.#settings.upstreamEncryption ?? NO_UPSTREAM_TLS : NO_UPSTREAM_TLS;
     const timeoutMs = this.#settings.connectTimeoutMs;
     const checker = cluster.checker;
+    /** The last attempt's failure, logged as before routing when the cluster is one unchecked host. */
+    let last: { what: string; error: Error } | undefined;
+    const quiet = !checker && cluster.cluster.hosts.length === 1;
     let acquired;
     try {
       acquired = await acquire(cluster.cluster, choice.target, {
@@ -451,8 +454,10 @@ export class Session {
           if (!this.#clientOpen || this.#endReason !== undefined) throw new Abandoned();
           const address = hostAddress(host.address);
           this.context.upstream = address;
+          let what = "pgrelay could not connect to upstream";
           try {
             const plain = await this.#host.connect(address, { timeoutMs });
+            what = "pgrelay could not secure the connection to upstream";
             try {
               return await secureUpstream(plain, tlsForHost(tls, address.hostname), timeoutMs);
             } catch (error) {
@@ -460,12 +465,13 @@ export class Session {
               throw error;
             }
           } catch (error) {
+            last = { what, error: error as Error };
             this.#host.metrics.upstreamConnectFailed();
-            this.#host.logger.log("warn", "upstream_connect_failed", {
+            if (!quiet) this.#host.logger.log("warn", "upstream_connect_failed", {
               ...this.context.toJSON(),
               cluster: cluster.settings.name,
               host: host.address,
-              error: (error as Error).message,
+              error: `${what} ${host.address}: ${(error as Error).message}`,
             });
             throw error;
           }
@@ -482,7 +488,7 @@ export class Session {
     if (!acquired.ok) {
       if (!checker) {
         // No health checks (the upstream: form): as before routing, the host is unreachable.
-        this.#upstreamFailed("pgrelay could not connect to upstream", new Error(acquired.reason));
+        this.#upstreamFailed(last?.what ?? "pgrelay could not connect to upstream", last?.error ?? new Error(acquired.reason), false);
         return undefined;
       }
       this.#host.logger.log("warn", "no_eligible_host", { ...this.context.toJSON(), cluster: cluster.settings.name, target: choice.target, error: acquired.reason });
@@ -500,8 +506,8 @@ export class Session {
   }
 
   /** The client gets a plain 08001 with the session id; the address and the cause go to the log only. */
-  #upstreamFailed(what: string, error: Error): void {
-    this.#host.metrics.upstreamConnectFailed();
+  #upstreamFailed(what: string, error: Error, count = true): void {
+    if (count) this.#host.metrics.upstreamConnectFailed();
     this.#host.logger.log("warn", "upstream_failed", {
       ...this.context.toJSON(),
       error: `${what} ${formatAddress(this.context.upstream ?? this.#settings.upstream)}: ${error.message}`,
