@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import process from "node:process";
 import { after, before, describe, it } from "node:test";
 import pg from "pg";
 import { freePort } from "../support/free_port.ts";
@@ -103,7 +104,7 @@ routes:
     await writeFile(join(dir, "userlist.txt"), `"${user}" "${password}"\n`, { mode: 0o600 });
     await writeFile(join(dir, "pgrelay.yaml"), config("300ms"), { mode: 0o600 });
     await writeFile(join(dir, "stale.yaml"), config("1h"), { mode: 0o600 });
-    relay = await spawnPgrelay(["--config", join(dir, "pgrelay.yaml")]);
+    relay = await spawnPgrelay(["--config", join(dir, "pgrelay.yaml"), "--admin", "127.0.0.1:0"]);
     stale = await spawnPgrelay(["--config", join(dir, "stale.yaml")]);
   });
   after(async () => {
@@ -120,6 +121,63 @@ routes:
     const app = await reach(relay, "app");
     assert.deepEqual(app, { port: pair.primary.port, inRecovery: false });
     assert.match(relay.stderr(), /"event":"session_ready".*"route":"reports"/);
+  });
+
+  it("admin: GET /clusters, per-host metrics, /readyz per route, and the route in GET /sessions", async () => {
+    const admin = `http://127.0.0.1:${relay.admin!.port}`;
+    const clusters = await (await fetch(`${admin}/clusters`)).json() as {
+      clusters: { name: string; hosts: { host: string; role: string; up: boolean; timeline: number | null }[] }[];
+    };
+    const main = clusters.clusters.find((cluster) => cluster.name === "main")!;
+    assert.deepEqual(
+      main.hosts.map(({ host, role, up, timeline }) => ({ host, role, up, timeline })),
+      [
+        { host: `127.0.0.1:${pair.primary.port}`, role: "primary", up: true, timeline: 1 },
+        { host: `127.0.0.1:${pair.standby.port}`, role: "standby", up: true, timeline: 1 },
+      ],
+    );
+    const metrics = await (await fetch(`${admin}/metrics`)).text();
+    assert.match(metrics, new RegExp(`pgrelay_upstream_up\\{cluster="main",host="127.0.0.1:${pair.standby.port}"\\} 1`));
+    assert.match(metrics, new RegExp(`pgrelay_upstream_role\\{cluster="main",host="127.0.0.1:${pair.primary.port}",role="primary"\\} 1`));
+    assert.match(metrics, new RegExp(`pgrelay_upstream_role\\{cluster="main",host="127.0.0.1:${pair.primary.port}",role="standby"\\} 0`));
+    assert.match(metrics, new RegExp(`pgrelay_upstream_lag_bytes\\{cluster="main",host="127.0.0.1:${pair.standby.port}"\\} \\d+`));
+    assert.match(metrics, /pgrelay_route_sessions_total\{route="reports"\} [1-9]/);
+    assert.match(metrics, /pgrelay_upstream_check_seconds_count [1-9]/);
+    // The `dead` route has no eligible host, so pgrelay is not ready.
+    const ready = await fetch(`${admin}/readyz`);
+    assert.equal(ready.status, 503);
+    assert.match(await ready.text(), /no eligible host for route dead/);
+    const c = client(relay, "report-listed");
+    await c.connect();
+    try {
+      const sessions = await (await fetch(`${admin}/sessions`)).json() as { sessions: { application_name: string; route: string; host: string }[] };
+      const row = sessions.sessions.find((session) => session.application_name === "report-listed");
+      assert.deepEqual({ route: row?.route, host: row?.host }, { route: "reports", host: `127.0.0.1:${pair.standby.port}` });
+    } finally {
+      await c.end();
+    }
+  });
+
+  it("SIGHUP reloads routes: new sessions follow them, existing sessions keep their server", async () => {
+    const file = join(dir, "pgrelay.yaml");
+    const reloads = () => relay.stderr().split('"event":"config_reloaded"').length - 1;
+    const before = reloads();
+    const kept = client(relay, "report-kept");
+    await kept.connect();
+    try {
+      await writeFile(file, config("300ms").replace("target: standby", "target: primary"), { mode: 0o600 });
+      process.kill(relay.pid, "SIGHUP");
+      await waitFor(() => reloads() > before, "the reload", 15_000);
+      assert.deepEqual(await reach(relay, "report-moved"), { port: pair.primary.port, inRecovery: false });
+      const still = await kept.query<{ port: number }>("SELECT inet_server_port() AS port");
+      assert.equal(still.rows[0]!.port, pair.standby.port);
+    } finally {
+      await kept.end().catch(() => {});
+      await writeFile(file, config("300ms"), { mode: 0o600 });
+      process.kill(relay.pid, "SIGHUP");
+      await waitFor(() => reloads() > before + 1, "the second reload", 15_000);
+    }
+    assert.deepEqual(await reach(relay, "report-back"), { port: pair.standby.port, inRecovery: true });
   });
 
   it("retries the next host when the first refuses the connection, before the client sees anything", async () => {
@@ -247,6 +305,21 @@ routes:
 `);
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /clusters main \(2 hosts\), routes 2/);
+  });
+
+  it("--explain shows the route the facts take after the policy decision", async () => {
+    const file = join(dir, "explain.yaml");
+    await writeFile(file, `
+clusters:
+  main: { hosts: ["127.0.0.1:5432"] }
+routes:
+  - { name: reports, match: { application_name: "report*" }, cluster: main }
+  - { name: default, cluster: main }
+`, { mode: 0o600 });
+    const result = await runPgrelay(["--config", file, "--explain", "user=alice", "application_name=report-daily", "source=10.0.0.1"]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /route reports: matches/);
+    assert.match(result.stdout, /route: reports -> cluster "main", target any/);
   });
 
   it("needs a plaintext password for health.user in auth.file", async () => {
