@@ -36,6 +36,7 @@ import type { HostState } from "../routing/host_state.ts";
 import { hostAddress, type RoutedCluster, type Router, singleUpstreamRouter } from "../routing/router.ts";
 import { parseServerBoolean, type Target, targetAcceptsServer } from "../routing/target.ts";
 import { noEligibleHost, noRoute, wrongServerRole } from "./routing_errors.ts";
+import { readUntilReady } from "./server_ready.ts";
 import type { UpstreamTlsSettings } from "./tls_settings.ts";
 
 /** What a session needs from the proxy that owns it. */
@@ -565,17 +566,53 @@ export class Session {
     this.#authenticatingClient = false;
     this.#client.pause();
     this.#listenToClient(this.#client);
-    const server = await this.#openSecuredUpstream();
-    if (!server) return;
+    // pgrelay logs in itself, so a server whose role turns out wrong for the route's target (stale health)
+    // is left for the next candidate before the client sees anything: at most one try per host.
+    for (let attempt = 0;; attempt++) {
+      const server = await this.#openSecuredUpstream();
+      if (!server) return;
+      const retried = await this.#loginUpstream(server, startupPacket, login, { ...limits, user, requireAuth: auth.upstreamRequireAuth }, attempt);
+      if (!retried) return;
+    }
+  }
+
+  /**
+   * pgrelay's login on `server` for a client it authenticated; resolves true when the server's role does not
+   * suit the route's target and the next host should be tried (the host is marked down until a check passes).
+   */
+  async #loginUpstream(
+    server: RelaySocket,
+    startupPacket: Uint8Array,
+    login: ClientLogin,
+    options: Parameters<typeof loginUpstream>[3],
+    attempt: number,
+  ): Promise<boolean> {
     try {
-      const result = await loginUpstream(server, startupPacket, login, { ...limits, user, requireAuth: auth.upstreamRequireAuth });
+      const result = await loginUpstream(server, startupPacket, login, options);
       if (!this.#clientOpen) {
         server.destroy();
-        return;
+        return false;
+      }
+      const binding = this.#binding;
+      if (result.ok && binding && binding.target !== "any") {
+        const ready = await readUntilReady(server, result.rest, options.timeoutMs);
+        if (!this.#clientOpen) {
+          server.destroy();
+          return false;
+        }
+        if (targetAcceptsServer(binding.target, ready.facts) === false && attempt < binding.cluster.cluster.hosts.length) {
+          server.destroy();
+          this.#host.logger.log("warn", "wrong_server_role_retry", { ...this.context.toJSON(), cluster: binding.cluster.settings.name, host: binding.host.address, target: binding.target });
+          const change = binding.host.recordConnectFailure(`its role no longer suits target ${binding.target} (stale health check)`);
+          binding.cluster.checker?.report(binding.host, change);
+          return true;
+        }
+        this.#startRelay(server, { serverBytes: ready.bytes });
+        return false;
       }
       if (result.ok) {
         this.#startRelay(server, { serverBytes: result.rest });
-        return;
+        return false;
       }
       // The server refused pgrelay's login: the client gets the server's own error, as it is.
       server.destroy();
@@ -584,10 +621,12 @@ export class Session {
       this.#host.logger.log("warn", "upstream_login_refused", this.context.toJSON());
       if (!this.#clientClosing) this.#client.write(result.frame);
       this.#closeClient();
+      return false;
     } catch (error) {
       server.destroy();
       if (isProxyError(error)) this.#fail(error, "auth_failed");
       else this.#upstreamFailed("pgrelay could not log in to upstream", error as Error);
+      return false;
     }
   }
 
