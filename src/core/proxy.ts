@@ -93,7 +93,9 @@ export class Proxy {
     proxy.#startRouter(proxy.#settings.router!);
     options.logger.log("info", "listening", {
       listen: formatAddress(proxy.address),
-      upstream: formatAddress(options.upstream),
+      ...(proxy.#settings.router!.clusters.has("upstream") && proxy.#settings.router!.clusters.size === 1
+        ? { upstream: formatAddress(options.upstream) }
+        : { clusters: [...proxy.#settings.router!.clusters.keys()] }),
       runtime: adapter.name,
     });
     return proxy;

@@ -487,6 +487,7 @@ export class Session {
       return undefined;
     }
     if (!acquired.ok) {
+      if (!this.#clientOpen || this.#endReason !== undefined) return undefined; // ended while held
       if (!checker) {
         // No health checks (the upstream: form): as before routing, the host is unreachable.
         this.#upstreamFailed(last?.what ?? "pgrelay could not connect to upstream", last?.error ?? new Error(acquired.reason), false);
