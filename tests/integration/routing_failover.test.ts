@@ -12,6 +12,8 @@ import { join } from "node:path";
 import process from "node:process";
 import { after, before, describe, it } from "node:test";
 import pg from "pg";
+import { makeTestPki } from "../support/certs.ts";
+import { runPsql } from "../support/clients.ts";
 import { freePort } from "../support/free_port.ts";
 import { type PgrelayProcess, runPgrelay, spawnPgrelay } from "../support/pgrelay.ts";
 import { type ReplicatedPair, startReplicatedPair } from "../support/replication.ts";
@@ -178,6 +180,38 @@ routes:
       await waitFor(() => reloads() > before + 1, "the second reload", 15_000);
     }
     assert.deepEqual(await reach(relay, "report-back"), { port: pair.standby.port, inRecovery: true });
+  });
+
+  it("routes on the TLS server name (SNI) of a client whose TLS pgrelay terminates", async () => {
+    const pki = await makeTestPki(join(dir, "pki"));
+    const file = join(dir, "sni.yaml");
+    await writeFile(file, `
+tls: { mode: terminate, cert: ${JSON.stringify(pki.proxy.certPath)}, key: ${JSON.stringify(pki.proxy.keyPath)} }
+clusters:
+  by_name: { hosts: ["127.0.0.1:${pair.primary.port}"] }
+  others: { hosts: ["127.0.0.1:${pair.standby.port}"] }
+routes:
+  - { name: sni, match: { server_name: "LOCALHOST" }, cluster: by_name }
+  - { name: others, cluster: others }
+`, { mode: 0o600 });
+    const sni = await spawnPgrelay(["--config", file]);
+    try {
+      const psql = (host: string) =>
+        runPsql(["-A", "-t", "-c", "SELECT pg_is_in_recovery()"], {
+          host,
+          port: sni.address.port,
+          ...pair.primary.users.superuser,
+          database: "postgres",
+          env: { PGSSLMODE: "require" },
+        });
+      const named = await psql("localhost"); // libpq sends SNI for a host name
+      assert.equal(named.stdout.trim(), "f", named.stderr);
+      const address = await psql("127.0.0.1"); // and none for an IP address
+      assert.equal(address.stdout.trim(), "t", address.stderr);
+      assert.match(sni.stderr(), /"event":"session_ready".*"route":"sni"/);
+    } finally {
+      await sni.stop("SIGKILL");
+    }
   });
 
   it("retries the next host when the first refuses the connection, before the client sees anything", async () => {
