@@ -214,6 +214,29 @@ routes:
     }
   });
 
+  it("a cluster's tls: overrides upstream_tls for its hosts", async () => {
+    const file = join(dir, "tls.yaml");
+    await writeFile(file, `
+upstream_tls: { mode: require }
+clusters:
+  plain: { hosts: ["127.0.0.1:${pair.primary.port}"], tls: { mode: disable } }
+  global: { hosts: ["127.0.0.1:${pair.primary.port}"] }
+routes:
+  - { name: plain, match: { application_name: plain }, cluster: plain }
+  - { name: global, cluster: global }
+`, { mode: 0o600 });
+    const proxy = await spawnPgrelay(["--config", file]);
+    try {
+      // The test server has no TLS: the cluster that turns TLS off works, the one that inherits require fails.
+      assert.deepEqual(await reach(proxy, "plain"), { port: pair.primary.port, inRecovery: false });
+      const error = await reach(proxy, "other").then(() => undefined, (caught: Error & { code?: string }) => caught);
+      assert.equal(error?.code, "08001");
+      assert.match(proxy.stderr(), /"event":"upstream_failed".*the server does not accept TLS/);
+    } finally {
+      await proxy.stop("SIGKILL");
+    }
+  });
+
   it("retries the next host when the first refuses the connection, before the client sees anything", async () => {
     const reached = await reach(relay, "retry");
     assert.equal(reached.port, pair.primary.port);
