@@ -2,7 +2,7 @@
  * The admin HTTP endpoints, as a web-standard `Request -> Response` handler that both runtimes serve:
  * `/metrics` (Prometheus text), `/healthz` (the process answers), `/readyz` (listening, not draining, and
  * the upstream accepts TCP connections; 503 with the reason otherwise), `GET /sessions` (every live session
- * as JSON) and `POST /sessions/<id>/terminate` (ends one with FATAL 57P01). The bearer token, when
+ * as JSON), `GET /clusters` (the upstream hosts' health) and `POST /sessions/<id>/terminate` (ends one with FATAL 57P01). The bearer token, when
  * configured, is checked by requireBearerToken around this handler.
  */
 import type { Proxy } from "../core/proxy.ts";

@@ -272,7 +272,7 @@ async function serve(initial: Config, args: CliArgs, logger: JsonLogger, worker:
       // A worker's admin endpoint is internal: the supervisor asks it and serves the combined answer.
       logger.log("info", isWorker ? "worker_admin_listening" : "admin_listening", {
         admin: formatAddress(admin.address),
-        paths: ["/metrics", "/healthz", "/readyz", "/sessions"],
+        paths: ["/metrics", "/healthz", "/readyz", "/sessions", "/clusters"],
         token: adminToken !== undefined,
       });
     } catch (error) {
