@@ -131,6 +131,8 @@ export class Session {
   /** The server sent a FATAL (or PANIC): its close needs no word of pgrelay's. */
   #serverFatal = false;
   #binding: SessionBinding | undefined;
+  /** Ends the count of this session on its host (least_connections). */
+  #unbind: (() => void) | undefined;
   readonly #router: Router;
   readonly #acceptedAt = performance.now();
 
@@ -500,6 +502,8 @@ export class Session {
     const server = acquired.connection;
     this.context.upstream = hostAddress(acquired.host.address);
     this.#binding = { route: choice.route.label, cluster, target: choice.target, host: acquired.host };
+    this.#unbind?.();
+    this.#unbind = router.bind(acquired.host);
     if (!this.#clientOpen || this.#endReason !== undefined) {
       server.destroy();
       return undefined;
@@ -1052,6 +1056,7 @@ export class Session {
     this.#toClient?.dispose();
     this.#toServer?.dispose();
     this.#releaseSlot();
+    this.#unbind?.();
     this.#audit?.ended(this.#endReason ?? "client_closed");
     this.#host.metrics.sessionEnded(context, (performance.now() - this.#acceptedAt) / 1000);
     this.#host.logger.log("info", "session_end", {

@@ -45,6 +45,8 @@ export class Router {
   readonly healthPasswords: ReadonlyMap<string, string>;
   readonly healthRequireAuth: readonly string[] | undefined;
   #events: RouterEvents = {};
+  /** Sessions bound to each host now, for `balance: least_connections`. */
+  #connections: Map<HostState, number>;
   #started = false;
 
   constructor(options: {
@@ -61,6 +63,9 @@ export class Router {
   }) {
     this.healthRequireAuth = options.healthRequireAuth;
     this.healthPasswords = options.healthPasswords ?? new Map();
+    // Shared with the router this one replaces: sessions bound before a reload still count.
+    this.#connections = options.previous ? options.previous.#connections : new Map();
+    const connections = this.#connections;
     this.table = new RouteTable(options.routes);
     this.holdMs = options.holdMs ?? DEFAULT_HOLD_MS;
     const clusters = new Map<string, RoutedCluster>();
@@ -76,6 +81,7 @@ export class Router {
           hosts,
           maxLagBytes: settings.maxLagBytes,
           balance: settings.balance,
+          connections: (host) => connections.get(host) ?? 0,
         }),
         tls: options.tlsOf?.(settings),
         checker: undefined,
@@ -90,6 +96,20 @@ export class Router {
     if (!choice) return undefined;
     const cluster = this.clusters.get(choice.cluster);
     return cluster ? { choice, cluster } : undefined;
+  }
+
+  /** A session is bound to `host` (counted for least_connections); `release` undoes it once. */
+  bind(host: HostState): () => void {
+    const connections = this.#connections;
+    connections.set(host, (connections.get(host) ?? 0) + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const left = (connections.get(host) ?? 1) - 1;
+      if (left > 0) connections.set(host, left);
+      else connections.delete(host);
+    };
   }
 
   /** Sets who hears of host changes and checks (the proxy: it ends sessions on a host that went down). */

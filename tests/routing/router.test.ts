@@ -95,3 +95,30 @@ describe("config: clusters, routes and routing", () => {
     assert.match(build({ routing: { hold: "1s" } }).issues[0]!.message, /unknown key routing.hold/);
   });
 });
+
+describe("Router.bind", () => {
+  it("counts sessions per host for least_connections, across a reload, and releases once", () => {
+    const settings = parseClusters({
+      main: { hosts: ["db1:5432", "db2:5432"], health: { user: "health" }, balance: "least_connections" },
+    });
+    const router = new Router({ clusters: settings, routes });
+    const cluster = router.clusters.get("main")!.cluster;
+    const [db1, db2] = cluster.hosts;
+    for (const host of [db1!, db2!]) host.recordCheck({ role: "standby", lsn: 1n, timeline: 1 }, new Date());
+    const release = router.bind(db1!);
+    router.bind(db1!);
+    const reloaded = new Router({ clusters: settings, routes, previous: router });
+    const after = reloaded.clusters.get("main")!.cluster;
+    assert.equal(after.hosts[0], db1);
+    const first = () => {
+      const picked = after.candidates("standby");
+      return picked.ok ? picked.hosts[0]!.address : "";
+    };
+    assert.deepEqual([first(), first()], ["db2:5432", "db2:5432"], "db1 has two sessions");
+    release();
+    release();
+    reloaded.bind(db2!);
+    reloaded.bind(db2!);
+    assert.equal(first(), "db1:5432", "db1 one session, db2 two");
+  });
+});
