@@ -271,7 +271,8 @@ export class Session {
       this.#holdSlot(verdict.release);
       this.context.admittedBy = verdict.rule;
     }
-    this.context.upstream = this.#settings.upstream;
+    // The upstream: form has one server; with clusters it is known once the session connects.
+    if (this.#router.clusters.has("upstream") && this.#router.clusters.size === 1) this.context.upstream = this.#settings.upstream;
     this.#audit = this.#host.auditor?.begin(this.context, this.context.admittedBy ?? "none");
     return true;
   }
@@ -350,7 +351,7 @@ export class Session {
     this.context.clientTls = "passthrough";
     if (!this.#admit()) return;
     this.context.clientTls = "none";
-    const server = await this.#openUpstream(false);
+    const server = await this.#openUpstream(false, true);
     if (!server) return;
     if (sslRequest) {
       let answer: string;
@@ -429,13 +430,15 @@ export class Session {
   /**
    * Routes the session (its facts pick a route, the route a cluster and target), then connects to the
    * cluster's first candidate that accepts (connect retry), holding the client while none is eligible.
-   * `secure`: applies the cluster's upstream TLS (else `upstream_tls`). On failure the client has its
+   * `secure`: applies the cluster's upstream TLS (else `upstream_tls`); `passthrough`: the client's own TLS
+   * goes through (its route sees `tls: true` and no user or database). On failure the client has its
    * FATAL (28000 no route, 57P03 no eligible host, 08001 unreachable) and this returns undefined.
    */
-  async #openUpstream(secure: boolean): Promise<RelaySocket | undefined> {
+  async #openUpstream(secure: boolean, passthrough = false): Promise<RelaySocket | undefined> {
     const router = this.#router;
     this.context.phase = "connecting";
-    const routed = router?.route(this.#routeFacts());
+    // A passthrough client encrypts end to end: for routes, as for the policy, its connection is TLS.
+    const routed = router.route(this.#routeFacts(passthrough));
     if (!routed) {
       this.#host.logger.log("warn", "no_route", this.context.toJSON());
       this.#fail(noRoute(this.context.id), "no_route");
@@ -676,14 +679,14 @@ export class Session {
     return { address, tls: tlsForHost(routed.cluster.tls ?? fallback.tls, address.hostname) };
   }
 
-  #routeFacts() {
+  #routeFacts(passthrough = false) {
     return {
       user: this.context.user,
       database: this.context.database,
       applicationName: this.context.applicationName,
       replication: this.context.replication,
       source: this.context.client.hostname,
-      tls: this.context.tls,
+      tls: passthrough || this.context.tls,
       now: new Date(),
       serverName: this.#client.tls?.serverName,
     };
