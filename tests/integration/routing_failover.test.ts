@@ -255,17 +255,27 @@ routes:
     await c.end().catch(() => {});
   });
 
-  it("ends a session on a host that stops answering with FATAL 08006 once health checks mark it down", async () => {
+  it("ends sessions, idle or busy, on a host that stops answering with FATAL 08006 once health checks mark it down", async () => {
     const c = client(relay, "report-idle");
     const ending = endingCode(c, 30_000);
     await c.connect();
     assert.equal((await c.query("SELECT pg_is_in_recovery() AS r")).rows[0].r, true);
+    const busy = client(relay, "report-busy");
+    busy.on("error", () => {});
+    await busy.connect();
+    const sleeping = busy.query("SELECT pg_sleep(60)").then(
+      () => "(the query finished)",
+      (caught: Error & { code?: string }) => caught.code,
+    );
+    await sleep(200);
     pair.standby.sigstop();
     try {
       assert.equal(await ending, "08006");
+      assert.equal(await sleeping, "08006");
     } finally {
       pair.standby.sigcont();
       await c.end().catch(() => {});
+      await busy.end().catch(() => {});
     }
     // The standby passes its checks again and serves reports.
     await waitFor(async () => (await reach(relay, "report-again").catch(() => undefined))?.inRecovery === true, "standby back", 30_000);
