@@ -301,6 +301,22 @@ routes:
     assert.ok(took < 15_000, `took ${Math.round(took)} ms`);
   });
 
+  it("split brain: the old primary restarted without standby.signal is never chosen over the promoted one", async () => {
+    await pair.primary.start();
+    const admin = `http://127.0.0.1:${relay.admin!.port}`;
+    const roles = async () => {
+      const body = await (await fetch(`${admin}/clusters`)).json() as {
+        clusters: { name: string; hosts: { role: string; up: boolean; timeline: number | null }[] }[];
+      };
+      return body.clusters.find((cluster) => cluster.name === "main")!.hosts;
+    };
+    await waitFor(async () => (await roles()).every((host) => host.up && host.role === "primary"), "two primaries", 30_000);
+    assert.deepEqual((await roles()).map((host) => host.timeline), [1, 2]);
+    for (let i = 0; i < 4; i++) {
+      assert.deepEqual(await reach(relay, "app"), { port: pair.standby.port, inRecovery: false });
+    }
+  });
+
   it("a session that lands on a host whose role changed since its last check ends with 57P03 and says to retry", async () => {
     // `stale` checked once at start, when the promoted host was still a standby.
     const c = client(stale, "report-stale");
