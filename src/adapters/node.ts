@@ -117,6 +117,10 @@ function tlsInfo(socket: tls.TLSSocket): TlsInfo {
     protocol: socket.getProtocol() ?? "unknown",
     cipher: socket.getCipher()?.name ?? "unknown",
     alpn: typeof alpn === "string" ? alpn : undefined,
+    // On the server side, the SNI name the client sent (false or undefined without one).
+    serverName: typeof (socket as { servername?: unknown }).servername === "string"
+      ? (socket as { servername?: string }).servername
+      : undefined,
   };
 }
 

@@ -2,7 +2,7 @@
  * The admin HTTP endpoints, as a web-standard `Request -> Response` handler that both runtimes serve:
  * `/metrics` (Prometheus text), `/healthz` (the process answers), `/readyz` (listening, not draining, and
  * the upstream accepts TCP connections; 503 with the reason otherwise), `GET /sessions` (every live session
- * as JSON) and `POST /sessions/<id>/terminate` (ends one with FATAL 57P01). The bearer token, when
+ * as JSON), `GET /clusters` (the upstream hosts' health) and `POST /sessions/<id>/terminate` (ends one with FATAL 57P01). The bearer token, when
  * configured, is checked by requireBearerToken around this handler.
  */
 import type { Proxy } from "../core/proxy.ts";
@@ -54,6 +54,9 @@ export function createAdminHandler(options: AdminOptions): (request: Request) =>
     return await pending;
   };
 
+  /** Health checks watch the upstreams: readiness and up-ness come from them, not from a TCP probe. */
+  const checked = () => [...proxy.router.clusters.values()].some((routed) => routed.settings.health !== undefined);
+
   return async (request) => {
     const path = new URL(request.url).pathname;
     const terminateId = terminatePath(path);
@@ -70,6 +73,11 @@ export function createAdminHandler(options: AdminOptions): (request: Request) =>
         return text(200, "ok\n");
       case "/readyz": {
         if (proxy.draining) return text(503, "not ready: draining, no new sessions accepted\n");
+        if (checked()) {
+          const { ready, missing } = proxy.router.readiness();
+          if (!ready) return text(503, `not ready: no eligible host for route ${missing.join(", ")}\n`);
+          return text(200, `ready: listening on ${formatAddress(proxy.address)}, every route has an eligible host\n`);
+        }
         const result = await probe();
         if (!result.ok) {
           return text(
@@ -84,14 +92,17 @@ export function createAdminHandler(options: AdminOptions): (request: Request) =>
           } reachable\n`,
         );
       }
+      case "/clusters":
+        return json(200, proxy.router.records());
       case "/metrics": {
-        const result = await probe();
+        const result = checked() ? { ok: true } : await probe();
         const body = metrics.render({
           sessions: proxy.sessions,
           bufferedBytes: proxy.bufferedBytes,
           upstreamUp: result.ok ? 1 : 0,
           draining: proxy.draining,
           limitSlots: options.admission?.slotsInUse(),
+          clusters: checked() ? proxy.router.records().clusters : undefined,
         });
         return text(200, body, "text/plain; version=0.0.4; charset=utf-8");
       }

@@ -12,7 +12,7 @@ export interface SessionView {
   database: string;
   application_name: string;
   client: string;
-  /** The route that chose the server; null until routing exists (every session takes `upstream`). */
+  /** The route that chose the server (its name, else `routes[N]`; `upstream` for the upstream: form); null before routing. */
   route: string | null;
   /** The server this session is connected to, HOST:PORT; null before it connects. */
   host: string | null;
@@ -52,7 +52,7 @@ export function sessionView({ context, outstandingRequests }: LiveSession): Sess
     database: context.database,
     application_name: context.applicationName,
     client: formatAddress(context.client),
-    route: null,
+    route: context.route ?? null,
     host: context.upstream ? formatAddress(context.upstream) : null,
     state,
     phase: context.phase,

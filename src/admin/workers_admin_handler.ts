@@ -1,7 +1,8 @@
 /**
  * Admin endpoints of the primary process under `--workers N`: asks each worker's own (loopback, ephemeral)
  * admin endpoint and combines the answers, so one scrape sees every worker: /metrics gains a `worker`
- * label, /sessions is every worker's list (each session with its `worker`), and a terminate goes to the
+ * label, /sessions is every worker's list (each session with its `worker`), /clusters is the first worker's
+ * view of the upstream hosts (each worker checks them itself), and a terminate goes to the
  * worker whose number is in the session id. The caller's Authorization header is passed on, since the
  * workers check the same token.
  */
@@ -60,7 +61,7 @@ export function createWorkersAdminHandler(
       return text(answer.status, answer.body, answer.contentType);
     }
     if (request.method !== "GET" && request.method !== "HEAD") return wrongMethod("GET");
-    if (path !== "/healthz" && path !== "/readyz" && path !== "/metrics" && path !== "/sessions") {
+    if (path !== "/healthz" && path !== "/readyz" && path !== "/metrics" && path !== "/sessions" && path !== "/clusters") {
       return text(404, NOT_FOUND_TEXT);
     }
     const answers = await Promise.all(list.map((worker) => ask(worker, path, request)));
@@ -74,6 +75,12 @@ export function createWorkersAdminHandler(
         answer.status === 200 ? [{ worker: list[i]!.id, text: answer.body }] : []
       );
       return text(200, mergeWorkerMetrics(texts), "text/plain; version=0.0.4; charset=utf-8");
+    }
+    if (path === "/clusters") {
+      // Every worker checks the same hosts on its own: the first worker's view that answered stands for all.
+      const answered = answers.find((answer) => answer.status === 200);
+      if (answered) return text(200, answered.body, answered.contentType);
+      return json(503, { error: answers.map((answer, i) => `worker ${list[i]!.id}: ${answer.body.trim()}`).join("; ") });
     }
     if (path === "/sessions") {
       const sessions: SessionView[] = [];

@@ -9,6 +9,7 @@ import { evaluatePolicy, explainDecision, type PolicyFacts } from "../policy/eva
 import { parseIp } from "../policy/cidr.ts";
 import type { Policy } from "../policy/policy_schema.ts";
 import { startupFacts } from "../protocol/startup_facts.ts";
+import type { RouteFacts, RouteTable } from "../routing/route_table.ts";
 
 export const EXPLAIN_FACTS = [
   "user",
@@ -19,14 +20,16 @@ export const EXPLAIN_FACTS = [
   "time",
   "replication",
   "options",
+  "server_name",
 ] as const;
 
 /** The words that are startup parameters, passed through the server's reading of them. */
 const STARTUP_PARAMETERS: ReadonlySet<string> = new Set(["user", "database", "application_name", "replication", "options"]);
 
 /** Reads `key=value` words into facts; throws TypeError naming a bad word. */
-export function parseExplainFacts(words: readonly string[], now = new Date()): PolicyFacts {
+export function parseExplainFacts(words: readonly string[], now = new Date()): PolicyFacts & { serverName: string | undefined } {
   let source = "";
+  let serverName: string | undefined;
   let tls = false;
   const parameters: Array<[string, string]> = [];
   for (const word of words) {
@@ -43,6 +46,9 @@ export function parseExplainFacts(words: readonly string[], now = new Date()): P
       continue;
     }
     switch (key) {
+      case "server_name":
+        serverName = value;
+        break;
       case "source":
         if (!parseIp(value)) throw new TypeError(`--explain: source must be an IP address, got "${value}"`);
         source = value;
@@ -79,10 +85,27 @@ export function parseExplainFacts(words: readonly string[], now = new Date()): P
     source,
     tls,
     now,
+    serverName,
   };
 }
 
 /** The report and whether the facts are allowed. */
 export function explain(policy: Policy, facts: PolicyFacts): { lines: string[]; allowed: boolean } {
   return { lines: explainDecision(policy, facts), allowed: evaluatePolicy(policy, facts).action === "allow" };
+}
+
+/** The route the facts take: every rule tried, and the cluster and target of the one that matches. */
+export function explainRoute(table: RouteTable, facts: RouteFacts): { lines: string[]; routed: boolean } {
+  const { choice, trace } = table.explain(facts);
+  const lines: string[] = [];
+  for (const step of trace) {
+    lines.push(`route ${step.rule.label}: ${step.matched ? "matches" : "does not match"}`);
+    for (const reason of step.reasons) lines.push(`  ${reason}`);
+  }
+  lines.push(
+    choice
+      ? `route: ${choice.route.label} -> cluster "${choice.cluster}", target ${choice.target}`
+      : "route: none matches (the connection would get FATAL 28000)",
+  );
+  return { lines, routed: choice !== undefined };
 }

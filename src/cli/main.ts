@@ -27,7 +27,8 @@ import { AuditLog } from "../audit/audit_log.ts";
 import type { AuditSettings } from "../audit/audit_schema.ts";
 import type { AuditWriter } from "../audit/audit_writer.ts";
 import { openAuditWriter } from "./audit_file_writer.ts";
-import { explain, parseExplainFacts } from "./explain.ts";
+import { explain, explainRoute, parseExplainFacts } from "./explain.ts";
+import { RouteTable } from "../routing/route_table.ts";
 
 /** 3: `--explain` found the connection denied. */
 export const EXIT = { OK: 0, FAILURE: 1, USAGE: 2, DENIED: 3 } as const;
@@ -62,13 +63,20 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   if (args.explain) {
     let report;
+    let facts;
     try {
-      report = explain(config.policy, parseExplainFacts(args.explain));
+      facts = parseExplainFacts(args.explain);
+      report = explain(config.policy, facts);
     } catch (error) {
       complain(`pgrelay: ${(error as Error).message}`);
       return EXIT.USAGE;
     }
     for (const line of report.lines) print(line);
+    if (config.routes.length > 0) {
+      const route = explainRoute(new RouteTable(config.routes), facts);
+      for (const line of route.lines) print(line);
+      if (!route.routed) return EXIT.DENIED;
+    }
     return report.allowed ? EXIT.OK : EXIT.DENIED;
   }
   let adminToken: string | undefined;
@@ -83,7 +91,10 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (args.check) {
     const rules = config.policy.rules.length;
     print(
-      `pgrelay: config OK: listen ${formatAddress(config.listen)}, upstream ${formatAddress(config.upstream)}, ` +
+      `pgrelay: config OK: listen ${formatAddress(config.listen)}, ` +
+        (config.clusters.length > 0
+          ? `clusters ${config.clusters.map((cluster) => `${cluster.name} (${cluster.hosts.length} host${cluster.hosts.length === 1 ? "" : "s"})`).join(", ")}, routes ${config.routes.length}, `
+          : `upstream ${formatAddress(config.upstream)}, `) +
         `policy ${rules} rule${rules === 1 ? "" : "s"} (default ${config.policy.default}), ` +
         `audit ${config.audit ? config.audit.path : "off"}` +
         (config.adminListen ? `, admin ${formatAddress(config.adminListen)} (${adminToken === undefined ? "no token" : "bearer token"})` : ""),
@@ -104,7 +115,8 @@ async function serve(initial: Config, args: CliArgs, logger: JsonLogger, worker:
   let config = initial;
   let adminToken = initialToken;
   let settings = await relaySettingsOf(config);
-  const adapter = needsTlsSockets(settings.clientEncryption!, settings.upstreamEncryption!) ? nodeAdapter : adapterFor();
+  const clusterTls = config.clusters.some((cluster) => cluster.tls !== undefined && cluster.tls.mode !== "disable");
+  const adapter = needsTlsSockets(settings.clientEncryption!, settings.upstreamEncryption!) || clusterTls ? nodeAdapter : adapterFor();
   const metrics = new ProxyMetrics();
   const gate = new AdmissionGate({ policy: config.policy, limits: config.limits });
   const startupLimiter = new StartupLimiter(config.limits);
@@ -185,7 +197,11 @@ async function serve(initial: Config, args: CliArgs, logger: JsonLogger, worker:
       for (const [key, now, then] of [["tls.mode", next.tls.mode, config.tls.mode], ["upstream_tls.mode", next.upstreamTls.mode, config.upstreamTls.mode]] as const) {
         if (now !== then) throw new Error(`${key} changed from ${then} to ${now}: restart pgrelay to change TLS modes`);
       }
-      const nextSettings = await relaySettingsOf(next);
+      const nextClusterTls = next.clusters.some((cluster) => cluster.tls !== undefined && cluster.tls.mode !== "disable");
+      if (nextClusterTls && !clusterTls && !needsTlsSockets(settings.clientEncryption!, settings.upstreamEncryption!)) {
+        throw new Error("a cluster now uses upstream TLS and pgrelay started without TLS sockets: restart pgrelay");
+      }
+      const nextSettings = await relaySettingsOf(next, running.router);
       const nextToken = await readAdminToken(next);
       if (nextToken === undefined && admin && !isLoopbackHost(admin.address.hostname)) {
         throw new Error(`admin.token_file cannot be removed while the admin API listens on ${formatAddress(admin.address)}, which is not loopback`);
@@ -215,6 +231,8 @@ async function serve(initial: Config, args: CliArgs, logger: JsonLogger, worker:
       config = { ...next, listen: config.listen, adminListen: config.adminListen };
       logger.log("info", "config_reloaded", {
         upstream: formatAddress(next.upstream),
+        clusters: next.clusters.map((cluster) => cluster.name),
+        routes: next.routes.length,
         policy_rules: next.policy.rules.length,
         audit: next.audit?.path ?? "off",
       });
@@ -256,7 +274,7 @@ async function serve(initial: Config, args: CliArgs, logger: JsonLogger, worker:
       // A worker's admin endpoint is internal: the supervisor asks it and serves the combined answer.
       logger.log("info", isWorker ? "worker_admin_listening" : "admin_listening", {
         admin: formatAddress(admin.address),
-        paths: ["/metrics", "/healthz", "/readyz", "/sessions"],
+        paths: ["/metrics", "/healthz", "/readyz", "/sessions", "/clusters"],
         token: adminToken !== undefined,
       });
     } catch (error) {

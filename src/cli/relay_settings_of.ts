@@ -12,6 +12,9 @@ import { ScramMock } from "../auth/scram_mock.ts";
 import { lookupVerifier, parseUserlist } from "../auth/userlist.ts";
 import { processMockSecret } from "./mock_secret.ts";
 import { readSecretFile } from "./secret_file.ts";
+import { Router } from "../routing/router.ts";
+import { type ClusterSettings, singleUpstream } from "../routing/cluster_schema.ts";
+import { formatAddress } from "../core/session.ts";
 
 type Check = "certificate" | "key";
 
@@ -35,7 +38,7 @@ async function readPem(path: string, key: string, check: Check, issues: ConfigIs
 }
 
 /** The relay settings of a config, with TLS material loaded. Throws ConfigError naming each bad file. */
-export async function relaySettingsOf(config: Config): Promise<RelaySettings> {
+export async function relaySettingsOf(config: Config, previous?: Router): Promise<RelaySettings> {
   const issues: ConfigIssue[] = [];
   const { tls, upstreamTls } = config;
   let clientEncryption: ClientTlsSettings = { mode: tls.mode, require: tls.require, server: undefined };
@@ -50,9 +53,51 @@ export async function relaySettingsOf(config: Config): Promise<RelaySettings> {
     const verify = upstreamTls.mode === "verify-full" ? "full" : upstreamTls.mode === "verify-ca" ? "ca" : "none";
     upstreamEncryption = {
       mode: upstreamTls.mode,
-      client: { verify, serverName: upstreamTls.serverName ?? config.upstream.hostname, ...(ca ? { ca } : {}) },
+      // With clusters, an empty name means "each host's own name" (the session fills it in).
+      client: { verify, serverName: upstreamTls.serverName ?? (config.clusters.length > 0 ? "" : config.upstream.hostname), ...(ca ? { ca } : {}) },
     };
   }
+  const clusterTls = new Map<string, UpstreamTlsSettings>();
+  for (const cluster of config.clusters) {
+    const tls = cluster.tls;
+    if (!tls) continue;
+    if (tls.mode === "disable") {
+      clusterTls.set(cluster.name, { mode: "disable", client: undefined });
+      continue;
+    }
+    const ca = tls.ca === undefined ? undefined : await readPem(tls.ca, `clusters.${cluster.name}.tls.ca`, "certificate", issues);
+    const verify = tls.mode === "verify-full" ? "full" : tls.mode === "verify-ca" ? "ca" : "none";
+    clusterTls.set(cluster.name, { mode: tls.mode, client: { verify, serverName: tls.serverName ?? "", ...(ca ? { ca } : {}) } });
+  }
+  const healthPasswords = new Map<string, string>();
+  const checked = config.clusters.filter((cluster) => cluster.health !== undefined);
+  if (checked.length > 0 && config.auth.file !== undefined) {
+    try {
+      const users = parseUserlist(await readSecretFile(config.auth.file));
+      for (const cluster of checked) {
+        const user = cluster.health!.user;
+        const password = lookupVerifier(users, user);
+        if (password.kind === "plain") healthPasswords.set(user, password.password);
+        else issues.push({ key: `clusters.${cluster.name}.health.user`, message: `"${user}" needs a plaintext password in auth.file to log in for health checks` });
+      }
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      const reason = code === "ENOENT" ? "no such file" : (error as Error).message;
+      issues.push({ key: "auth.file", message: `"${config.auth.file}": ${reason}` });
+    }
+  }
+  const routing = config.clusters.length > 0
+    ? { clusters: config.clusters, routes: config.routes }
+    : singleUpstream(formatAddress(config.upstream));
+  const router = new Router({
+    clusters: routing.clusters,
+    routes: routing.routes,
+    holdMs: config.holdTimeoutMs,
+    tlsOf: (cluster: ClusterSettings) => clusterTls.get(cluster.name),
+    healthPasswords,
+    healthRequireAuth: config.auth.upstreamRequireAuth,
+    previous,
+  });
   let authentication: RelaySettings["authentication"] = { mode: "relay" };
   if (config.auth.mode === "scram" && config.auth.file !== undefined) {
     try {
@@ -74,6 +119,7 @@ export async function relaySettingsOf(config: Config): Promise<RelaySettings> {
   return {
     authentication,
     upstream: config.upstream,
+    router,
     startupTimeoutMs: config.startupTimeoutMs,
     connectTimeoutMs: config.connectTimeoutMs,
     maxMessageBytes: config.maxMessageBytes,

@@ -7,6 +7,9 @@ import { type Limits, NO_LIMITS } from "../limits/limits_schema.ts";
 import { DEFAULT_POLICY, type Policy } from "../policy/policy_schema.ts";
 import type { ClientTlsMode, UpstreamTlsMode } from "../core/tls_settings.ts";
 import { DEFAULT_UPSTREAM_REQUIRE_AUTH, type UpstreamAuthMethod } from "../core/upstream_auth.ts";
+import type { ClusterSettings } from "../routing/cluster_schema.ts";
+import type { RouteRule } from "../routing/route_table.ts";
+import { DEFAULT_HOLD_MS } from "../routing/acquire.ts";
 
 export const CLIENT_TLS_MODES = ["disable", "terminate", "passthrough"] as const satisfies readonly ClientTlsMode[];
 export const UPSTREAM_TLS_MODES = ["disable", "prefer", "require", "verify-ca", "verify-full"] as const satisfies readonly UpstreamTlsMode[];
@@ -70,6 +73,12 @@ export interface Config {
   limits: Limits;
   /** The audit log; off when undefined. */
   audit: AuditSettings | undefined;
+  /** `clusters:`; empty: the `upstream:` form (one cluster of one host). */
+  clusters: ClusterSettings[];
+  /** `routes:`, first match wins; empty with no clusters: everyone goes to `upstream`. */
+  routes: RouteRule[];
+  /** `routing.hold_timeout`: how long a client waits for an eligible host before FATAL 57P03. */
+  holdTimeoutMs: number;
 }
 
 /** The YAML keys, with what each takes; the order is the order of `--help` and the docs. */
@@ -89,6 +98,9 @@ export const CONFIG_KEYS = {
   policy: "{ default: allow|deny, enforce_on_reload: bool, rules: [...] }: who may connect",
   limits: "{ max_connections, per_user, per_database, per_source, connect_rate, cancel_rate, bandwidth_per_session, startup }",
   audit: "{ path, queries, max_query_length, redact_literals }: JSON-lines audit log",
+  clusters: "{ NAME: { hosts: [HOST:PORT, ...], health: { interval, timeout, user, database }, max_lag, balance, tls } }: upstream clusters (replaces upstream)",
+  routes: "[{ name, match: { ...policy fields, server_name }, cluster, target }]: first match picks the cluster and target",
+  routing: "{ hold_timeout }: how long a client waits for an eligible host before FATAL 57P03 (\"10s\")",
 } as const;
 
 export type ConfigKey = keyof typeof CONFIG_KEYS;
@@ -110,4 +122,7 @@ export const DEFAULT_CONFIG: Config = {
   policy: DEFAULT_POLICY,
   limits: NO_LIMITS,
   audit: undefined,
+  clusters: [],
+  routes: [],
+  holdTimeoutMs: DEFAULT_HOLD_MS,
 };

@@ -14,6 +14,8 @@ import { UPSTREAM_AUTH_METHODS, type UpstreamAuthMethod } from "../core/upstream
 import { AUTH_MODES, type AuthMode, CLIENT_TLS_MODES, type Config, CONFIG_KEYS, type ConfigKey, DEFAULT_CONFIG, UPSTREAM_TLS_MODES } from "./schema.ts";
 import { parseAddress, parseDuration, parseSize } from "./units.ts";
 import { isLoopbackHost } from "./loopback.ts";
+import { checkRoutesAgainstClusters, parseClusters } from "../routing/cluster_schema.ts";
+import { parseRoutes } from "../routing/route_schema.ts";
 
 /** One layer of raw settings: the config file or the command line. */
 export interface RawLayer {
@@ -92,6 +94,13 @@ const SETTERS: { [K in ConfigKey]: (config: Config, value: unknown) => void } = 
   policy: (config, value) => config.policy = parsePolicy(value),
   limits: (config, value) => config.limits = parseLimits(value),
   audit: (config, value) => config.audit = parseAudit(value),
+  clusters: (config, value) => config.clusters = parseClusters(value),
+  routes: (config, value) => config.routes = parseRoutes(value),
+  routing: (config, value) => {
+    for (const [key, entry] of entriesOf(value, "routing", ["hold_timeout"])) {
+      if (key === "hold_timeout") config.holdTimeoutMs = parseDuration(entry);
+    }
+  },
 };
 
 /** Applies the layers in order over the defaults; returns the config and the issues found. */
@@ -124,6 +133,9 @@ export function buildConfig(layers: readonly RawLayer[]): { config: Config; issu
     }
   }
   issues.push(...crossCheck(config));
+  // A routes: or clusters: section that failed to parse is not also reported as missing.
+  const failed = (key: string) => issues.some((issue) => issue.key === key || issue.key.startsWith(`${key}[`) || issue.key.startsWith(`${key}.`));
+  if (!failed("routes") && !failed("clusters")) issues.push(...routingCrossCheck(config));
   issues.push(...passthroughBlindSpots(config, layers));
   return { config, issues };
 }
@@ -159,6 +171,22 @@ function crossCheck(config: Config): ConfigIssue[] {
   }
   if (tls.mode === "passthrough" && upstreamTls.mode !== "disable") {
     issues.push({ key: "upstream_tls", message: "must be disable with tls.mode passthrough: the client's own TLS session goes through to the server" });
+  }
+  return issues;
+}
+
+/** clusters and routes go together; each route names a known cluster and a target its health can serve. */
+function routingCrossCheck(config: Config): ConfigIssue[] {
+  const { clusters, routes } = config;
+  if (clusters.length === 0 && routes.length === 0) return [];
+  if (clusters.length === 0) return [{ key: "routes", message: "routes need clusters: (the upstream: form has no cluster to route to)" }];
+  if (routes.length === 0) return [{ key: "clusters", message: "clusters need routes: (at least one, such as - { name: default, cluster: NAME, target: any })" }];
+  const issues: ConfigIssue[] = checkRoutesAgainstClusters(routes, clusters)
+    .map((error) => ({ key: formatPath("routes", error.path), message: error.message }));
+  for (const cluster of clusters) {
+    if (cluster.health && config.auth.file === undefined) {
+      issues.push({ key: `clusters.${cluster.name}.health`, message: `health.user "${cluster.health.user}" needs auth.file (its plaintext password goes there)` });
+    }
   }
   return issues;
 }

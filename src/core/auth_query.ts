@@ -36,32 +36,37 @@ function serverError(body: Uint8Array, what: string): Error {
 }
 
 /**
- * Logs in as auth.user, through ReadyForQuery. AuthenticationOk counts only after a SCRAM exchange whose
+ * Logs in as auth.user (or health.user: `role` names it in errors), through ReadyForQuery. AuthenticationOk counts only after a SCRAM exchange whose
  * server signature verified, after a cleartext password when `password` is allowed, or at once when
  * `none` is; anything else throws (with libpq's require_auth wording) before the password is sent.
  */
-async function logIn(server: RelaySocket, settings: AuthQuerySettings, next: () => Promise<Message>): Promise<void> {
+export async function logIn(
+  server: RelaySocket,
+  settings: AuthQuerySettings,
+  next: () => Promise<Message>,
+  role = "auth.user",
+): Promise<void> {
   const allowed = settings.requireAuth ?? DEFAULT_UPSTREAM_REQUIRE_AUTH;
-  const refuse = (reason: string) => new Error(`auth.user "${settings.user}": ${requirementFailed(allowed, reason)}`);
+  const refuse = (reason: string) => new Error(`${role} "${settings.user}": ${requirementFailed(allowed, reason)}`);
   let scram: ScramClientWithPassword | undefined;
   let sentPassword = false;
   let authenticated = false;
   for (let message = await next(); message.type !== BACKEND.READY_FOR_QUERY; message = await next()) {
-    if (message.type === BACKEND.ERROR_RESPONSE) throw serverError(message.body, `auth.user "${settings.user}" could not log in`);
+    if (message.type === BACKEND.ERROR_RESPONSE) throw serverError(message.body, `${role} "${settings.user}" could not log in`);
     if (message.type !== BACKEND.AUTHENTICATION) continue; // ParameterStatus, BackendKeyData, notices
-    if (authenticated) throw new Error(`auth.user "${settings.user}": the server asked for authentication after AuthenticationOk`);
+    if (authenticated) throw new Error(`${role} "${settings.user}": the server asked for authentication after AuthenticationOk`);
     const { code, data } = decodeAuthentication(message.body);
     switch (code) {
       case AUTH.OK:
         if (scram && !scram.verified) {
-          throw new Error(`auth.user "${settings.user}": the server sent AuthenticationOk before completing SCRAM authentication (no valid server signature)`);
+          throw new Error(`${role} "${settings.user}": the server sent AuthenticationOk before completing SCRAM authentication (no valid server signature)`);
         }
         if (!scram && !sentPassword && !allowed.includes("none")) throw refuse("server did not complete authentication");
         authenticated = true;
         break;
       case AUTH.CLEARTEXT_PASSWORD:
         if (!allowed.includes("password")) throw refuse("server requested a cleartext password");
-        if (scram || sentPassword) throw new Error(`auth.user "${settings.user}": the server asked for a password twice`);
+        if (scram || sentPassword) throw new Error(`${role} "${settings.user}": the server asked for a password twice`);
         sentPassword = true;
         server.write(passwordMessage(settings.password));
         break;
@@ -69,31 +74,31 @@ async function logIn(server: RelaySocket, settings: AuthQuerySettings, next: () 
         throw refuse("server requested a hashed password (md5, which pgrelay never answers)");
       case AUTH.SASL: {
         if (!allowed.includes("scram-sha-256")) throw refuse("server requested SASL authentication");
-        if (scram || sentPassword) throw new Error(`auth.user "${settings.user}": the server started a second authentication exchange`);
+        if (scram || sentPassword) throw new Error(`${role} "${settings.user}": the server started a second authentication exchange`);
         const offered = decoder.decode(data).split("\0");
-        if (!offered.includes("SCRAM-SHA-256")) throw new Error(`auth.user "${settings.user}": the server offers ${offered.filter(Boolean).join(", ")}, and pgrelay logs in with SCRAM-SHA-256`);
+        if (!offered.includes("SCRAM-SHA-256")) throw new Error(`${role} "${settings.user}": the server offers ${offered.filter(Boolean).join(", ")}, and pgrelay logs in with SCRAM-SHA-256`);
         scram = new ScramClientWithPassword(settings.password);
         const initial = scram.initialResponse();
         server.write(saslInitialResponse(initial.mechanism, initial.data));
         break;
       }
       case AUTH.SASL_CONTINUE:
-        if (!scram) throw new Error(`auth.user "${settings.user}": the server continued a SASL exchange that was not started`);
+        if (!scram) throw new Error(`${role} "${settings.user}": the server continued a SASL exchange that was not started`);
         server.write(saslResponse(await scram.handleContinue(data)));
         break;
       case AUTH.SASL_FINAL:
-        if (!scram) throw new Error(`auth.user "${settings.user}": the server finished a SASL exchange that was not started`);
+        if (!scram) throw new Error(`${role} "${settings.user}": the server finished a SASL exchange that was not started`);
         try {
           await scram.handleFinal(data);
         } catch (error) {
-          throw new Error(`auth.user "${settings.user}": pgrelay could not verify the server: ${(error as Error).message}`);
+          throw new Error(`${role} "${settings.user}": pgrelay could not verify the server: ${(error as Error).message}`);
         }
         break;
       default:
-        throw new Error(`the server asks auth.user "${settings.user}" for authentication type ${code}; use SCRAM-SHA-256`);
+        throw new Error(`the server asks ${role} "${settings.user}" for authentication type ${code}; use SCRAM-SHA-256`);
     }
   }
-  if (!authenticated) throw new Error(`auth.user "${settings.user}": the server sent ReadyForQuery before AuthenticationOk`);
+  if (!authenticated) throw new Error(`${role} "${settings.user}": the server sent ReadyForQuery before AuthenticationOk`);
 }
 
 /** The first column of the first row `auth.query` returns for `user`, or undefined for no row or NULL. */

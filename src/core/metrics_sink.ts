@@ -2,6 +2,7 @@
  * What the core reports for metrics. The core depends on this interface only; src/metrics implements it.
  * Message counts are plain arrays indexed by type byte, so counting a frame costs one increment.
  */
+import type { HostState } from "../routing/host_state.ts";
 import type { SessionContext } from "./session_context.ts";
 
 export const SESSION_OUTCOMES = [
@@ -31,6 +32,12 @@ export interface MetricsSink {
   sessionOutcome(outcome: SessionOutcome): void;
   sessionEnded(context: SessionContext, seconds: number): void;
   upstreamConnectFailed(): void;
+  /** A session took this route (pgrelay_route_sessions_total). */
+  routeSession?(route: string): void;
+  /** A health check of a cluster's host finished (pgrelay_upstream_check_seconds). */
+  upstreamChecked?(cluster: string, host: HostState, seconds: number, ok: boolean): void;
+  /** A host's up/role changed (pgrelay_upstream_up, pgrelay_upstream_role). */
+  upstreamChanged?(cluster: string, host: HostState): void;
   /** A simple query (to its ReadyForQuery) or an Execute (to its completion) finished. */
   queryFinished(seconds: number): void;
   /** An ErrorResponse from the server. */

@@ -17,6 +17,11 @@ import type { StartupGate } from "./startup_gate.ts";
 import { cancelRequest } from "../protocol/frontend_messages.ts";
 import { CancelKeyRegistry, workerOfProcessId } from "../routing/cancel_keys.ts";
 import type { CancelableServer, CancelRoute } from "./cancel_binding.ts";
+import { type Router, singleUpstreamRouter } from "../routing/router.ts";
+import { hostDown } from "./routing_errors.ts";
+import { healthProbe } from "./health_login.ts";
+import type { UpstreamAuthMethod } from "./upstream_auth.ts";
+import type { HostChange, HostState } from "../routing/host_state.ts";
 
 export interface ProxyOptions extends RelaySettings {
   listen: SocketAddress;
@@ -80,6 +85,7 @@ export class Proxy {
     this.#adapter = adapter;
     this.#logger = options.logger;
     this.#settings = settingsOf(options);
+    this.#listenToRouter(this.#settings.router!);
     this.#startupGate = options.startupGate;
     this.#idPrefix = options.sessionIdPrefix ?? Math.floor(Math.random() * 0x1000000).toString(16).padStart(6, "0");
     this.#cancelKeys = new CancelKeyRegistry({
@@ -117,9 +123,12 @@ export class Proxy {
       await proxy.#cancelListener?.close();
       throw error;
     }
+    proxy.#startRouter(proxy.#settings.router!);
     options.logger.log("info", "listening", {
       listen: formatAddress(proxy.address),
-      upstream: formatAddress(options.upstream),
+      ...(proxy.#settings.router!.clusters.has("upstream") && proxy.#settings.router!.clusters.size === 1
+        ? { upstream: formatAddress(options.upstream) }
+        : { clusters: [...proxy.#settings.router!.clusters.keys()] }),
       runtime: adapter.name,
     });
     return proxy;
@@ -208,13 +217,68 @@ export class Proxy {
       this.#logger.log("warn", "drain_timeout", { sessions: this.#sessions.size });
       await this.close();
     }
+    this.#settings.router!.stop();
     // Open until the sessions are gone: other workers may still hand on cancels for them meanwhile.
     await this.#closeCancelListener();
   }
 
   /** Applies new relay settings to sessions that start from now on. */
   reconfigure(settings: RelaySettings): void {
+    const old = this.#settings.router!;
     this.#settings = settingsOf(settings);
+    const router = this.#settings.router!;
+    this.#listenToRouter(router);
+    if (router !== old) {
+      old.stop();
+      if (this.#listener && !this.#draining) this.#startRouter(router);
+    }
+  }
+
+  /** Starts the router's health checks, probing with this proxy's connector. */
+  #startRouter(router: Router): void {
+    const defaultTls = this.#settings.upstreamEncryption;
+    router.start((routed, health) =>
+      healthProbe(this.#adapter.connect, routed, health, {
+        passwords: router.healthPasswords,
+        defaultTls,
+        requireAuth: router.healthRequireAuth as readonly UpstreamAuthMethod[] | undefined,
+      })
+    );
+  }
+
+  /** The router new sessions are routed by. */
+  get router(): Router {
+    return this.#settings.router!;
+  }
+
+  #listenToRouter(router: Router): void {
+    router.listen({
+      hostChanged: (cluster, host, change) => this.#hostChanged(cluster, host, change),
+      checked: (cluster, host, seconds, ok) => this.#host.metrics.upstreamChecked?.(cluster, host, seconds, ok),
+    });
+  }
+
+  /**
+   * A host's health changed. One that health checks marked down takes its sessions with it: each gets
+   * FATAL 08006, so none is left hanging on a server that stopped answering. (A refused connection alone
+   * marks a host down too, but says nothing of the sessions already on it.)
+   */
+  #hostChanged(cluster: string, host: HostState, change: HostChange): void {
+    this.#logger.log(change.up ? "info" : "warn", "upstream_host_changed", {
+      cluster,
+      host: host.address,
+      up: change.up,
+      role: change.role,
+      was_up: change.wasUp,
+      was_role: change.wasRole,
+      error: host.error,
+    });
+    this.#host.metrics.upstreamChanged?.(cluster, host);
+    if (!change.wasUp || change.up || host.downReason !== "check") return;
+    for (const session of this.#sessions) {
+      if (session.binding?.host !== host || session.context.phase === "closed") continue;
+      session.terminate(hostDown(session.context.id), "host_down");
+    }
   }
 
   /**
@@ -238,6 +302,7 @@ export class Proxy {
   /** Stops accepting and ends every session with FATAL 57P01; resolves once they are closed (at most 2 s). */
   async close(): Promise<void> {
     this.#draining = true;
+    this.#settings.router!.stop();
     await this.#listener?.close();
     const error: ProxyError = {
       severity: "FATAL",
@@ -348,6 +413,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 function settingsOf(options: RelaySettings): RelaySettings {
   return {
     upstream: options.upstream,
+    router: options.router ?? singleUpstreamRouter(options.upstream, options.upstreamEncryption),
     startupTimeoutMs: options.startupTimeoutMs,
     connectTimeoutMs: options.connectTimeoutMs,
     maxMessageBytes: options.maxMessageBytes,

@@ -1,10 +1,14 @@
 import type { SocketAddress } from "./socket.ts";
 import type { ScramAuthSettings } from "./scram_login.ts";
 import type { ClientTlsSettings, UpstreamTlsSettings } from "./tls_settings.ts";
+import type { Router } from "../routing/router.ts";
 
 /** What a session needs to know to relay; a snapshot taken when the session starts. */
 export interface RelaySettings {
+  /** The `upstream:` address (without clusters, the one host sessions go to). */
   upstream: SocketAddress;
+  /** Routes and clusters; absent: one unchecked cluster of `upstream` (with `upstreamEncryption`). */
+  router?: Router;
   /** Time from accept until the server's first ReadyForQuery. */
   startupTimeoutMs: number;
   /** Time allowed to open the upstream TCP connection. */

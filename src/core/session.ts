@@ -27,11 +27,18 @@ import { RelayPump } from "./relay_pump.ts";
 import type { RelaySettings } from "./relay_settings.ts";
 import { SessionContext } from "./session_context.ts";
 import type { Connector, RelaySocket, SocketAddress } from "./socket.ts";
-import { NO_CLIENT_TLS, NO_UPSTREAM_TLS } from "./tls_settings.ts";
+import { NO_CLIENT_TLS, NO_UPSTREAM_TLS, tlsForHost } from "./tls_settings.ts";
 import { requestTls, secureUpstream } from "./upstream_tls.ts";
 import { handshakeFailed, upstreamLost, upstreamMalformed, upstreamUnreachable } from "./upstream_errors.ts";
 import { cancelRequest } from "../protocol/frontend_messages.ts";
 import { backendKeyDataFrame, type CancelableServer, type CancelRoute, type ClientCancelKey } from "./cancel_binding.ts";
+import { acquire } from "../routing/acquire.ts";
+import type { HostState } from "../routing/host_state.ts";
+import { hostAddress, type RoutedCluster, type Router, singleUpstreamRouter } from "../routing/router.ts";
+import { parseServerBoolean, type Target, targetAcceptsServer } from "../routing/target.ts";
+import { noEligibleHost, noRoute, wrongServerRole } from "./routing_errors.ts";
+import { readUntilReady } from "./server_ready.ts";
+import type { UpstreamTlsSettings } from "./tls_settings.ts";
 
 /** What a session needs from the proxy that owns it. */
 export interface SessionHost {
@@ -75,7 +82,22 @@ export type EndReason =
   | "limited"
   | "policy_revoked"
   | "admin_terminated"
+  | "no_route"
+  | "no_eligible_host"
+  | "wrong_server_role"
+  | "host_down"
   | "shutdown";
+
+/** The route a session took and the host it is bound to. */
+export interface SessionBinding {
+  readonly route: string;
+  readonly cluster: RoutedCluster;
+  readonly target: Target;
+  readonly host: HostState;
+}
+
+/** A connection attempt the session gave up on itself (its client left): not the host's failure. */
+class Abandoned extends Error {}
 
 const ACCEPT_ENCRYPTION = new Uint8Array(["S".charCodeAt(0)]);
 /** After pgrelay ends a client's connection, the longest it waits for the peer to close before destroying it. */
@@ -121,6 +143,10 @@ export class Session {
   #serverFatal = false;
   /** The cancel key of pgrelay's that the client holds (issued at the server's BackendKeyData). */
   #cancelKey: ClientCancelKey | undefined;
+  #binding: SessionBinding | undefined;
+  /** Ends the count of this session on its host (least_connections). */
+  #unbind: (() => void) | undefined;
+  readonly #router: Router;
   readonly #acceptedAt = performance.now();
 
   constructor(id: string, client: RelaySocket, settings: RelaySettings, host: SessionHost) {
@@ -128,6 +154,7 @@ export class Session {
     this.#client = client;
     this.#settings = settings;
     this.#host = host;
+    this.#router = settings.router ?? singleUpstreamRouter(settings.upstream, settings.upstreamEncryption);
   }
 
   /** Bytes written to either socket that the operating system has not taken yet. */
@@ -138,6 +165,11 @@ export class Session {
   /** Requests the client sent that the server has not answered yet (0 before relaying starts). */
   get outstandingRequests(): number {
     return this.#queries?.outstanding ?? 0;
+  }
+
+  /** The route and host this session's server connection came from (undefined before it connects). */
+  get binding(): SessionBinding | undefined {
+    return this.#binding;
   }
 
   get #clientTls() {
@@ -255,7 +287,8 @@ export class Session {
       this.#holdSlot(verdict.release);
       this.context.admittedBy = verdict.rule;
     }
-    this.context.upstream = this.#settings.upstream;
+    // The upstream: form has one server; with clusters it is known once the session connects.
+    if (this.#router.clusters.has("upstream") && this.#router.clusters.size === 1) this.context.upstream = this.#settings.upstream;
     this.#audit = this.#host.auditor?.begin(this.context, this.context.admittedBy ?? "none");
     return true;
   }
@@ -334,7 +367,7 @@ export class Session {
     this.context.clientTls = "passthrough";
     if (!this.#admit()) return;
     this.context.clientTls = "none";
-    const server = await this.#openUpstream();
+    const server = await this.#openUpstream(false, true);
     if (!server) return;
     if (sslRequest) {
       let answer: string;
@@ -410,18 +443,86 @@ export class Session {
     this.#pendingClientBytes = joined;
   }
 
-  /** Opens the upstream TCP connection; on failure tells the client (08001) and returns undefined. */
-  async #openUpstream(): Promise<RelaySocket | undefined> {
-    const upstream = this.#settings.upstream;
+  /**
+   * Routes the session (its facts pick a route, the route a cluster and target), then connects to the
+   * cluster's first candidate that accepts (connect retry), holding the client while none is eligible.
+   * `secure`: applies the cluster's upstream TLS (else `upstream_tls`); `passthrough`: the client's own TLS
+   * goes through (its route sees `tls: true` and no user or database). On failure the client has its
+   * FATAL (28000 no route, 57P03 no eligible host, 08001 unreachable) and this returns undefined.
+   */
+  async #openUpstream(secure: boolean, passthrough = false): Promise<RelaySocket | undefined> {
+    const router = this.#router;
     this.context.phase = "connecting";
-    this.context.upstream = upstream;
-    let server: RelaySocket;
-    try {
-      server = await this.#host.connect(upstream, { timeoutMs: this.#settings.connectTimeoutMs });
-    } catch (error) {
-      this.#upstreamFailed("pgrelay could not connect to upstream", error as Error);
+    // A passthrough client encrypts end to end: for routes, as for the policy, its connection is TLS.
+    const routed = router.route(this.#routeFacts(passthrough));
+    if (!routed) {
+      this.#host.logger.log("warn", "no_route", this.context.toJSON());
+      this.#fail(noRoute(this.context.id), "no_route");
       return undefined;
     }
+    const { choice, cluster } = routed;
+    this.context.route = choice.route.label;
+    this.#host.metrics.routeSession?.(choice.route.label);
+    const tls = secure ? cluster.tls ?? this.#settings.upstreamEncryption ?? NO_UPSTREAM_TLS : NO_UPSTREAM_TLS;
+    const timeoutMs = this.#settings.connectTimeoutMs;
+    const checker = cluster.checker;
+    /** The last attempt's failure, logged as before routing when the cluster is one unchecked host. */
+    let last: { what: string; error: Error } | undefined;
+    const quiet = !checker && cluster.cluster.hosts.length === 1;
+    let acquired;
+    try {
+      acquired = await acquire(cluster.cluster, choice.target, {
+        connect: async (host) => {
+          if (!this.#clientOpen || this.#endReason !== undefined) throw new Abandoned();
+          const address = hostAddress(host.address);
+          this.context.upstream = address;
+          let what = "pgrelay could not connect to upstream";
+          try {
+            const plain = await this.#host.connect(address, { timeoutMs });
+            what = "pgrelay could not secure the connection to upstream";
+            try {
+              return await secureUpstream(plain, tlsForHost(tls, address.hostname), timeoutMs);
+            } catch (error) {
+              plain.destroy();
+              throw error;
+            }
+          } catch (error) {
+            last = { what, error: error as Error };
+            this.#host.metrics.upstreamConnectFailed();
+            if (!quiet) this.#host.logger.log("warn", "upstream_connect_failed", {
+              ...this.context.toJSON(),
+              cluster: cluster.settings.name,
+              host: host.address,
+              error: `${what} ${host.address}: ${(error as Error).message}`,
+            });
+            throw error;
+          }
+        },
+        isHostFailure: (error) => !(error instanceof Abandoned),
+        holdMs: router.holdMs,
+        ...(checker ? { nextChange: (ms: number) => checker.nextChange(ms) } : {}),
+        report: (host, change) => checker?.report(host, change),
+      });
+    } catch (error) {
+      if (!(error instanceof Abandoned)) throw error;
+      return undefined;
+    }
+    if (!acquired.ok) {
+      if (!this.#clientOpen || this.#endReason !== undefined) return undefined; // ended while held
+      if (!checker) {
+        // No health checks (the upstream: form): as before routing, the host is unreachable.
+        this.#upstreamFailed(last?.what ?? "pgrelay could not connect to upstream", last?.error ?? new Error(acquired.reason), false);
+        return undefined;
+      }
+      this.#host.logger.log("warn", "no_eligible_host", { ...this.context.toJSON(), cluster: cluster.settings.name, target: choice.target, error: acquired.reason });
+      this.#fail(noEligibleHost(this.context.id, cluster.settings.name, choice.target), "no_eligible_host");
+      return undefined;
+    }
+    const server = acquired.connection;
+    this.context.upstream = hostAddress(acquired.host.address);
+    this.#binding = { route: choice.route.label, cluster, target: choice.target, host: acquired.host };
+    this.#unbind?.();
+    this.#unbind = router.bind(acquired.host);
     if (!this.#clientOpen || this.#endReason !== undefined) {
       server.destroy();
       return undefined;
@@ -430,11 +531,11 @@ export class Session {
   }
 
   /** The client gets a plain 08001 with the session id; the address and the cause go to the log only. */
-  #upstreamFailed(what: string, error: Error): void {
-    this.#host.metrics.upstreamConnectFailed();
+  #upstreamFailed(what: string, error: Error, count = true): void {
+    if (count) this.#host.metrics.upstreamConnectFailed();
     this.#host.logger.log("warn", "upstream_failed", {
       ...this.context.toJSON(),
-      error: `${what} ${formatAddress(this.#settings.upstream)}: ${error.message}`,
+      error: `${what} ${formatAddress(this.context.upstream ?? this.#settings.upstream)}: ${error.message}`,
     });
     this.#fail(upstreamUnreachable(this.context.id), "upstream_unreachable");
   }
@@ -445,23 +546,9 @@ export class Session {
     if (server) this.#startRelay(server, { startupPacket });
   }
 
-  /** The upstream connection with `upstream_tls` applied; on failure the client has its 08001. */
+  /** The upstream connection with the cluster's TLS (else `upstream_tls`) applied; on failure the client has its FATAL. */
   async #openSecuredUpstream(): Promise<RelaySocket | undefined> {
-    const plain = await this.#openUpstream();
-    if (!plain) return undefined;
-    let server: RelaySocket;
-    try {
-      server = await secureUpstream(plain, this.#settings.upstreamEncryption ?? NO_UPSTREAM_TLS, this.#settings.connectTimeoutMs);
-    } catch (error) {
-      plain.destroy();
-      this.#upstreamFailed("pgrelay could not secure the connection to upstream", error as Error);
-      return undefined;
-    }
-    if (!this.#clientOpen || this.#endReason !== undefined) {
-      server.destroy();
-      return undefined;
-    }
-    return server;
+    return await this.#openUpstream(true);
   }
 
   /**
@@ -503,17 +590,53 @@ export class Session {
     this.#authenticatingClient = false;
     this.#client.pause();
     this.#listenToClient(this.#client);
-    const server = await this.#openSecuredUpstream();
-    if (!server) return;
+    // pgrelay logs in itself, so a server whose role turns out wrong for the route's target (stale health)
+    // is left for the next candidate before the client sees anything: at most one try per host.
+    for (let attempt = 0;; attempt++) {
+      const server = await this.#openSecuredUpstream();
+      if (!server) return;
+      const retried = await this.#loginUpstream(server, startupPacket, login, { ...limits, user, requireAuth: auth.upstreamRequireAuth }, attempt);
+      if (!retried) return;
+    }
+  }
+
+  /**
+   * pgrelay's login on `server` for a client it authenticated; resolves true when the server's role does not
+   * suit the route's target and the next host should be tried (the host is marked down until a check passes).
+   */
+  async #loginUpstream(
+    server: RelaySocket,
+    startupPacket: Uint8Array,
+    login: ClientLogin,
+    options: Parameters<typeof loginUpstream>[3],
+    attempt: number,
+  ): Promise<boolean> {
     try {
-      const result = await loginUpstream(server, startupPacket, login, { ...limits, user, requireAuth: auth.upstreamRequireAuth });
+      const result = await loginUpstream(server, startupPacket, login, options);
       if (!this.#clientOpen) {
         server.destroy();
-        return;
+        return false;
+      }
+      const binding = this.#binding;
+      if (result.ok && binding && binding.target !== "any") {
+        const ready = await readUntilReady(server, result.rest, options.timeoutMs);
+        if (!this.#clientOpen) {
+          server.destroy();
+          return false;
+        }
+        if (targetAcceptsServer(binding.target, ready.facts) === false && attempt < binding.cluster.cluster.hosts.length) {
+          server.destroy();
+          this.#host.logger.log("warn", "wrong_server_role_retry", { ...this.context.toJSON(), cluster: binding.cluster.settings.name, host: binding.host.address, target: binding.target });
+          const change = binding.host.recordConnectFailure(`its role no longer suits target ${binding.target} (stale health check)`);
+          binding.cluster.checker?.report(binding.host, change);
+          return true;
+        }
+        this.#startRelay(server, { serverBytes: ready.bytes });
+        return false;
       }
       if (result.ok) {
         this.#startRelay(server, { serverBytes: result.rest });
-        return;
+        return false;
       }
       // The server refused pgrelay's login: the client gets the server's own error, as it is.
       server.destroy();
@@ -522,10 +645,12 @@ export class Session {
       this.#host.logger.log("warn", "upstream_login_refused", this.context.toJSON());
       if (!this.#clientClosing) this.#client.write(result.frame);
       this.#closeClient();
+      return false;
     } catch (error) {
       server.destroy();
       if (isProxyError(error)) this.#fail(error, "auth_failed");
       else this.#upstreamFailed("pgrelay could not log in to upstream", error as Error);
+      return false;
     }
   }
 
@@ -539,10 +664,12 @@ export class Session {
     const connectTimeoutMs = this.#settings.connectTimeoutMs;
     let plain: RelaySocket | undefined;
     let step = "connect to";
+    // The first host of the session's cluster that is up (any role: every host has the same roles).
+    const { address, tls } = this.#authQueryHost();
     try {
-      plain = await this.#host.connect(this.#settings.upstream, { timeoutMs: connectTimeoutMs });
+      plain = await this.#host.connect(address, { timeoutMs: connectTimeoutMs });
       step = "secure the connection to";
-      const server = await secureUpstream(plain, this.#settings.upstreamEncryption ?? NO_UPSTREAM_TLS, connectTimeoutMs);
+      const server = await secureUpstream(plain, tls, connectTimeoutMs);
       step = "run auth.query on";
       return await fetchVerifier(server, query, user, { timeoutMs });
     } catch (error) {
@@ -551,10 +678,34 @@ export class Session {
       this.#host.logger.log("warn", "auth_query_failed", {
         ...this.context.toJSON(),
         auth_user: query.user,
-        error: `pgrelay could not ${step} upstream ${formatAddress(this.#settings.upstream)}: ${(error as Error).message}`,
+        error: `pgrelay could not ${step} upstream ${formatAddress(address)}: ${(error as Error).message}`,
       });
       return undefined;
     }
+  }
+
+  /** Where auth.query runs: the first host up in the cluster the session's facts route to, else `upstream`. */
+  #authQueryHost(): { address: SocketAddress; tls: UpstreamTlsSettings } {
+    const fallback = { address: this.#settings.upstream, tls: this.#settings.upstreamEncryption ?? NO_UPSTREAM_TLS };
+    const routed = this.#router.route(this.#routeFacts());
+    if (!routed) return fallback;
+    const hosts = routed.cluster.cluster.hosts;
+    const host = hosts.find((candidate) => candidate.up) ?? hosts[0]!;
+    const address = hostAddress(host.address);
+    return { address, tls: tlsForHost(routed.cluster.tls ?? fallback.tls, address.hostname) };
+  }
+
+  #routeFacts(passthrough = false) {
+    return {
+      user: this.context.user,
+      database: this.context.database,
+      applicationName: this.context.applicationName,
+      replication: this.context.replication,
+      source: this.context.client.hostname,
+      tls: passthrough || this.context.tls,
+      now: new Date(),
+      serverName: this.#client.tls?.serverName,
+    };
   }
 
   /**
@@ -614,7 +765,11 @@ export class Session {
             metrics.backendMessages[type]!++;
             timer.backend(type);
           },
-        ready: () => this.#handshakeDone(),
+        ready: () => {
+          this.#handshakeDone();
+          // After the chunk with ReadyForQuery is written: the client reads the FATAL as the session's end.
+          if (this.#binding && this.#binding.target !== "any") queueMicrotask(() => this.#checkServerRole());
+        },
         transactionEnded: (kind) => metrics.transactionEnded(kind),
         saslMechanisms: (mechanisms) => {
           if (watchBinding) offered = mechanisms;
@@ -662,7 +817,7 @@ export class Session {
     const toClient = new RelayPump(server, this.#client, backend, (error) => {
       this.#host.logger.log("warn", "upstream_protocol_error", {
         ...this.context.toJSON(),
-        error: `pgrelay received a malformed message from upstream ${formatAddress(this.#settings.upstream)}: ${error.message}`,
+        error: `pgrelay received a malformed message from upstream ${formatAddress(this.context.upstream ?? this.#settings.upstream)}: ${error.message}`,
       });
       this.#fail(upstreamMalformed(this.context.id), "protocol_error");
     }, this.context.fromServer, this.#settings.bandwidthPerSession ?? 0);
@@ -717,6 +872,24 @@ export class Session {
     this.#reportOutcome("ok");
     this.#host.metrics.handshakeDone((performance.now() - this.#acceptedAt) / 1000);
     this.#host.logger.log("info", "session_ready", this.context.toJSON());
+  }
+
+  /**
+   * The server's own word on its role (ParameterStatus in_hot_standby, default_transaction_read_only), as
+   * libpq checks target_session_attrs: a host whose role changed since its last health check does not suit
+   * the route's target, and the client is told to retry (57P03). A server that did not report the facts
+   * (before PostgreSQL 14) is trusted on the health check's word.
+   */
+  #checkServerRole(): void {
+    const binding = this.#binding;
+    if (!binding || this.#ended || this.#endReason !== undefined) return;
+    const accepts = targetAcceptsServer(binding.target, {
+      inHotStandby: parseServerBoolean(this.context.parameters.get("in_hot_standby")),
+      defaultTransactionReadOnly: parseServerBoolean(this.context.parameters.get("default_transaction_read_only")),
+    });
+    if (accepts !== false) return;
+    this.#host.logger.log("warn", "wrong_server_role", { ...this.context.toJSON(), cluster: binding.cluster.settings.name, host: binding.host.address, target: binding.target });
+    this.#fail(wrongServerRole(this.context.id, binding.cluster.settings.name, binding.target), "wrong_server_role");
   }
 
   #serverError(fields: Map<string, string>, fatal: boolean): void {
@@ -962,6 +1135,7 @@ export class Session {
     this.#toClient?.dispose();
     this.#toServer?.dispose();
     this.#releaseSlot();
+    this.#unbind?.();
     this.#audit?.ended(this.#endReason ?? "client_closed");
     this.#host.metrics.sessionEnded(context, (performance.now() - this.#acceptedAt) / 1000);
     this.#host.logger.log("info", "session_end", {

@@ -27,6 +27,8 @@ export class SessionContext {
   /** The admission rule that let this session in. */
   admittedBy: string | undefined;
   upstream: SocketAddress | undefined;
+  /** The route that chose this session's cluster (its name, else `routes[N]`). */
+  route: string | undefined;
   backendPid: number | undefined;
   backendSecret: Uint8Array | undefined;
   transactionStatus: TransactionStatus = "unknown";
@@ -76,6 +78,7 @@ export class SessionContext {
       replication: this.replication,
       tls: this.tls,
       upstream: this.upstream ? `${this.upstream.hostname}:${this.upstream.port}` : undefined,
+      route: this.route,
       backend_pid: this.backendPid,
       transaction_status: this.transactionStatus,
       client_tls: this.clientTls,

@@ -51,6 +51,8 @@ export interface TlsInfo {
   protocol: string;
   cipher: string;
   alpn: string | undefined;
+  /** The SNI host name the client sent (server side of pgrelay's TLS); undefined without one. */
+  serverName?: string | undefined;
 }
 
 export interface RelaySocket {

@@ -25,3 +25,9 @@ export const NO_UPSTREAM_TLS: UpstreamTlsSettings = { mode: "disable", client: u
 export function needsTlsSockets(client: ClientTlsSettings, upstream: UpstreamTlsSettings): boolean {
   return client.mode !== "disable" || upstream.mode !== "disable";
 }
+
+/** The TLS settings for one host: an empty server name (the clusters' default) means the host's own name. */
+export function tlsForHost(tls: UpstreamTlsSettings, hostname: string): UpstreamTlsSettings {
+  if (!tls.client || tls.client.serverName !== "") return tls;
+  return { mode: tls.mode, client: { ...tls.client, serverName: hostname } };
+}

@@ -8,6 +8,8 @@ import { AUDIT_TRACKING_OVERFLOWS, type AuditTrackingOverflow, type MetricsSink,
 import { MAX_TRACKED_REQUESTS } from "../core/tracking_usage.ts";
 import type { SessionContext } from "../core/session_context.ts";
 import { Counter, Gauge, Histogram, LATENCY_BUCKETS, SESSION_BUCKETS } from "./prometheus.ts";
+import type { HostRecord } from "../routing/host_state.ts";
+import { HOST_ROLES } from "../routing/target.ts";
 
 /** What the proxy knows at scrape time. */
 export interface LiveState {
@@ -19,6 +21,11 @@ export interface LiveState {
   draining: boolean;
   /** Connection-limit slots held now, per limit kind (absent without an admission gate). */
   limitSlots?: Readonly<Record<string, number>> | undefined;
+  /**
+   * The health-checked clusters' hosts (absent without health checks): then pgrelay_upstream_up is per
+   * host from the checks, with pgrelay_upstream_role and pgrelay_upstream_lag_bytes.
+   */
+  clusters?: readonly { name: string; hosts: readonly HostRecord[] }[] | undefined;
 }
 
 const letter = (type: number) => type >= 32 && type < 127 ? String.fromCharCode(type) : `0x${type.toString(16)}`;
@@ -40,6 +47,8 @@ export class ProxyMetrics implements MetricsSink {
   #queryTrackingOverflow = 0;
   readonly #auditTrackingOverflow: Record<AuditTrackingOverflow, number> = { requests: 0, statements: 0, portals: 0, commands: 0 };
   readonly #cancels = new Counter("pgrelay_cancel_requests_total", "CancelRequests: forwarded upstream, dropped by the cancel rate per source (rate_limited), or dropped because pgrelay did not issue the key or its session has ended (dropped).");
+  readonly #routeSessions = new Counter("pgrelay_route_sessions_total", "Sessions routed, by the route that chose their cluster.");
+  readonly #checkSeconds = new Histogram("pgrelay_upstream_check_seconds", "Duration of health checks of upstream hosts (failed ones included).", LATENCY_BUCKETS);
   #endedBytesFromClient = 0;
   #endedBytesFromServer = 0;
   #endedStalls = 0;
@@ -61,6 +70,14 @@ export class ProxyMetrics implements MetricsSink {
     this.#endedBytesFromServer += context.fromServer.bytes;
     this.#endedStalls += context.fromClient.stalls + context.fromServer.stalls;
     this.#endedStallSeconds += context.fromClient.stallSeconds + context.fromServer.stallSeconds;
+  }
+
+  routeSession(route: string): void {
+    this.#routeSessions.add(1, { route });
+  }
+
+  upstreamChecked(_cluster: string, _host: unknown, seconds: number): void {
+    this.#checkSeconds.observe(seconds);
   }
 
   upstreamConnectFailed(): void {
@@ -164,7 +181,9 @@ export class ProxyMetrics implements MetricsSink {
       this.#errors.render(),
       this.#transactions.render(),
       this.#connectFailures.render(),
-      gauge("pgrelay_upstream_up", "1 if the last probe of the upstream connected, 0 if not.", live.upstreamUp ?? 0),
+      live.clusters ? this.#renderHosts(live.clusters) : gauge("pgrelay_upstream_up", "1 if the last probe of the upstream connected, 0 if not.", live.upstreamUp ?? 0),
+      this.#routeSessions.render(),
+      this.#checkSeconds.render(),
       this.#encryption.render(),
       this.#tls.render(),
       stallCount.render(),
@@ -177,5 +196,20 @@ export class ProxyMetrics implements MetricsSink {
       live.limitSlots ? slots.render() : "",
       this.#cancels.render(),
     ].join("");
+  }
+
+  #renderHosts(clusters: readonly { name: string; hosts: readonly HostRecord[] }[]): string {
+    const up = new Gauge("pgrelay_upstream_up", "1 while the host passes its health checks (and accepts connections), 0 while it is out.");
+    const role = new Gauge("pgrelay_upstream_role", "1 for the host's current role as health checks see it, 0 for the others.");
+    const lag = new Gauge("pgrelay_upstream_lag_bytes", "How far a standby's replay is behind the primary's current WAL position, in bytes.");
+    for (const cluster of clusters) {
+      for (const host of cluster.hosts) {
+        const labels = { cluster: cluster.name, host: host.host };
+        up.set(host.up ? 1 : 0, labels);
+        for (const name of HOST_ROLES) role.set(host.role === name ? 1 : 0, { ...labels, role: name });
+        if (host.lag_bytes !== null) lag.set(host.lag_bytes, labels);
+      }
+    }
+    return up.render() + role.render() + lag.render();
   }
 }

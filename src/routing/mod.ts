@@ -8,3 +8,4 @@ export * from "./host_state.ts";
 export * from "./route_schema.ts";
 export * from "./route_table.ts";
 export * from "./target.ts";
+export * from "./router.ts";

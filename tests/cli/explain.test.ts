@@ -99,7 +99,7 @@ describe("pgrelay --explain and --check of policy", () => {
     assert.equal(result.code, 2);
     assert.match(
       result.stderr,
-      /--explain takes KEY=VALUE words with keys user, database, application_name, source, tls, time, replication, options, got "usr=alice"/,
+      /--explain takes KEY=VALUE words with keys user, database, application_name, source, tls, time, replication, options, server_name, got "usr=alice"/,
     );
     assert.match((await runPgrelay(["--explain", "source=banana"])).stderr, /source must be an IP address/);
   });

@@ -44,7 +44,7 @@ describe("buildConfig()", () => {
     const file = configLayerFromYaml(text, "bad.yaml");
     const { issues } = buildConfig([file.layer!]);
     assert.deepEqual(issues.map(formatIssue), [
-      "bad.yaml:2: upstrem: unknown key (known keys: listen, upstream, startup_timeout, connect_timeout, max_message_size, log_level, admin, drain_timeout, workers, tls, upstream_tls, auth, policy, limits, audit)",
+      "bad.yaml:2: upstrem: unknown key (known keys: listen, upstream, startup_timeout, connect_timeout, max_message_size, log_level, admin, drain_timeout, workers, tls, upstream_tls, auth, policy, limits, audit, clusters, routes, routing)",
       "bad.yaml:3: startup_timeout: expected a duration such as \"500ms\", \"60s\" or \"2m\", got \"forever\"",
       "bad.yaml:4: log_level: expected one of debug, info, warn, error, got \"loud\"",
     ]);

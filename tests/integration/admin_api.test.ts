@@ -97,7 +97,7 @@ describe("admin API: sessions and token", () => {
       assert.equal(row.database, "postgres");
       assert.equal(row.client, localAddressOf(client));
       assert.equal(row.host, `127.0.0.1:${cluster.port}`);
-      assert.equal(row.route, null);
+      assert.equal(row.route, "upstream", "the upstream: form is one route named upstream");
       assert.equal(row.state, "idle");
       assert.equal(row.backend_pid, pid);
       assert.ok(
