@@ -7,7 +7,7 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 ARGS ?=
 
-.PHONY: setup run demo test test-deno test-bun check lint bench bench-idle build build-bun install clean
+.PHONY: setup run demo test test-deno test-bun check lint bench bench-idle bench-failover build build-bun install clean
 
 ## setup: install Debian's postgresql (client and server, as the tests need) and the npm packages
 setup: node_modules/.installed
@@ -62,6 +62,11 @@ bench: setup
 ## bench-idle: RSS per idle session (1,000 logged-in sessions) through pgrelay on Deno and Bun (bench/idle_sessions.ts)
 bench-idle: setup
 	$(BUN) bench/idle_sessions.ts
+
+## bench-failover: primary + streaming standby, 20 busy writers through pgrelay (Deno, then Bun), stop -m immediate
+## and promote; time to the first write on the promoted server and the errors each client saw (bench/failover.ts)
+bench-failover: setup
+	$(BUN) bench/failover.ts
 
 ## soak: real and hostile clients through pgrelay on Deno and Bun at once for SOAK_MINUTES (default 30),
 ## sampling pgrelay's RSS and fds every second; SOAK_RUNTIME=bun|deno|both; not a test (soak/run.ts)
