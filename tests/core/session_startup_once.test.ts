@@ -19,6 +19,7 @@ import { authCode, errorFields, parseBackendFrames } from "../support/backend_fr
 import { cancelRequest, query, startupMessage } from "../support/frontend_frames.ts";
 import { MemorySocket } from "../support/memory_socket.ts";
 import { waitFor } from "../support/wait.ts";
+import { concatBytes } from "../support/bytes.ts";
 
 const verifier = await makeScramVerifier("right", Uint8Array.from({ length: 16 }, (_, i) => i), 4096);
 const SCRAM: RelaySettings = {
@@ -30,15 +31,7 @@ const SCRAM: RelaySettings = {
 };
 const RELAY: RelaySettings = { ...SCRAM, authentication: { mode: "relay" } };
 const perUserGate = () => new AdmissionGate({ limits: parseLimits({ per_user: 1 }) });
-const concat = (...parts: Uint8Array[]) => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
-};
+const concat = (...parts: Uint8Array[]) => concatBytes(parts);
 
 function harness<A extends Admission>(settings: RelaySettings, gate: A) {
   const client = new MemorySocket({ hostname: "192.0.2.7", port: 4000 });

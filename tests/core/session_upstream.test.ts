@@ -12,6 +12,7 @@ import type { RelaySocket, SocketAddress } from "../../src/core/socket.ts";
 import { parseBackendFrames } from "../support/backend_frames.ts";
 import { errorFields } from "../support/raw_client.ts";
 import { MemorySocket } from "../support/memory_socket.ts";
+import { concatBytes } from "../support/bytes.ts";
 
 const SETTINGS: RelaySettings = {
   upstream: { hostname: "10.9.9.9", port: 5999 },
@@ -81,15 +82,7 @@ async function readySession(connectResult?: (address: SocketAddress) => Promise<
 }
 
 const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
-const concat = (parts: Uint8Array[]) => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
-};
+const concat = concatBytes;
 
 describe("Session when the server connection dies", () => {
   it("a server that closes without a word: the client gets FATAL 08006 naming the session, the log the cause", async () => {

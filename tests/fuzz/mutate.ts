@@ -4,6 +4,7 @@
  * another seed, insert a dictionary token. One to four of them are stacked per input.
  */
 import type { Prng } from "./prng.ts";
+import { concatBytes } from "../support/bytes.ts";
 
 const encoder = new TextEncoder();
 const INTERESTING_BYTES = [
@@ -133,14 +134,4 @@ function mutateOnce(input: Uint8Array, rng: Prng, context: MutationContext): Uin
   return input;
 }
 
-export function concat(...parts: Uint8Array[]): Uint8Array {
-  let length = 0;
-  for (const part of parts) length += part.length;
-  const out = new Uint8Array(length);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
+export const concat = (...parts: Uint8Array[]): Uint8Array => concatBytes(parts);

@@ -14,6 +14,7 @@ import { MemoryAuditWriter } from "../support/memory_audit_writer.ts";
 import { RUNTIME, startTestProxy } from "../support/pgrelay.ts";
 import { type PostgresCluster, startPostgres } from "../support/postgres.ts";
 import { frontend, RawClient } from "../support/raw_client.ts";
+import { concatBytes } from "../support/bytes.ts";
 
 const EXECUTES = 150_000;
 /**
@@ -32,17 +33,7 @@ const TRACKED_REQUESTS = 1024;
 const AUDIT_LIMITS = { maxNamed: 10_000, maxNamedBytes: 4 << 20, maxPending: 1024, maxPendingBytes: 4 << 20 };
 
 /** Concatenates frames into one buffer, so the client sends them in big writes. */
-function concat(frames: readonly Uint8Array[]): Uint8Array {
-  let length = 0;
-  for (const frame of frames) length += frame.length;
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const frame of frames) {
-    out.set(frame, at);
-    at += frame.length;
-  }
-  return out;
-}
+const concat = concatBytes;
 
 /** `count` copies of one frame, back to back. */
 function repeated(frame: Uint8Array, count: number): Uint8Array {

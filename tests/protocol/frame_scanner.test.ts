@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { FrameScanner } from "../../src/protocol/frame_scanner.ts";
 import { ProtocolError } from "../../src/protocol/protocol_error.ts";
+import { concatBytes } from "../support/bytes.ts";
 
 const frame = (type: string, body: number[] | Uint8Array): Uint8Array => {
   const bytes = new Uint8Array(5 + body.length);
@@ -10,12 +11,7 @@ const frame = (type: string, body: number[] | Uint8Array): Uint8Array => {
   bytes.set(body, 5);
   return bytes;
 };
-const concat = (...parts: Uint8Array[]) => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) out.set(p, (at += p.length) - p.length);
-  return out;
-};
+const concat = (...parts: Uint8Array[]) => concatBytes(parts);
 
 function recorder(capture: string[], maxCapturedBytes?: number) {
   const frames: string[] = [];

@@ -6,6 +6,7 @@
  */
 import { createServer, type Server, type Socket } from "node:net";
 import { ByteQueue } from "./byte_queue.ts";
+import { concatBytes } from "./bytes.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -62,15 +63,7 @@ export function dataRow(value: string): Uint8Array {
   return backendFrame("D", body);
 }
 
-export function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
-}
+export const concat = (...parts: Uint8Array[]): Uint8Array => concatBytes(parts);
 
 /** The server side of one accepted connection. */
 export class FakeConnection {

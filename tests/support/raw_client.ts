@@ -5,6 +5,7 @@ import { authCode, type BackendMessage, errorFields, saslMechanisms, splitFrame 
 import * as frontend from "./frontend_frames.ts";
 import { ByteQueue } from "./byte_queue.ts";
 import { PasswordScramClient } from "./password_scram_client.ts";
+import { concatBytes } from "./bytes.ts";
 
 const SCRAM_SHA_256 = "SCRAM-SHA-256";
 
@@ -344,14 +345,4 @@ function md5Password(user: string, password: string, salt: Uint8Array): string {
 }
 
 
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  let length = 0;
-  for (const part of parts) length += part.length;
-  const out = new Uint8Array(length);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
+const concat = concatBytes;
