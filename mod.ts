@@ -8,7 +8,7 @@
 import process from "node:process";
 import { nodeAdapter } from "./src/adapters/node.ts";
 import { adapterFor, type RuntimeName } from "./src/adapters/runtime.ts";
-import { DEFAULT_CONFIG } from "./src/config/schema.ts";
+import { DEFAULT_CONFIG } from "./src/host/config_schema.ts";
 import { SILENT_LOGGER, type Logger } from "./src/core/logger.ts";
 import type { MetricsSink } from "./src/core/metrics_sink.ts";
 import { Proxy } from "./src/core/proxy.ts";
@@ -22,7 +22,7 @@ import type { Limits } from "./src/limits/limits_schema.ts";
 import { StartupLimiter } from "./src/limits/startup_limiter.ts";
 
 export { Proxy } from "./src/core/proxy.ts";
-export type { Config } from "./src/config/schema.ts";
+export type { Config } from "./src/host/config_schema.ts";
 export type { Logger, LogLevel } from "./src/core/logger.ts";
 export type { SessionContext } from "./src/core/session_context.ts";
 export type { SocketAddress } from "./src/core/socket.ts";
@@ -90,6 +90,6 @@ export function startProxy(options: StartProxyOptions = {}): Promise<Proxy> {
 
 if (import.meta.main) {
   const { main } = await import("./src/cli/main.ts");
-  const { cliArguments } = await import("./src/cli/arguments.ts");
+  const { cliArguments } = await import("./src/host/arguments.ts");
   process.exit(await main(cliArguments()));
 }

@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if grep -rnE '\bDeno\.|\bBun\.|from "node:|console\.' src/protocol src/core src/auth src/routing; then
-  echo "check_core_purity: the lines above use a runtime API in the runtime-agnostic core (move them to src/adapters or src/cli)" >&2
+  echo "check_core_purity: the lines above use a runtime API in the runtime-agnostic core (move them to src/adapters or src/host)" >&2
   exit 1
 fi
 echo "check_core_purity: src/protocol, src/core, src/auth and src/routing use web-platform APIs only"

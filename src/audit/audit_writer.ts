@@ -1,4 +1,4 @@
-/** Where audit lines go: implemented with runtime APIs outside the core (src/cli/audit_file_writer.ts). */
+/** Where audit lines go: implemented with runtime APIs outside the core (src/host/audit_file_writer.ts). */
 export interface AuditWriter {
   /**
    * Appends UTF-8 bytes (whole JSON lines), chunk after chunk; resolves once the sink took them all. The

@@ -1,6 +1,6 @@
 /** Reads a config file's text (YAML) into a layer for `buildConfig`. */
 import { type ConfigIssue } from "./config_error.ts";
-import type { RawLayer } from "./validate.ts";
+import type { RawLayer } from "./raw_layer.ts";
 import { parseYaml, YamlSyntaxError } from "./yaml.ts";
 
 export function configLayerFromYaml(text: string, file: string): { layer?: RawLayer; issues: ConfigIssue[] } {

@@ -1,5 +1,4 @@
 export * from "./config_error.ts";
 export * from "./load.ts";
-export * from "./schema.ts";
+export * from "./raw_layer.ts";
 export * from "./units.ts";
-export * from "./validate.ts";

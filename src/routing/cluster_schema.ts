@@ -20,7 +20,7 @@ import type { RouteRule } from "./route_table.ts";
 
 /**
  * The upstream TLS modes, as `upstream_tls` takes them. Kept here rather than imported from
- * config/schema.ts, which imports the feature folders: config may then import routing without a cycle.
+ * host/config_schema.ts, which imports the feature folders: routing, like every feature, imports only src/config.
  */
 export const CLUSTER_TLS_MODES = [
   "disable",

@@ -5,7 +5,7 @@ import { carriesToken, requireBearerToken } from "../../src/admin/bearer_guard.t
 import { workerOfSessionId, workerSessionIdPrefix } from "../../src/admin/worker_session_id.ts";
 import { isLoopbackHost } from "../../src/config/loopback.ts";
 import { configLayerFromYaml } from "../../src/config/load.ts";
-import { buildConfig } from "../../src/config/validate.ts";
+import { buildConfig } from "../../src/host/build_config.ts";
 import { parseCliArgs } from "../../src/cli/args.ts";
 
 const request = (path: string, authorization?: string) =>

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { configLayerFromYaml } from "../../src/config/load.ts";
-import { buildConfig } from "../../src/config/validate.ts";
+import { buildConfig } from "../../src/host/build_config.ts";
 import { parseAddress, parseDuration, parseSize } from "../../src/config/units.ts";
 import { formatIssue } from "../../src/config/config_error.ts";
 

@@ -1,5 +1,5 @@
 /**
- * src/cli/sd_notify.ts against a real AF_UNIX datagram socket standing in for systemd's NOTIFY_SOCKET
+ * src/host/sd_notify.ts against a real AF_UNIX datagram socket standing in for systemd's NOTIFY_SOCKET
  * (python3, tests/deploy/support/notify_listener.py). The default path runs in a child process on the
  * runtime under test, so NOTIFY_SOCKET comes from the environment exactly as under systemd.
  */
@@ -10,7 +10,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
-import { notifySystemd, sockaddrUn } from "../../src/cli/sd_notify.ts";
+import { notifySystemd, sockaddrUn } from "../../src/host/sd_notify.ts";
 import { RUNTIME } from "../support/pgrelay.ts";
 import { runProcess } from "../support/process.ts";
 import { NotifyListener } from "./support/notify_listener.ts";

@@ -14,7 +14,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { after, before, describe, it } from "node:test";
 import { parse } from "yaml";
-import { DEFAULT_CONFIG } from "../../src/config/schema.ts";
+import { DEFAULT_CONFIG } from "../../src/host/config_schema.ts";
 import { parseDuration } from "../../src/config/units.ts";
 import { PROJECT_ROOT } from "../support/pgrelay.ts";
 import { type ProcessResult, runProcess } from "../support/process.ts";

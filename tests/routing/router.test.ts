@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import { parseClusters } from "../../src/routing/cluster_schema.ts";
 import { parseRoutes } from "../../src/routing/route_schema.ts";
 import { Router, singleUpstreamRouter } from "../../src/routing/router.ts";
-import { buildConfig } from "../../src/config/validate.ts";
+import { buildConfig } from "../../src/host/build_config.ts";
 
 const facts = (applicationName: string) => ({
   user: "alice",

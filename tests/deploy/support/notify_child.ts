@@ -3,7 +3,7 @@
  * (with "\n" written as a backslash-n) through notifySystemd in order, then prints {pid, results} as JSON.
  */
 import process from "node:process";
-import { notifySystemd } from "../../../src/cli/sd_notify.ts";
+import { notifySystemd } from "../../../src/host/sd_notify.ts";
 
 const results: boolean[] = [];
 for (const state of process.argv.slice(2)) results.push(await notifySystemd(state.replaceAll("\\n", "\n")));

@@ -4,7 +4,7 @@
  * validator promises (max_message_size at least the startup packet limit, 1 to 64 workers).
  */
 import { configLayerFromYaml } from "../../../src/config/load.ts";
-import { buildConfig } from "../../../src/config/validate.ts";
+import { buildConfig } from "../../../src/host/build_config.ts";
 import { MAX_STARTUP_PACKET_BYTES } from "../../../src/protocol/limits.ts";
 import { check, type FuzzTarget, onlyDocumented } from "../target.ts";
 

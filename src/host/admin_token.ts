@@ -3,7 +3,7 @@
  * not be able to read), at startup, by `--check`, and again on every SIGHUP.
  */
 import { ConfigError } from "../config/config_error.ts";
-import type { Config } from "../config/schema.ts";
+import type { Config } from "./config_schema.ts";
 import { readSecretFile } from "./secret_file.ts";
 
 /** Tokens shorter than this are refused: the token is all that guards the API on a non-loopback address. */

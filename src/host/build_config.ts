@@ -7,25 +7,16 @@ import { MAX_STARTUP_PACKET_BYTES } from "../protocol/limits.ts";
 import { parseAudit } from "../audit/audit_schema.ts";
 import { parseLimits } from "../limits/limits_schema.ts";
 import { parsePolicy } from "../policy/policy_schema.ts";
-import { type ConfigIssue, formatPath, SettingError, SettingErrors } from "./config_error.ts";
+import { type ConfigIssue, formatPath, SettingError, SettingErrors } from "../config/config_error.ts";
+import type { RawLayer } from "../config/raw_layer.ts";
 import { passthroughBlindSpots } from "./passthrough_blind_spots.ts";
 import type { ClientTlsMode, UpstreamTlsMode } from "../core/tls_settings.ts";
 import { UPSTREAM_AUTH_METHODS, type UpstreamAuthMethod } from "../core/upstream_auth.ts";
-import { AUTH_MODES, type AuthMode, CLIENT_TLS_MODES, type Config, CONFIG_KEYS, type ConfigKey, DEFAULT_CONFIG, UPSTREAM_TLS_MODES } from "./schema.ts";
-import { parseAddress, parseDuration, parseSize } from "./units.ts";
-import { isLoopbackHost } from "./loopback.ts";
+import { AUTH_MODES, type AuthMode, CLIENT_TLS_MODES, type Config, CONFIG_KEYS, type ConfigKey, DEFAULT_CONFIG, UPSTREAM_TLS_MODES } from "./config_schema.ts";
+import { parseAddress, parseDuration, parseSize } from "../config/units.ts";
+import { isLoopbackHost } from "../config/loopback.ts";
 import { checkRoutesAgainstClusters, parseClusters } from "../routing/cluster_schema.ts";
 import { parseRoutes } from "../routing/route_schema.ts";
-
-/** One layer of raw settings: the config file or the command line. */
-export interface RawLayer {
-  values: Partial<Record<string, unknown>>;
-  /** A file name, or undefined for flags (the issue then names the flag). */
-  source?: string;
-  lineOf?: (key: string) => number | undefined;
-  /** The line of a nested value, such as ["policy", "rules", 2]. */
-  lineAt?: (path: readonly (string | number)[]) => number | undefined;
-}
 
 const SETTERS: { [K in ConfigKey]: (config: Config, value: unknown) => void } = {
   listen: (config, value) => config.listen = parseAddress(asString(value)),

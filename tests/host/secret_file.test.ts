@@ -11,7 +11,7 @@ import process from "node:process";
 import { after, before, describe, it } from "node:test";
 import { makeScramVerifier } from "../../src/auth/scram_keys.ts";
 import { formatScramVerifier } from "../../src/auth/scram_verifier.ts";
-import { readSecretFile, secretFileProblem } from "../../src/cli/secret_file.ts";
+import { readSecretFile, secretFileProblem } from "../../src/host/secret_file.ts";
 import { runPgrelay, spawnPgrelay } from "../support/pgrelay.ts";
 import { BackendError, RawClient } from "../support/raw_client.ts";
 import { waitFor } from "../support/wait.ts";

@@ -2,8 +2,9 @@
 import { readFile } from "node:fs/promises";
 import { ConfigError, type ConfigIssue } from "../config/config_error.ts";
 import { configLayerFromYaml } from "../config/load.ts";
-import type { Config } from "../config/schema.ts";
-import { buildConfig, type RawLayer } from "../config/validate.ts";
+import type { Config } from "./config_schema.ts";
+import type { RawLayer } from "../config/raw_layer.ts";
+import { buildConfig } from "./build_config.ts";
 
 export async function loadConfig(file: string | undefined, overrides: Record<string, unknown>): Promise<Config> {
   const layers: RawLayer[] = [];

@@ -13,7 +13,7 @@ import { adapterFor } from "../adapters/runtime.ts";
 import { createWorkersAdminHandler, type WorkerView } from "../admin/workers_admin_handler.ts";
 import { requireBearerToken } from "../admin/bearer_guard.ts";
 import { isLoopbackHost } from "../config/loopback.ts";
-import type { Config } from "../config/schema.ts";
+import type { Config } from "./config_schema.ts";
 import { formatAddress } from "../core/session.ts";
 import type { Listener, SocketAddress } from "../core/socket.ts";
 import { cliArguments } from "./arguments.ts";

@@ -4,10 +4,10 @@
  * replication parameter. A rule or limit on those would be skipped by every client that encrypts, so such a
  * config is refused rather than enforced only on the clients that do not.
  */
-import type { Config } from "./schema.ts";
-import type { ConfigIssue } from "./config_error.ts";
-import { formatPath } from "./config_error.ts";
-import type { RawLayer } from "./validate.ts";
+import type { Config } from "./config_schema.ts";
+import type { ConfigIssue } from "../config/config_error.ts";
+import { formatPath } from "../config/config_error.ts";
+import type { RawLayer } from "../config/raw_layer.ts";
 
 /** Match fields that live inside the client's startup message, out of passthrough's sight. */
 export const STARTUP_MATCH_FIELDS = ["user", "database", "application_name", "replication"] as const;

@@ -5,7 +5,7 @@
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { ConfigError, type ConfigIssue } from "../config/config_error.ts";
-import type { Config } from "../config/schema.ts";
+import type { Config } from "./config_schema.ts";
 import type { RelaySettings } from "../core/relay_settings.ts";
 import type { ClientTlsSettings, UpstreamTlsSettings } from "../core/tls_settings.ts";
 import { ScramMock } from "../auth/scram_mock.ts";
