@@ -14,7 +14,7 @@
  * Progress goes to stderr; a markdown table, notes and one JSON line go to stdout. See bench/README.md.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -22,6 +22,7 @@ import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { freePort } from "../tests/support/free_port.ts";
 import { type ReplicatedPair, startReplicatedPair } from "../tests/support/replication.ts";
+import { untilListening } from "./listening.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const MOD = join(ROOT, "mod.ts");
@@ -143,23 +144,10 @@ async function startRelay(runtime: Runtime, pair: ReplicatedPair, dir: string): 
   relayChild = child;
   const output: string[] = [];
   child.stderr!.setEncoding("utf8").on("data", (chunk: string) => output.push(...chunk.split("\n").filter(Boolean)));
-  const deadline = Date.now() + 60_000;
-  while (!listens(port)) {
-    if (child.exitCode !== null) throw new Error(`pgrelay on ${runtime} exited with ${child.exitCode}:\n${output.join("\n")}`);
-    if (Date.now() > deadline) throw new Error(`pgrelay on ${runtime} did not listen within 60 s`);
-    await sleep(50);
-  }
+  await untilListening(child, port, `pgrelay on ${runtime}`, output);
   return { child, port, output };
 }
 
-/** True once something listens on 127.0.0.1:port. */
-function listens(port: number): boolean {
-  const hex = `:${port.toString(16).toUpperCase().padStart(4, "0")}`;
-  return readFileSync("/proc/net/tcp", "utf8").split("\n").some((line) => {
-    const cols = line.trim().split(/\s+/);
-    return cols[1]?.endsWith(hex) && cols[3] === "0A";
-  });
-}
 
 // ---------------------------------------------------------------------------------------------------------
 // Busy clients

@@ -20,6 +20,7 @@ import { makeTestPki, type TestPki } from "../tests/support/certs.ts";
 import { freePort } from "../tests/support/free_port.ts";
 import { type PostgresCluster, startPostgres } from "../tests/support/postgres.ts";
 import { query, startupMessage } from "../tests/support/frontend_frames.ts";
+import { untilListening } from "./listening.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const MOD = join(ROOT, "mod.ts");
@@ -96,23 +97,10 @@ async function startProxy(kind: Kind, runtime: Runtime, upstreamPort: number): P
   const child = spawn(command, args, { cwd: ROOT, stdio: ["ignore", "ignore", "pipe"] });
   const output: string[] = [];
   child.stderr!.setEncoding("utf8").on("data", (chunk: string) => output.push(...chunk.split("\n").filter(Boolean)));
-  const deadline = Date.now() + 60_000;
-  while (!listens(port)) {
-    if (child.exitCode !== null) throw new Error(`${kind} on ${runtime} exited with ${child.exitCode}:\n${output.join("\n")}`);
-    if (Date.now() > deadline) throw new Error(`${kind} on ${runtime} did not listen within 60 s`);
-    await sleep(50);
-  }
+  await untilListening(child, port, `${kind} on ${runtime}`, output);
   return { child, port, output };
 }
 
-/** True once something listens on 127.0.0.1:port. */
-function listens(port: number): boolean {
-  const hex = `:${port.toString(16).toUpperCase().padStart(4, "0")}`;
-  return readFileSync("/proc/net/tcp", "utf8").split("\n").some((line) => {
-    const cols = line.trim().split(/\s+/);
-    return cols[1]?.endsWith(hex) && cols[3] === "0A";
-  });
-}
 
 /**
  * Opens one session: StartupMessage as `user`, waits for ReadyForQuery, runs `select 1`, waits for its

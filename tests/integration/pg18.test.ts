@@ -22,21 +22,12 @@ import {
   RawClient,
 } from "../support/raw_client.ts";
 import { waitFor } from "../support/wait.ts";
+import { cancelRequest } from "../../src/protocol/frontend_messages.ts";
 
 const PROTOCOL_3_2 = (3 << 16) | 2;
 const SERVER_SSL = "select ssl from pg_stat_ssl where pid = pg_backend_pid()";
 const pem = (text: string) => new TextEncoder().encode(text);
 
-/** CancelRequest with a secret key of any length (protocol 3.2; the support helper writes 4-byte keys). */
-function cancelRequest(pid: number, key: Uint8Array): Uint8Array {
-  const packet = new Uint8Array(12 + key.length);
-  const view = new DataView(packet.buffer);
-  view.setInt32(0, packet.length);
-  view.setInt32(4, frontend.CANCEL_REQUEST_CODE);
-  view.setInt32(8, pid);
-  packet.set(key, 12);
-  return packet;
-}
 
 describe("PostgreSQL 18 through pgrelay (libpq 18)", () => {
   let pg: TlsPostgresCluster;
