@@ -9,7 +9,7 @@ import type { Proxy } from "../core/proxy.ts";
 import { formatAddress } from "../core/session.ts";
 import type { SessionContext } from "../core/session_context.ts";
 import type { ProxyMetrics } from "../metrics/proxy_metrics.ts";
-import type { ProxyError } from "../protocol/error_response.ts";
+import { ClientError } from "../protocol/client_error.ts";
 import { SQLSTATE } from "../protocol/sqlstate.ts";
 import { json, NOT_FOUND_TEXT, terminatePath, text, wrongMethod } from "./_responses.ts";
 import { sessionView } from "./session_view.ts";
@@ -24,18 +24,18 @@ export interface AdminOptions {
   /** Probe results younger than this are reused, so scrapes never storm the upstream. */
   probeCacheMs?: number;
   /** Told about each session ended through `POST /sessions/<id>/terminate` (the audit log's `terminated`). */
-  onTerminated?: (context: SessionContext, error: ProxyError) => void;
+  onTerminated?: (context: SessionContext, error: ClientError) => void;
 }
 
 type Probe = { ok: true } | { ok: false; reason: string };
 
 /** What the client of a terminated session reads: PostgreSQL's own words for pg_terminate_backend. */
-export const ADMIN_TERMINATION: ProxyError = {
+export const ADMIN_TERMINATION = new ClientError({
   severity: "FATAL",
   code: SQLSTATE.ADMIN_SHUTDOWN,
   message: "terminating connection due to administrator command",
   detail: "The session was ended through pgrelay's admin API.",
-};
+});
 
 export function createAdminHandler(options: AdminOptions): (request: Request) => Promise<Response> {
   const { proxy, metrics } = options;

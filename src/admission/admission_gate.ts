@@ -3,7 +3,7 @@
  * connection limits (FATAL 53300). One gate lives for the whole process; `configure` swaps policy and limits
  * on reload while the live counts carry over, so sessions admitted before a reload are still counted.
  */
-import type { ProxyError } from "../protocol/error_response.ts";
+import { ClientError } from "../protocol/client_error.ts";
 import { SQLSTATE } from "../protocol/sqlstate.ts";
 import type { Admission, AdmissionVerdict } from "../core/session_hooks.ts";
 import type { SessionContext } from "../core/session_context.ts";
@@ -135,17 +135,17 @@ export class AdmissionGate implements Admission {
   }
 
   /** For `enforce_on_reload`: the FATAL 57P01 a live session gets when the current policy denies it. */
-  revocation(context: SessionContext): ProxyError | undefined {
+  revocation(context: SessionContext): ClientError | undefined {
     const facts = factsOf(context, this.#now());
     const decision = evaluatePolicy(this.#policy, facts);
     if (decision.action === "allow") return undefined;
-    return {
+    return new ClientError({
       severity: "FATAL",
       code: SQLSTATE.ADMIN_SHUTDOWN,
       message: `terminating connection: pgrelay policy ${
         ruleText(decision.label)
       } now denies it (reloaded configuration)`,
-    };
+    });
   }
 }
 
@@ -163,8 +163,8 @@ export function factsOf(context: SessionContext, now: Date): PolicyFacts {
 
 const ruleText = (label: string) => label === "default" ? "default (no rule matched)" : `rule "${label}"`;
 
-function denial(label: string, facts: PolicyFacts): ProxyError {
-  return {
+function denial(label: string, facts: PolicyFacts): ClientError {
+  return new ClientError({
     severity: "FATAL",
     code: SQLSTATE.INVALID_AUTHORIZATION_SPECIFICATION,
     message: `connection denied by pgrelay policy ${ruleText(label)}`,
@@ -172,7 +172,7 @@ function denial(label: string, facts: PolicyFacts): ProxyError {
       `user "${facts.user}", database "${facts.database}", application_name "${facts.applicationName}", ${
         facts.replication === "false" ? "" : `replication ${facts.replication}, `
       }source ${facts.source}, tls ${facts.tls}`,
-  };
+  });
 }
 
 function limited(rule: string, message: string): AdmissionVerdict {
@@ -180,6 +180,6 @@ function limited(rule: string, message: string): AdmissionVerdict {
     allowed: false,
     kind: "limited",
     rule,
-    error: { severity: "FATAL", code: SQLSTATE.TOO_MANY_CONNECTIONS, message },
+    error: new ClientError({ severity: "FATAL", code: SQLSTATE.TOO_MANY_CONNECTIONS, message }),
   };
 }

@@ -5,7 +5,7 @@
  * server answer "channel binding check failed", pgrelay stops the attempt and says why and what to do.
  * https://www.postgresql.org/docs/current/sasl-authentication.html
  */
-import type { ProxyError } from "../protocol/error_response.ts";
+import { ClientError } from "../protocol/client_error.ts";
 import { authenticationSasl } from "../protocol/auth_messages.ts";
 import { SQLSTATE } from "../protocol/sqlstate.ts";
 
@@ -18,29 +18,29 @@ const HINT = "Connect with channel_binding=disable, or configure pgrelay with tl
  * Reads a SASLInitialResponse body (mechanism, length, client-first-message) against the mechanisms the
  * server offered; returns the error to send when the exchange is bound to fail, else undefined.
  */
-export function channelBindingProblem(offered: readonly string[], body: Uint8Array): ProxyError | undefined {
+export function channelBindingProblem(offered: readonly string[], body: Uint8Array): ClientError | undefined {
   if (!offered.includes("SCRAM-SHA-256-PLUS")) return undefined;
   const end = body.indexOf(0);
   if (end < 0) return undefined;
   const mechanism = decoder.decode(body.subarray(0, end));
   const gs2Flag = body.length > end + 5 ? String.fromCharCode(body[end + 5]!) : "";
   if (mechanism === "SCRAM-SHA-256-PLUS") {
-    return {
+    return new ClientError({
       severity: "FATAL",
       code: SQLSTATE.INVALID_AUTHORIZATION_SPECIFICATION,
       message: "channel binding cannot work through pgrelay here: your TLS session ends at pgrelay and pgrelay " +
         "opens its own TLS session to the server, so SCRAM-SHA-256-PLUS would bind two different certificates",
       hint: HINT,
-    };
+    });
   }
   if (mechanism === "SCRAM-SHA-256" && gs2Flag === "y") {
-    return {
+    return new ClientError({
       severity: "FATAL",
       code: SQLSTATE.INVALID_AUTHORIZATION_SPECIFICATION,
       message: "the server offers channel binding (SCRAM-SHA-256-PLUS) but the client declined it while " +
         "supporting it; the server would reject this as a downgrade",
       hint: HINT,
-    };
+    });
   }
   return undefined;
 }
@@ -56,10 +56,10 @@ export function saslOfferWithoutChannelBinding(mechanisms: readonly string[]): U
   return authenticationSasl(mechanisms.filter((m) => m !== "SCRAM-SHA-256-PLUS"));
 }
 
-export const PLAINTEXT_CLIENT_BINDING_ERROR: ProxyError = {
+export const PLAINTEXT_CLIENT_BINDING_ERROR = new ClientError({
   severity: "FATAL",
   code: SQLSTATE.INVALID_AUTHORIZATION_SPECIFICATION,
   message: "the server offers channel binding (SCRAM-SHA-256-PLUS) over pgrelay's TLS connection, which " +
     "libpq refuses on an unencrypted client connection, and pgrelay could not remove the offer",
   hint: HINT,
-};
+});

@@ -3,7 +3,8 @@
  * (a CancelRequest reaches the server the key's client holds, or under `--workers` the worker that issued
  * it), and shutdown.
  */
-import { encodeErrorResponse, type ProxyError } from "../protocol/error_response.ts";
+import { ClientError } from "../protocol/client_error.ts";
+import { encodeErrorResponse } from "../protocol/error_response.ts";
 import { SQLSTATE } from "../protocol/sqlstate.ts";
 import type { Logger } from "./logger.ts";
 import { type MetricsSink, NO_METRICS } from "./metrics_sink.ts";
@@ -164,7 +165,7 @@ export class Proxy {
    * Ends the session with this id from the admin API: the client gets `error` (FATAL 57P01) and the session
    * ends with reason `admin_terminated`. Returns its context, or undefined when no live session has the id.
    */
-  terminate(id: string, error: ProxyError): SessionContext | undefined {
+  terminate(id: string, error: ClientError): SessionContext | undefined {
     for (const session of this.#sessions) {
       if (session.context.id !== id || session.context.phase === "closed") continue;
       this.#logger.log("warn", "session_terminated", { ...session.context.toJSON(), by: "admin", sqlstate: error.code, message: error.message });
@@ -286,7 +287,7 @@ export class Proxy {
    * the client gets that error (FATAL 57P01) and the session ends with reason `policy_revoked`.
    * Returns how many sessions were ended.
    */
-  revoke(check: (context: SessionContext) => ProxyError | undefined): number {
+  revoke(check: (context: SessionContext) => ClientError | undefined): number {
     let revoked = 0;
     for (const session of this.#sessions) {
       if (session.context.phase === "closed" || session.context.phase === "startup") continue;
@@ -304,11 +305,11 @@ export class Proxy {
     this.#draining = true;
     this.#settings.router!.stop();
     await this.#listener?.close();
-    const error: ProxyError = {
+    const error = new ClientError({
       severity: "FATAL",
       code: SQLSTATE.ADMIN_SHUTDOWN,
       message: "terminating connection because pgrelay is shutting down",
-    };
+    });
     for (const session of this.#sessions) session.terminate(error);
     const deadline = Date.now() + 2000;
     while (this.#sessions.size > 0 && Date.now() < deadline) await sleep(10);
@@ -340,7 +341,7 @@ export class Proxy {
    * A connection over a startup limit: FATAL 53300 in PostgreSQL's format (nothing is negotiated yet, so a
    * client that would send SSLRequest reads it as the answer), then closed without reading a byte of it.
    */
-  #refuse(socket: RelaySocket, rule: string, error: ProxyError): void {
+  #refuse(socket: RelaySocket, rule: string, error: ClientError): void {
     this.#host.metrics.sessionAccepted();
     this.#host.metrics.sessionOutcome("limited");
     this.#logger.log("warn", "limited", {
@@ -404,7 +405,7 @@ export class Proxy {
   async #closeCancelListener(): Promise<void> {
     await this.#cancelListener?.close();
     this.#cancelListener = undefined;
-    for (const session of this.#peerCancels) session.terminate({ severity: "FATAL", code: SQLSTATE.ADMIN_SHUTDOWN, message: "pgrelay is shutting down" });
+    for (const session of this.#peerCancels) session.terminate(new ClientError({ severity: "FATAL", code: SQLSTATE.ADMIN_SHUTDOWN, message: "pgrelay is shutting down" }));
   }
 }
 

@@ -25,7 +25,7 @@ import {
 } from "../protocol/auth_messages.ts";
 import { AUTH, BACKEND, FRONTEND } from "../protocol/codes.ts";
 import { encodeFrame } from "../protocol/encode_frame.ts";
-import type { ProxyError } from "../protocol/error_response.ts";
+import { ClientError } from "../protocol/client_error.ts";
 import { SQLSTATE, type SqlState } from "../protocol/sqlstate.ts";
 import { type Message, MessageReader } from "./message_reader.ts";
 import { DEFAULT_UPSTREAM_REQUIRE_AUTH, requirementFailed, type UpstreamAuthMethod } from "./upstream_auth.ts";
@@ -87,8 +87,8 @@ export interface ClientLogin {
   verifier: ScramVerifier;
 }
 
-const fatal = (code: SqlState, message: string, hint?: string): ProxyError =>
-  hint === undefined ? { severity: "FATAL", code, message } : { severity: "FATAL", code, message, hint };
+const fatal = (code: SqlState, message: string, hint?: string): ClientError =>
+  new ClientError({ severity: "FATAL", code, message, hint });
 
 function expect(message: Message, type: number, what: string): void {
   if (message.type !== type) {
@@ -98,14 +98,14 @@ function expect(message: Message, type: number, what: string): void {
 
 /**
  * A login that ended in a mock exchange: the client was answered as for a wrong password (`cause` is what
- * ended the exchange, usually the 28P01 ProxyError it was sent), while `reason` says why pgrelay cannot
+ * ended the exchange, usually the 28P01 ClientError it was sent), while `reason` says why pgrelay cannot
  * authenticate the user. `reason` is for the operator's log only: telling the client would reveal which
  * user names exist.
  */
 export class MockedLoginFailed extends Error {
-  readonly reason: ProxyError;
+  readonly reason: ClientError;
 
-  constructor(reason: ProxyError, cause: unknown) {
+  constructor(reason: ClientError, cause: unknown) {
     super(reason.message, { cause });
     this.name = "MockedLoginFailed";
     this.reason = reason;
@@ -113,7 +113,7 @@ export class MockedLoginFailed extends Error {
 }
 
 /** Why an auth-file entry cannot serve a SCRAM login, worded for the operator; undefined for a verifier. */
-function unusableEntry(entry: UserlistEntry, user: string): ProxyError | undefined {
+function unusableEntry(entry: UserlistEntry, user: string): ClientError | undefined {
   const fix = "List the user's SCRAM verifier (pg_authid.rolpassword) in pgrelay's auth.file, or use auth.mode: relay.";
   const refused = SQLSTATE.INVALID_AUTHORIZATION_SPECIFICATION;
   switch (entry.kind) {
@@ -134,7 +134,7 @@ function unusableEntry(entry: UserlistEntry, user: string): ProxyError | undefin
 
 /**
  * Authenticates the client against its verifier. Resolves with the ClientKey, or rejects with the
- * ProxyError to send (28P01 for a wrong password). For a user without a usable verifier it runs a mock
+ * ClientError to send (28P01 for a wrong password). For a user without a usable verifier it runs a mock
  * exchange, as PostgreSQL does, and rejects with {@link MockedLoginFailed}: the client sees the same
  * messages as for a real user with a wrong password.
  */
@@ -205,10 +205,6 @@ export type UpstreamLogin =
   | { ok: false; frame: Uint8Array };
 
 const frameOf = (message: Message) => encodeFrame(message.type, message.body);
-
-export function isProxyError(error: unknown): error is ProxyError {
-  return typeof error === "object" && error !== null && "severity" in error && "code" in error;
-}
 
 /**
  * Sends the client's StartupMessage and answers the server's SCRAM exchange with the ClientKey. The server's

@@ -8,7 +8,8 @@
  * encrypted stream, so pgrelay sees no query. https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-SSL
  */
 import { BACKEND, FRONTEND } from "../protocol/codes.ts";
-import { encodeErrorResponse, type ProxyError } from "../protocol/error_response.ts";
+import { ClientError } from "../protocol/client_error.ts";
+import { encodeErrorResponse } from "../protocol/error_response.ts";
 import { FrameScanner } from "../protocol/frame_scanner.ts";
 import { ProtocolError } from "../protocol/protocol_error.ts";
 import { SQLSTATE } from "../protocol/sqlstate.ts";
@@ -22,7 +23,7 @@ import type { MetricsSink, SessionOutcome } from "./metrics_sink.ts";
 import type { Admission, Auditor, SessionAudit } from "./session_hooks.ts";
 import { QueryTimer } from "./query_timer.ts";
 import { type AuthQuerySettings, fetchVerifier } from "./auth_query.ts";
-import { authenticateClient, type ClientLogin, isProxyError, loginUpstream, lookupUser, MockedLoginFailed } from "./scram_login.ts";
+import { authenticateClient, type ClientLogin, loginUpstream, lookupUser, MockedLoginFailed } from "./scram_login.ts";
 import { RelayPump } from "./relay_pump.ts";
 import type { RelaySettings } from "./relay_settings.ts";
 import { SessionContext } from "./session_context.ts";
@@ -183,7 +184,7 @@ export class Session {
   }
 
   /** Ends the session from outside (shutdown, revocation, the admin API): FATAL to the client where the stream allows it. */
-  terminate(error: ProxyError, reason: EndReason = "shutdown"): void {
+  terminate(error: ClientError, reason: EndReason = "shutdown"): void {
     this.#fail(error, reason);
   }
 
@@ -242,12 +243,12 @@ export class Session {
             this.context.adoptStartupFacts(startupFacts(packet.pairs));
             this.context.protocol = `${packet.major}.${packet.minor}`;
             if (this.#clientTls.require && this.context.clientTls === "none") {
-              this.#fail({
+              this.#fail(new ClientError({
                 severity: "FATAL",
                 code: SQLSTATE.INVALID_AUTHORIZATION_SPECIFICATION,
                 message: "pgrelay requires TLS: this connection is not encrypted",
                 hint: "Connect with sslmode=require (or verify-ca / verify-full).",
-              }, "tls_required");
+              }), "tls_required");
               return;
             }
             if (this.#settings.authentication?.mode === "scram") {
@@ -268,7 +269,7 @@ export class Session {
       }
     } catch (error) {
       if (!(error instanceof ProtocolError)) throw error;
-      this.#fail({ severity: "FATAL", code: error.sqlstate, message: error.message }, "protocol_error");
+      this.#fail(new ClientError({ severity: "FATAL", code: error.sqlstate, message: error.message }), "protocol_error");
     }
   }
 
@@ -335,12 +336,12 @@ export class Session {
       // about which protocol runs inside.
       this.#client = secure;
       this.#listenToClient(secure);
-      this.#fail({
+      this.#fail(new ClientError({
         severity: "FATAL",
         code: SQLSTATE.PROTOCOL_VIOLATION,
         message: "received direct SSL connection request without ALPN protocol negotiation extension",
         hint: 'Direct TLS needs ALPN "postgresql" (libpq 17: sslnegotiation=direct).',
-      }, "protocol_error");
+      }), "protocol_error");
       return;
     }
     this.#client = secure;
@@ -415,12 +416,12 @@ export class Session {
    */
   #bytesAfterStartup(chunk: Uint8Array): void {
     if (this.#authenticatingClient) {
-      this.#fail({
+      this.#fail(new ClientError({
         severity: "FATAL",
         code: SQLSTATE.PROTOCOL_VIOLATION,
         message: "client sent data before pgrelay asked for it during authentication",
         hint: "Send exactly one startup packet, then wait for the authentication request.",
-      }, "protocol_error");
+      }), "protocol_error");
       return;
     }
     this.#holdEarlyClientBytes(chunk);
@@ -430,11 +431,11 @@ export class Session {
   #holdEarlyClientBytes(chunk: Uint8Array): void {
     const held = this.#pendingClientBytes?.length ?? 0;
     if (held + chunk.length > 65536) {
-      this.#fail({
+      this.#fail(new ClientError({
         severity: "FATAL",
         code: SQLSTATE.PROTOCOL_VIOLATION,
         message: "client sent more than 64 KiB before the server answered its startup message",
-      }, "protocol_error");
+      }), "protocol_error");
       return;
     }
     const joined = new Uint8Array(held + chunk.length);
@@ -578,9 +579,9 @@ export class Session {
       // After a mock exchange the client saw a wrong-password failure; the real reason goes to the log only.
       const hidden = caught instanceof MockedLoginFailed ? caught.reason : undefined;
       const error = caught instanceof MockedLoginFailed ? caught.cause : caught;
-      if (isProxyError(error)) this.#fail(error, "auth_failed", hidden);
+      if (error instanceof ClientError) this.#fail(error, "auth_failed", hidden);
       else if (error instanceof ProtocolError) {
-        this.#fail({ severity: "FATAL", code: error.sqlstate, message: error.message }, hidden ? "auth_failed" : "protocol_error", hidden);
+        this.#fail(new ClientError({ severity: "FATAL", code: error.sqlstate, message: error.message }), hidden ? "auth_failed" : "protocol_error", hidden);
       } else if (this.#clientOpen || hidden) {
         this.#host.logger.log("warn", "client_auth_error", { session: this.context.id, error: (error as Error).message });
         this.#fail(handshakeFailed(this.context.id, SQLSTATE.PROTOCOL_VIOLATION), "auth_failed", hidden);
@@ -648,7 +649,7 @@ export class Session {
       return false;
     } catch (error) {
       server.destroy();
-      if (isProxyError(error)) this.#fail(error, "auth_failed");
+      if (error instanceof ClientError) this.#fail(error, "auth_failed");
       else this.#upstreamFailed("pgrelay could not log in to upstream", error as Error);
       return false;
     }
@@ -809,11 +810,11 @@ export class Session {
   #startPumps(server: RelaySocket, frontend: FrameScanner | null, backend: FrameScanner | null): void {
     this.#server = server;
     this.#serverOpen = true;
-    const toServer = new RelayPump(this.#client, server, frontend, (error) => this.#fail({
+    const toServer = new RelayPump(this.#client, server, frontend, (error) => this.#fail(new ClientError({
       severity: "FATAL",
       code: error.sqlstate,
       message: error.message,
-    }, "protocol_error"), this.context.fromClient);
+    }), "protocol_error"), this.context.fromClient);
     const toClient = new RelayPump(server, this.#client, backend, (error) => {
       this.#host.logger.log("warn", "upstream_protocol_error", {
         ...this.context.toJSON(),
@@ -840,7 +841,7 @@ export class Session {
     if (!issue || !address) return;
     const server: CancelableServer = { address, key: { processId, secretKey } };
     let key = this.#cancelKey;
-    let error: ProxyError | undefined;
+    let error: ClientError | undefined;
     let reason: EndReason = "protocol_error";
     if (key && key.secretKey.length === secretKey.length) key.bind(server);
     else {
@@ -855,7 +856,7 @@ export class Session {
         if (!malformed) reason = "limited";
         error = malformed
           ? upstreamMalformed(this.context.id)
-          : { severity: "FATAL", code: SQLSTATE.TOO_MANY_CONNECTIONS, message: "pgrelay has no cancel key left for this session" };
+          : new ClientError({ severity: "FATAL", code: SQLSTATE.TOO_MANY_CONNECTIONS, message: "pgrelay has no cancel key left for this session" });
       }
       this.#cancelKey = key;
     }
@@ -959,12 +960,12 @@ export class Session {
 
   #startupTimedOut(): void {
     if (this.context.phase === "ready" || this.context.phase === "passthrough" || this.#ended) return;
-    this.#fail({
+    this.#fail(new ClientError({
       severity: "FATAL",
       code: SQLSTATE.QUERY_CANCELED,
       message: `canceling startup: the connection was not ready within ${this.#settings.startupTimeoutMs} ms`,
       hint: "The client did not finish the startup handshake in time (pgrelay's startup_timeout).",
-    }, "startup_timeout");
+    }), "startup_timeout");
   }
 
   /**
@@ -972,7 +973,7 @@ export class Session {
    * someone else's TLS session), then closes both legs. `hidden` is the real reason of a failure the client
    * must not learn (a mock SCRAM exchange): the log and the audit get it, the client gets `error`.
    */
-  #fail(error: ProxyError, reason: EndReason, hidden?: ProxyError): void {
+  #fail(error: ClientError, reason: EndReason, hidden?: ClientError): void {
     this.#endReason ??= reason;
     if (reason === "protocol_error" || reason === "startup_timeout") this.#reportOutcome(reason);
     if (reason === "upstream_unreachable") this.#reportOutcome("upstream_error");

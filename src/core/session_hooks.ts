@@ -2,7 +2,7 @@
  * The two decision and observation points a session offers to feature modules (policy and limits, audit),
  * as interfaces the core is handed. The core never imports src/policy, src/limits or src/audit.
  */
-import type { ProxyError } from "../protocol/error_response.ts";
+import { ClientError } from "../protocol/client_error.ts";
 import type { SessionContext } from "./session_context.ts";
 
 /** The verdict on a new session, taken after its StartupMessage and before any upstream connection. */
@@ -19,7 +19,7 @@ export type AdmissionVerdict =
     /** `denied` by policy, or `limited` by a connection limit or the connect rate. */
     readonly kind: "denied" | "limited";
     readonly rule: string;
-    readonly error: ProxyError;
+    readonly error: ClientError;
   };
 
 export interface Admission {

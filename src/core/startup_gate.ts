@@ -4,7 +4,7 @@
  * The proxy asks it and keeps the ticket until the connection leaves its startup phase. The core never
  * imports src/limits; the limits module implements this interface.
  */
-import type { ProxyError } from "../protocol/error_response.ts";
+import { ClientError } from "../protocol/client_error.ts";
 
 export type StartupTicket =
   | {
@@ -17,7 +17,7 @@ export type StartupTicket =
     /** The limit that refused it, e.g. `startup.per_source`. */
     readonly rule: string;
     /** FATAL 53300, sent before anything is negotiated. */
-    readonly error: ProxyError;
+    readonly error: ClientError;
   };
 
 export interface StartupGate {

@@ -3,6 +3,7 @@
  * closed), at most `max_connections` at once and `per_source` from one client address (IPv6: one
  * `ipv6_prefix` block). Counts carry over a reload; `configure` only changes the caps for new connections.
  */
+import { ClientError } from "../protocol/client_error.ts";
 import { SQLSTATE } from "../protocol/sqlstate.ts";
 import type { StartupGate, StartupTicket } from "../core/startup_gate.ts";
 import { type Limits, NO_LIMITS } from "./limits_schema.ts";
@@ -70,5 +71,5 @@ export class StartupLimiter implements StartupGate {
 const UNLIMITED: StartupTicket = { allowed: true, release() {} };
 
 function refuse(rule: string, message: string): StartupTicket {
-  return { allowed: false, rule, error: { severity: "FATAL", code: SQLSTATE.TOO_MANY_CONNECTIONS, message } };
+  return { allowed: false, rule, error: new ClientError({ severity: "FATAL", code: SQLSTATE.TOO_MANY_CONNECTIONS, message }) };
 }

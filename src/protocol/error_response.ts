@@ -3,23 +3,13 @@
  * https://www.postgresql.org/docs/current/protocol-error-fields.html
  */
 import { BACKEND } from "./codes.ts";
-import type { SqlState } from "./sqlstate.ts";
-
-export type Severity = "FATAL" | "ERROR";
-
-export interface ProxyError {
-  severity: Severity;
-  code: SqlState;
-  message: string;
-  detail?: string;
-  hint?: string;
-}
+import type { ErrorFields } from "./client_error.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 /** Encodes a complete ErrorResponse frame: type byte, length and the S, V, C, M, D, H fields. */
-export function encodeErrorResponse(error: ProxyError): Uint8Array {
+export function encodeErrorResponse(error: ErrorFields): Uint8Array {
   const fields: Array<[string, string]> = [
     ["S", error.severity],
     ["V", error.severity],

@@ -5,6 +5,7 @@ import type { RelaySettings } from "../../src/core/relay_settings.ts";
 import { Session, type SessionHost } from "../../src/core/session.ts";
 import type { Admission, AdmissionVerdict, Auditor } from "../../src/core/session_hooks.ts";
 import type { SocketAddress } from "../../src/core/socket.ts";
+import { ClientError } from "../../src/protocol/client_error.ts";
 import { decodeErrorFields } from "../../src/protocol/error_response.ts";
 import { MemorySocket } from "../support/memory_socket.ts";
 import { startupMessage } from "../support/frontend_frames.ts";
@@ -56,11 +57,11 @@ describe("Session admission", () => {
         allowed: false,
         kind: "denied",
         rule: "no-interns",
-        error: {
+        error: new ClientError({
           severity: "FATAL",
           code: "28000",
           message: 'connection denied by pgrelay policy rule "no-interns"',
-        },
+        }),
       },
       {
         begin: () => assert.fail("a refused session is not begun"),
