@@ -6,7 +6,7 @@
  * configured, is checked by requireBearerToken around this handler.
  */
 import type { Proxy } from "../core/proxy.ts";
-import { formatAddress } from "../core/session.ts";
+import { formatAddress } from "../frontend/frontend.ts";
 import type { SessionContext } from "../core/session_context.ts";
 import type { ProxyMetrics } from "../metrics/proxy_metrics.ts";
 import { ClientError } from "../protocol/client_error.ts";

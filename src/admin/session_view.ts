@@ -4,7 +4,7 @@
  * `connecting`, `authenticating`, `passthrough`).
  */
 import type { LiveSession } from "../core/proxy.ts";
-import { formatAddress } from "../core/session.ts";
+import { formatAddress } from "../frontend/frontend.ts";
 
 export interface SessionView {
   id: string;

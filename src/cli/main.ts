@@ -3,7 +3,7 @@ import process from "node:process";
 import { ConfigError } from "../config/config_error.ts";
 import type { Config } from "../host/config_schema.ts";
 import { Proxy } from "../core/proxy.ts";
-import { formatAddress } from "../core/session.ts";
+import { formatAddress } from "../frontend/frontend.ts";
 import { nodeAdapter } from "../adapters/node.ts";
 import { adapterFor } from "../adapters/runtime.ts";
 import { needsTlsSockets } from "../core/tls_settings.ts";

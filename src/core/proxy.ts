@@ -11,7 +11,7 @@ import { type MetricsSink, NO_METRICS } from "./metrics_sink.ts";
 import type { RelaySettings } from "./relay_settings.ts";
 import type { Admission, Auditor } from "./session_hooks.ts";
 import { NO_CLIENT_TLS, NO_UPSTREAM_TLS } from "./tls_settings.ts";
-import { formatAddress, Session, type SessionHost } from "./session.ts";
+import { formatAddress, Session, type SessionHost } from "../frontend/frontend.ts";
 import type { SessionContext } from "./session_context.ts";
 import type { Listener, RelaySocket, RuntimeAdapter, SocketAddress } from "./socket.ts";
 import type { StartupGate } from "./startup_gate.ts";
@@ -20,8 +20,8 @@ import { CancelKeyRegistry, workerOfProcessId } from "../routing/cancel_keys.ts"
 import type { CancelableServer, CancelRoute } from "./cancel_binding.ts";
 import { type Router, singleUpstreamRouter } from "../routing/router.ts";
 import { hostDown } from "./routing_errors.ts";
-import { healthProbe } from "./health_login.ts";
-import type { UpstreamAuthMethod } from "./upstream_auth.ts";
+import { healthProbe } from "../backend/health_login.ts";
+import type { UpstreamAuthMethod } from "../backend/upstream_auth.ts";
 import type { HostChange, HostState } from "../routing/host_state.ts";
 
 export interface ProxyOptions extends RelaySettings {

@@ -6,7 +6,7 @@
  */
 import { ClientError } from "../protocol/client_error.ts";
 import { SQLSTATE } from "../protocol/sqlstate.ts";
-import { SEE_LOG_HINT } from "./upstream_errors.ts";
+import { SEE_LOG_HINT } from "../backend/upstream_errors.ts";
 
 export const noRoute = (session: string): ClientError => new ClientError({
   severity: "FATAL",

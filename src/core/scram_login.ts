@@ -28,7 +28,7 @@ import { encodeFrame } from "../protocol/encode_frame.ts";
 import { ClientError } from "../protocol/client_error.ts";
 import { SQLSTATE, type SqlState } from "../protocol/sqlstate.ts";
 import { type Message, MessageReader } from "./message_reader.ts";
-import { DEFAULT_UPSTREAM_REQUIRE_AUTH, requirementFailed, type UpstreamAuthMethod } from "./upstream_auth.ts";
+import { DEFAULT_UPSTREAM_REQUIRE_AUTH, requirementFailed, type UpstreamAuthMethod } from "../backend/upstream_auth.ts";
 import type { RelaySocket } from "./socket.ts";
 
 export interface ScramAuthSettings {
@@ -36,7 +36,7 @@ export interface ScramAuthSettings {
   /** user -> SCRAM verifier (or another secret, refused with a clear error), from auth.file. */
   users: ReadonlyMap<string, string>;
   /** Fetches verifiers of users missing from `users` from the server. */
-  query?: import("./auth_query.ts").AuthQuerySettings;
+  query?: import("../backend/auth_query.ts").AuthQuerySettings;
   /** Mock verifiers for users pgrelay cannot authenticate; default: one secret per process. */
   mock?: ScramMock | undefined;
   /** auth.upstream_require_auth: what pgrelay answers when it logs in upstream; default SCRAM-SHA-256 only. */

@@ -11,7 +11,7 @@ import { type ConfigIssue, formatPath, SettingError, SettingErrors } from "../co
 import type { RawLayer } from "../config/raw_layer.ts";
 import { passthroughBlindSpots } from "./passthrough_blind_spots.ts";
 import type { ClientTlsMode, UpstreamTlsMode } from "../core/tls_settings.ts";
-import { UPSTREAM_AUTH_METHODS, type UpstreamAuthMethod } from "../core/upstream_auth.ts";
+import { UPSTREAM_AUTH_METHODS, type UpstreamAuthMethod } from "../backend/upstream_auth.ts";
 import { AUTH_MODES, type AuthMode, CLIENT_TLS_MODES, type Config, CONFIG_KEYS, type ConfigKey, DEFAULT_CONFIG, UPSTREAM_TLS_MODES } from "./config_schema.ts";
 import { parseAddress, parseDuration, parseSize } from "../config/units.ts";
 import { isLoopbackHost } from "../config/loopback.ts";

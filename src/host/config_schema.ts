@@ -6,7 +6,7 @@ import type { AuditSettings } from "../audit/audit_schema.ts";
 import { type Limits, NO_LIMITS } from "../limits/limits_schema.ts";
 import { DEFAULT_POLICY, type Policy } from "../policy/policy_schema.ts";
 import type { ClientTlsMode, UpstreamTlsMode } from "../core/tls_settings.ts";
-import { DEFAULT_UPSTREAM_REQUIRE_AUTH, type UpstreamAuthMethod } from "../core/upstream_auth.ts";
+import { DEFAULT_UPSTREAM_REQUIRE_AUTH, type UpstreamAuthMethod } from "../backend/upstream_auth.ts";
 import type { ClusterSettings } from "../routing/cluster_schema.ts";
 import type { RouteRule } from "../routing/route_table.ts";
 import { DEFAULT_HOLD_MS } from "../routing/acquire.ts";

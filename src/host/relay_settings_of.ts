@@ -14,7 +14,7 @@ import { processMockSecret } from "./mock_secret.ts";
 import { readSecretFile } from "./secret_file.ts";
 import { Router } from "../routing/router.ts";
 import { type ClusterSettings, singleUpstream } from "../routing/cluster_schema.ts";
-import { formatAddress } from "../core/session.ts";
+import { formatAddress } from "../frontend/frontend.ts";
 
 type Check = "certificate" | "key";
 

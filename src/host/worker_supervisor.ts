@@ -14,7 +14,7 @@ import { createWorkersAdminHandler, type WorkerView } from "../admin/workers_adm
 import { requireBearerToken } from "../admin/bearer_guard.ts";
 import { isLoopbackHost } from "../config/loopback.ts";
 import type { Config } from "./config_schema.ts";
-import { formatAddress } from "../core/session.ts";
+import { formatAddress } from "../frontend/frontend.ts";
 import type { Listener, SocketAddress } from "../core/socket.ts";
 import { cliArguments } from "./arguments.ts";
 import type { JsonLogger } from "./json_logger.ts";

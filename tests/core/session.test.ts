@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { Session, type SessionHost } from "../../src/core/session.ts";
+import { Session, type SessionHost } from "../../src/frontend/frontend.ts";
 import { NO_METRICS } from "../../src/core/metrics_sink.ts";
 import type { RelaySettings } from "../../src/core/relay_settings.ts";
 import type { RelaySocket, SocketAddress } from "../../src/core/socket.ts";

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { NO_METRICS, type SessionOutcome } from "../../src/core/metrics_sink.ts";
 import type { RelaySettings } from "../../src/core/relay_settings.ts";
-import { Session, type SessionHost } from "../../src/core/session.ts";
+import { Session, type SessionHost } from "../../src/frontend/frontend.ts";
 import type { Admission, AdmissionVerdict, Auditor } from "../../src/core/session_hooks.ts";
 import type { SocketAddress } from "../../src/core/socket.ts";
 import { ClientError } from "../../src/protocol/client_error.ts";

@@ -8,7 +8,7 @@ import { describe, it } from "node:test";
 import type { CancelableServer, ClientCancelKey } from "../../src/core/cancel_binding.ts";
 import { NO_METRICS } from "../../src/core/metrics_sink.ts";
 import type { RelaySettings } from "../../src/core/relay_settings.ts";
-import { Session, type SessionHost } from "../../src/core/session.ts";
+import { Session, type SessionHost } from "../../src/frontend/frontend.ts";
 import { CancelKeyRegistry } from "../../src/routing/cancel_keys.ts";
 import { MemorySocket } from "../support/memory_socket.ts";
 

@@ -10,7 +10,7 @@ import { formatScramVerifier } from "../../src/auth/scram_verifier.ts";
 import type { LogFields, LogLevel } from "../../src/core/logger.ts";
 import { NO_METRICS, type SessionOutcome } from "../../src/core/metrics_sink.ts";
 import type { RelaySettings } from "../../src/core/relay_settings.ts";
-import { Session } from "../../src/core/session.ts";
+import { Session } from "../../src/frontend/frontend.ts";
 import type { SessionAudit } from "../../src/core/session_hooks.ts";
 import type { SocketAddress } from "../../src/core/socket.ts";
 import { PasswordScramClient } from "../support/password_scram_client.ts";

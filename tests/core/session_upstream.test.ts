@@ -7,7 +7,7 @@ import { describe, it } from "node:test";
 import type { LogFields } from "../../src/core/logger.ts";
 import { NO_METRICS } from "../../src/core/metrics_sink.ts";
 import type { RelaySettings } from "../../src/core/relay_settings.ts";
-import { Session, type SessionHost } from "../../src/core/session.ts";
+import { Session, type SessionHost } from "../../src/frontend/frontend.ts";
 import type { RelaySocket, SocketAddress } from "../../src/core/socket.ts";
 import { parseBackendFrames } from "../support/backend_frames.ts";
 import { errorFields } from "../support/raw_client.ts";

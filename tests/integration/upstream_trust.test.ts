@@ -13,7 +13,7 @@ import { ScramServerExchange } from "../../src/auth/scram_server.ts";
 import { formatScramVerifier, type ScramVerifier } from "../../src/auth/scram_verifier.ts";
 import type { LogFields, Logger } from "../../src/core/logger.ts";
 import type { Proxy } from "../../src/core/proxy.ts";
-import type { UpstreamAuthMethod } from "../../src/core/upstream_auth.ts";
+import type { UpstreamAuthMethod } from "../../src/backend/upstream_auth.ts";
 import {
   afterAuthenticationOk,
   authentication,

@@ -7,7 +7,7 @@
  */
 import { FrameScanner } from "../../../src/protocol/frame_scanner.ts";
 import { ProtocolError } from "../../../src/protocol/protocol_error.ts";
-import { BACKEND_CAPTURES, type BackendEvents, BackendObserver } from "../../../src/core/backend_observer.ts";
+import { BACKEND_CAPTURES, type BackendEvents, BackendObserver } from "../../../src/backend/backend_observer.ts";
 import { SessionContext } from "../../../src/core/session_context.ts";
 import { QUERY_CAPTURES, QueryTracker } from "../../../src/audit/query_tracker.ts";
 import { FRONTEND } from "../../../src/protocol/codes.ts";

@@ -6,7 +6,7 @@
 import { BACKEND } from "../protocol/codes.ts";
 import type { ServerFacts } from "../routing/target.ts";
 import { parseServerBoolean } from "../routing/target.ts";
-import type { RelaySocket } from "./socket.ts";
+import type { RelaySocket } from "../core/socket.ts";
 
 export interface ServerReady {
   /** Every byte read, from the first one given on: the relay forwards them as they are. */

@@ -9,9 +9,9 @@ import { decodeAuthentication, saslInitialResponse, saslResponse } from "../prot
 import { AUTH, BACKEND } from "../protocol/codes.ts";
 import { decodeErrorFields } from "../protocol/error_response.ts";
 import { bind, execute, parse, passwordMessage, startupMessage, sync, terminate } from "../protocol/frontend_messages.ts";
-import { type Message, MessageReader } from "./message_reader.ts";
+import { type Message, MessageReader } from "../core/message_reader.ts";
 import { DEFAULT_UPSTREAM_REQUIRE_AUTH, requirementFailed, type UpstreamAuthMethod } from "./upstream_auth.ts";
-import type { RelaySocket } from "./socket.ts";
+import type { RelaySocket } from "../core/socket.ts";
 
 export interface AuthQuerySettings {
   query: string;

@@ -13,9 +13,9 @@ import { HEALTH_QUERY, parseHealthRow } from "../routing/health_probe.ts";
 import type { HealthCheckResult } from "../routing/host_state.ts";
 import { hostAddress, type RoutedCluster } from "../routing/router.ts";
 import { logIn } from "./auth_query.ts";
-import { MessageReader } from "./message_reader.ts";
-import type { Connector, RelaySocket } from "./socket.ts";
-import { NO_UPSTREAM_TLS, tlsForHost, type UpstreamTlsSettings } from "./tls_settings.ts";
+import { MessageReader } from "../core/message_reader.ts";
+import type { Connector, RelaySocket } from "../core/socket.ts";
+import { NO_UPSTREAM_TLS, tlsForHost, type UpstreamTlsSettings } from "../core/tls_settings.ts";
 import { secureUpstream } from "./upstream_tls.ts";
 import type { UpstreamAuthMethod } from "./upstream_auth.ts";
 

@@ -4,8 +4,8 @@
  * must not be read as part of the encrypted session).
  */
 import { STARTUP_CODE } from "../protocol/codes.ts";
-import type { RelaySocket } from "./socket.ts";
-import type { UpstreamTlsSettings } from "./tls_settings.ts";
+import type { RelaySocket } from "../core/socket.ts";
+import type { UpstreamTlsSettings } from "../core/tls_settings.ts";
 
 const SSL_REQUEST = new Uint8Array([0, 0, 0, 8, ...[24, 16, 8, 0].map((shift) => (STARTUP_CODE.SSL_REQUEST >>> shift) & 255)]);
 

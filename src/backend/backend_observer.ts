@@ -5,7 +5,7 @@
 import { AUTH, BACKEND, transactionStatusName } from "../protocol/codes.ts";
 import { decodeErrorFields } from "../protocol/error_response.ts";
 import type { FrameObserver } from "../protocol/frame_scanner.ts";
-import type { SessionContext } from "./session_context.ts";
+import type { SessionContext } from "../core/session_context.ts";
 
 export const BACKEND_CAPTURES = [
   BACKEND.AUTHENTICATION,
