@@ -1,11 +1,13 @@
 /**
- * What the session learns from the server's frames: authentication outcome, ParameterStatus,
- * BackendKeyData, ReadyForQuery status and errors. Reads only the captured bodies handed over by the scanner.
+ * What pgrelay learns from a server's frames: authentication outcome, ParameterStatus, BackendKeyData,
+ * ReadyForQuery status and errors. The facts go to the server connection's ServerFacts; the events go to
+ * the client session bound to it now (`events` is swapped when the binding changes). Reads only the
+ * captured bodies handed over by the scanner.
  */
 import { AUTH, BACKEND, transactionStatusName } from "../protocol/codes.ts";
 import { decodeErrorFields } from "../protocol/error_response.ts";
 import type { FrameObserver } from "../protocol/frame_scanner.ts";
-import type { SessionContext } from "../core/session_context.ts";
+import type { ServerFacts } from "./server_facts.ts";
 
 export const BACKEND_CAPTURES = [
   BACKEND.AUTHENTICATION,
@@ -68,28 +70,28 @@ function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
 }
 
 export class BackendObserver implements FrameObserver {
-  readonly #context: SessionContext;
-  readonly #events: BackendEvents;
+  readonly #facts: ServerFacts;
+  /** The handlers of the client session bound to the server now. */
+  events: BackendEvents;
   #lastTagWasRollback = false;
 
-  constructor(context: SessionContext, events: BackendEvents) {
-    this.#context = context;
-    this.#events = events;
+  constructor(facts: ServerFacts, events: BackendEvents) {
+    this.#facts = facts;
+    this.events = events;
   }
 
   frame(type: number): void {
-    this.#context.framesFromServer++;
-    this.#events.frame(type);
+    this.events.frame(type);
   }
 
   message(type: number, body: Uint8Array): void {
-    this.#events.body?.(type, body);
-    const context = this.#context;
+    this.events.body?.(type, body);
+    const context = this.#facts;
     switch (type) {
       case BACKEND.AUTHENTICATION:
         if (body.length < 4) break;
         if (int32(body, 0) === AUTH.SASL) {
-          this.#events.saslMechanisms(decoder.decode(body.subarray(4)).split("\0").filter((m) => m !== ""));
+          this.events.saslMechanisms(decoder.decode(body.subarray(4)).split("\0").filter((m) => m !== ""));
         }
         break;
       case BACKEND.PARAMETER_STATUS: {
@@ -107,7 +109,7 @@ export class BackendObserver implements FrameObserver {
         if (body.length >= 8) {
           context.backendPid = int32(body, 0);
           context.backendSecret = body.slice(4);
-          this.#events.backendKey?.(context.backendPid, context.backendSecret);
+          this.events.backendKey?.(context.backendPid, context.backendSecret);
         }
         break;
       case BACKEND.COMMAND_COMPLETE:
@@ -117,19 +119,19 @@ export class BackendObserver implements FrameObserver {
         const previous = context.transactionStatus;
         context.transactionStatus = transactionStatusName(body[0]);
         if (context.transactionStatus === "idle" && (previous === "in_transaction" || previous === "failed")) {
-          this.#events.transactionEnded(previous === "failed" || this.#lastTagWasRollback ? "rollback" : "commit");
+          this.events.transactionEnded(previous === "failed" || this.#lastTagWasRollback ? "rollback" : "commit");
         }
         this.#lastTagWasRollback = false;
-        if (context.phase !== "ready") {
-          context.phase = "ready";
-          this.#events.ready();
+        if (!context.ready) {
+          context.ready = true;
+          this.events.ready();
         }
         break;
       }
       case BACKEND.ERROR_RESPONSE: {
         const fields = decodeErrorFields(body);
         const severity = fields.get("V") ?? fields.get("S") ?? "";
-        this.#events.error(fields, severity === "FATAL" || severity === "PANIC");
+        this.events.error(fields, severity === "FATAL" || severity === "PANIC");
         break;
       }
     }

@@ -1,5 +1,5 @@
 /**
- * The accept loop: one Session per client socket, the registry of the cancel keys pgrelay issues to clients
+ * The accept loop: one Frontend per client socket, the registry of the cancel keys pgrelay issues to clients
  * (a CancelRequest reaches the server the key's client holds, or under `--workers` the worker that issued
  * it), and shutdown.
  */
@@ -11,7 +11,7 @@ import { type MetricsSink, NO_METRICS } from "./metrics_sink.ts";
 import type { RelaySettings } from "./relay_settings.ts";
 import type { Admission, Auditor } from "./session_hooks.ts";
 import { NO_CLIENT_TLS, NO_UPSTREAM_TLS } from "./tls_settings.ts";
-import { formatAddress, Session, type SessionHost } from "../frontend/frontend.ts";
+import { formatAddress, Frontend, type FrontendHost } from "../frontend/frontend.ts";
 import type { SessionContext } from "./session_context.ts";
 import type { Listener, RelaySocket, RuntimeAdapter, SocketAddress } from "./socket.ts";
 import type { StartupGate } from "./startup_gate.ts";
@@ -66,21 +66,21 @@ const REFUSED_LINGER_MS = 1000;
 export class Proxy {
   readonly #adapter: RuntimeAdapter;
   readonly #logger: Logger;
-  readonly #sessions = new Set<Session>();
+  readonly #sessions = new Set<Frontend>();
   readonly #startupGate: StartupGate | undefined;
   /** Sessions still in their startup phase and the release of their startup-limit slot. */
-  readonly #starting = new Map<Session, () => void>();
+  readonly #starting = new Map<Frontend, () => void>();
   readonly #idPrefix: string;
   #settings: RelaySettings;
   #listener: Listener | undefined;
   #nextId = 1;
   #draining = false;
-  #host: SessionHost;
+  #host: FrontendHost;
   readonly #cancelKeys: CancelKeyRegistry<CancelableServer>;
   readonly #cancelPeers: ReadonlyMap<number, SocketAddress> | undefined;
   #cancelListener: Listener | undefined;
   /** Connections of the worker cancel listener (each carries one CancelRequest from another worker). */
-  readonly #peerCancels = new Set<Session>();
+  readonly #peerCancels = new Set<Frontend>();
 
   private constructor(adapter: RuntimeAdapter, options: ProxyOptions) {
     this.#adapter = adapter;
@@ -277,7 +277,7 @@ export class Proxy {
     this.#host.metrics.upstreamChanged?.(cluster, host);
     if (!change.wasUp || change.up || host.downReason !== "check") return;
     for (const session of this.#sessions) {
-      if (session.binding?.host !== host || session.context.phase === "closed") continue;
+      if (session.server?.placement.host !== host || session.context.phase === "closed") continue;
       session.terminate(hostDown(session.context.id), "host_down");
     }
   }
@@ -322,7 +322,7 @@ export class Proxy {
       this.#refuse(socket, ticket.rule, ticket.error);
       return;
     }
-    const session = new Session(`${this.#idPrefix}-${this.#nextId++}`, socket, this.#settings, this.#host);
+    const session = new Frontend(`${this.#idPrefix}-${this.#nextId++}`, socket, this.#settings, this.#host);
     this.#sessions.add(session);
     if (ticket) this.#starting.set(session, ticket.release);
     this.#logger.log("debug", "session_start", session.context.toJSON());
@@ -330,7 +330,7 @@ export class Proxy {
   }
 
   /** Frees the session's startup-limit slot, once: it is ready, passthrough or closed. */
-  #leaveStartup(session: Session): void {
+  #leaveStartup(session: Frontend): void {
     const release = this.#starting.get(session);
     if (!release) return;
     this.#starting.delete(session);
@@ -389,7 +389,7 @@ export class Proxy {
    * of this worker's, already counted and rate-limited by the worker that received it from the client.
    */
   #acceptPeerCancel(socket: RelaySocket): void {
-    const host: SessionHost = {
+    const host: FrontendHost = {
       connect: this.#host.connect,
       logger: this.#logger,
       metrics: NO_METRICS,
@@ -397,7 +397,7 @@ export class Proxy {
       cancelTarget: (pid, secret) => this.#cancelTarget(pid, secret, true),
       sessionEnded: (session) => this.#peerCancels.delete(session),
     };
-    const session = new Session(`${this.#idPrefix}-c${this.#nextId++}`, socket, this.#settings, host);
+    const session = new Frontend(`${this.#idPrefix}-c${this.#nextId++}`, socket, this.#settings, host);
     this.#peerCancels.add(session);
     session.start();
   }

@@ -1,7 +1,9 @@
 /**
- * What pgrelay knows about one session: who connected to what, the server's backend key and parameters,
- * the transaction status and byte counts. Filled from the startup packet and the backend's replies only.
+ * What pgrelay knows about one client session: who connected, with what, through which route, and its byte
+ * counts. The server's facts (backend key, parameters, transaction status) belong to the server connection
+ * the session is bound to: the getters below read them from there, for logs, the audit and the admin API.
  */
+import type { ServerFacts } from "../backend/server_facts.ts";
 import type { TransactionStatus } from "../protocol/codes.ts";
 import type { ReplicationMode, StartupFacts } from "../protocol/startup_facts.ts";
 import type { PumpCounters } from "./relay_pump.ts";
@@ -12,6 +14,8 @@ export type SessionPhase = "startup" | "connecting" | "authenticating" | "ready"
 
 /** How the client leg is encrypted: not at all, by pgrelay, or end to end through pgrelay to the server. */
 export type ClientLegTls = "none" | "terminated" | "passthrough";
+
+const NO_PARAMETERS: ReadonlyMap<string, string> = new Map();
 
 export class SessionContext {
   readonly id: string;
@@ -26,23 +30,38 @@ export class SessionContext {
   protocol = "";
   /** The admission rule that let this session in. */
   admittedBy: string | undefined;
+  /** The server the session connects to or is bound to (set while connecting, for the log of a failed try). */
   upstream: SocketAddress | undefined;
   /** The route that chose this session's cluster (its name, else `routes[N]`). */
   route: string | undefined;
-  backendPid: number | undefined;
-  backendSecret: Uint8Array | undefined;
-  transactionStatus: TransactionStatus = "unknown";
+  /** The facts of the server connection the session is bound to now (none before it connects). */
+  server: ServerFacts | undefined;
   clientTls: ClientLegTls = "none";
+
+  get backendPid(): number | undefined {
+    return this.server?.backendPid;
+  }
+  get backendSecret(): Uint8Array | undefined {
+    return this.server?.backendSecret;
+  }
+  get transactionStatus(): TransactionStatus {
+    return this.server?.transactionStatus ?? "unknown";
+  }
+  /** True when pgrelay's connection to the bound server is encrypted by pgrelay. */
+  get upstreamTls(): boolean {
+    return this.server?.tls ?? false;
+  }
+  /** The parameters the bound server reported (empty before it connects). */
+  get parameters(): ReadonlyMap<string, string> {
+    return this.server?.parameters ?? NO_PARAMETERS;
+  }
 
   /** The policy's `tls` fact: the client's connection is encrypted (by pgrelay, or end to end). */
   get tls(): boolean {
     return this.clientTls !== "none";
   }
-  /** True when pgrelay's connection to the server is encrypted by pgrelay. */
-  upstreamTls = false;
   /** TLS protocol and ALPN of the client leg, when pgrelay terminates it. */
   clientTlsProtocol: string | undefined;
-  readonly parameters = new Map<string, string>();
   /** Bytes and backpressure stalls of each direction, kept current by the relay pumps. */
   readonly fromClient: PumpCounters = { bytes: 0, stalls: 0, stallSeconds: 0 };
   readonly fromServer: PumpCounters = { bytes: 0, stalls: 0, stallSeconds: 0 };

@@ -1,7 +1,9 @@
 /**
- * One client session: the startup phase that pgrelay must understand (SSLRequest, GSSENCRequest, direct
- * TLS, CancelRequest, StartupMessage), then two relay pumps that forward bytes untouched while the frame
- * scanners keep the session context current.
+ * The frontend: one client connection. It runs the startup phase that pgrelay must understand (SSLRequest,
+ * GSSENCRequest, direct TLS, CancelRequest, StartupMessage), client TLS, admission and client authentication,
+ * then holds a *binding* to one server connection (src/backend/server_connection.ts) and relays between the
+ * two with pumps that forward bytes untouched while the frame scanners keep the facts current. The client
+ * socket is the frontend's; the server connection is an object of its own, with its own facts.
  *
  * Client leg encryption (`tls.mode`): `disable` answers SSLRequest with N; `terminate` answers S and runs
  * TLS with pgrelay's certificate; `passthrough` hands the SSLRequest to the server and splices the
@@ -33,16 +35,16 @@ import { requestTls, secureUpstream } from "../backend/upstream_tls.ts";
 import { handshakeFailed, upstreamLost, upstreamMalformed, upstreamUnreachable } from "../backend/upstream_errors.ts";
 import { cancelRequest } from "../protocol/frontend_messages.ts";
 import { backendKeyDataFrame, type CancelableServer, type CancelRoute, type ClientCancelKey } from "../core/cancel_binding.ts";
-import { acquire } from "../routing/acquire.ts";
-import type { HostState } from "../routing/host_state.ts";
-import { hostAddress, type RoutedCluster, type Router, singleUpstreamRouter } from "../routing/router.ts";
-import { parseServerBoolean, type Target, targetAcceptsServer } from "../routing/target.ts";
+import { hostAddress, type Router, singleUpstreamRouter } from "../routing/router.ts";
+import { parseServerBoolean, targetAcceptsServer } from "../routing/target.ts";
+import { openServer } from "../backend/open_server.ts";
+import type { ServerConnection } from "../backend/server_connection.ts";
 import { noEligibleHost, noRoute, wrongServerRole } from "../core/routing_errors.ts";
 import { readUntilReady } from "../backend/server_ready.ts";
 import type { UpstreamTlsSettings } from "../core/tls_settings.ts";
 
-/** What a session needs from the proxy that owns it. */
-export interface SessionHost {
+/** What a frontend needs from the proxy that owns it. */
+export interface FrontendHost {
   readonly connect: Connector;
   readonly logger: Logger;
   readonly metrics: MetricsSink;
@@ -63,9 +65,9 @@ export interface SessionHost {
   /** Connections of the loopback worker-to-worker cancel listener: a CancelRequest is all they may send. */
   readonly cancelOnly?: boolean;
   /** The session left its startup phase: it is ready or passes TLS through (not called when it just ends). */
-  startupEnded?(session: Session): void;
+  startupEnded?(session: Frontend): void;
   /** The session ended; both sockets are closed or closing. */
-  sessionEnded(session: Session): void;
+  sessionEnded(session: Frontend): void;
 }
 
 export type EndReason =
@@ -89,17 +91,6 @@ export type EndReason =
   | "host_down"
   | "shutdown";
 
-/** The route a session took and the host it is bound to. */
-export interface SessionBinding {
-  readonly route: string;
-  readonly cluster: RoutedCluster;
-  readonly target: Target;
-  readonly host: HostState;
-}
-
-/** A connection attempt the session gave up on itself (its client left): not the host's failure. */
-class Abandoned extends Error {}
-
 const ACCEPT_ENCRYPTION = new Uint8Array(["S".charCodeAt(0)]);
 /** After pgrelay ends a client's connection, the longest it waits for the peer to close before destroying it. */
 const CLOSE_GRACE_MS = 1000;
@@ -109,20 +100,20 @@ const REFUSE_ENCRYPTION = new Uint8Array(["N".charCodeAt(0)]);
 /** The first byte of a TLS handshake record: a client using direct TLS (PostgreSQL 17 sslnegotiation=direct). */
 const TLS_HANDSHAKE_RECORD = 0x16;
 
-export class Session {
+export class Frontend {
   readonly context: SessionContext;
-  readonly #host: SessionHost;
+  readonly #host: FrontendHost;
   readonly #settings: RelaySettings;
   readonly #reader = new StartupReader();
   #client: RelaySocket;
-  #server: RelaySocket | undefined;
+  /** The binding: the server connection this client is relayed to now, if any. */
+  #server: ServerConnection | null = null;
   #toServer: RelayPump | undefined;
   #toClient: RelayPump | undefined;
   #pendingClientBytes: Uint8Array | undefined;
   #startupTimer: ReturnType<typeof setTimeout> | undefined;
   #firstChunk = true;
   #clientOpen = true;
-  #serverOpen = false;
   #endReason: EndReason | undefined;
   #outcome: SessionOutcome | undefined;
   #ended = false;
@@ -140,17 +131,12 @@ export class Session {
   #audit: SessionAudit | undefined;
   /** Requests of the client not yet answered (set once relaying starts). */
   #queries: QueryTimer | undefined;
-  /** The server sent a FATAL (or PANIC): its close needs no word of pgrelay's. */
-  #serverFatal = false;
   /** The cancel key of pgrelay's that the client holds (issued at the server's BackendKeyData). */
   #cancelKey: ClientCancelKey | undefined;
-  #binding: SessionBinding | undefined;
-  /** Ends the count of this session on its host (least_connections). */
-  #unbind: (() => void) | undefined;
   readonly #router: Router;
   readonly #acceptedAt = performance.now();
 
-  constructor(id: string, client: RelaySocket, settings: RelaySettings, host: SessionHost) {
+  constructor(id: string, client: RelaySocket, settings: RelaySettings, host: FrontendHost) {
     this.context = new SessionContext(id, client.remoteAddress);
     this.#client = client;
     this.#settings = settings;
@@ -160,7 +146,7 @@ export class Session {
 
   /** Bytes written to either socket that the operating system has not taken yet. */
   get bufferedBytes(): number {
-    return this.#client.pendingBytes + (this.#server?.pendingBytes ?? 0);
+    return this.#client.pendingBytes + (this.#server?.socket.pendingBytes ?? 0);
   }
 
   /** Requests the client sent that the server has not answered yet (0 before relaying starts). */
@@ -168,9 +154,13 @@ export class Session {
     return this.#queries?.outstanding ?? 0;
   }
 
-  /** The route and host this session's server connection came from (undefined before it connects). */
-  get binding(): SessionBinding | undefined {
-    return this.#binding;
+  /** The server connection this client is bound to now (null before it connects and after it closes). */
+  get server(): ServerConnection | null {
+    return this.#server;
+  }
+
+  get #serverOpen(): boolean {
+    return this.#server?.open ?? false;
   }
 
   get #clientTls() {
@@ -373,7 +363,7 @@ export class Session {
     if (sslRequest) {
       let answer: string;
       try {
-        answer = await requestTls(server, this.#settings.connectTimeoutMs, sslRequest);
+        answer = await requestTls(server.socket, this.#settings.connectTimeoutMs, sslRequest);
       } catch (error) {
         server.destroy();
         this.#upstreamFailed(`pgrelay could not pass TLS through to upstream`, error as Error);
@@ -403,9 +393,9 @@ export class Session {
       ...this.context.toJSON(),
       note: "end-to-end TLS: pgrelay relays encrypted bytes and sees no authentication or queries",
     });
-    this.#startPumps(server, null, null);
+    this.#startPumps(server, null);
     if (directTls) this.#toServer!.forward(directTls);
-    server.resume();
+    server.socket.resume();
     client.resume();
   }
 
@@ -451,84 +441,49 @@ export class Session {
    * goes through (its route sees `tls: true` and no user or database). On failure the client has its
    * FATAL (28000 no route, 57P03 no eligible host, 08001 unreachable) and this returns undefined.
    */
-  async #openUpstream(secure: boolean, passthrough = false): Promise<RelaySocket | undefined> {
-    const router = this.#router;
+  async #openUpstream(secure: boolean, passthrough = false): Promise<ServerConnection | undefined> {
     this.context.phase = "connecting";
-    // A passthrough client encrypts end to end: for routes, as for the policy, its connection is TLS.
-    const routed = router.route(this.#routeFacts(passthrough));
-    if (!routed) {
-      this.#host.logger.log("warn", "no_route", this.context.toJSON());
-      this.#fail(noRoute(this.context.id), "no_route");
-      return undefined;
+    const abandoned = () => !this.#clientOpen || this.#endReason !== undefined;
+    const opened = await openServer({
+      // A passthrough client encrypts end to end: for routes, as for the policy, its connection is TLS.
+      facts: this.#routeFacts(passthrough),
+      secure,
+      logFields: () => this.context.toJSON(),
+      abandoned,
+      routed: (route) => {
+        this.context.route = route;
+        this.#host.metrics.routeSession?.(route);
+      },
+      trying: (address) => this.context.upstream = address,
+    }, {
+      router: this.#router,
+      connect: this.#host.connect,
+      connectTimeoutMs: this.#settings.connectTimeoutMs,
+      upstreamTls: this.#settings.upstreamEncryption,
+      metrics: this.#host.metrics,
+      logger: this.#host.logger,
+    });
+    if (opened.ok) {
+      this.context.upstream = opened.server.facts.address;
+      return opened.server;
     }
-    const { choice, cluster } = routed;
-    this.context.route = choice.route.label;
-    this.#host.metrics.routeSession?.(choice.route.label);
-    const tls = secure ? cluster.tls ?? this.#settings.upstreamEncryption ?? NO_UPSTREAM_TLS : NO_UPSTREAM_TLS;
-    const timeoutMs = this.#settings.connectTimeoutMs;
-    const checker = cluster.checker;
-    /** The last attempt's failure, logged as before routing when the cluster is one unchecked host. */
-    let last: { what: string; error: Error } | undefined;
-    const quiet = !checker && cluster.cluster.hosts.length === 1;
-    let acquired;
-    try {
-      acquired = await acquire(cluster.cluster, choice.target, {
-        connect: async (host) => {
-          if (!this.#clientOpen || this.#endReason !== undefined) throw new Abandoned();
-          const address = hostAddress(host.address);
-          this.context.upstream = address;
-          let what = "pgrelay could not connect to upstream";
-          try {
-            const plain = await this.#host.connect(address, { timeoutMs });
-            what = "pgrelay could not secure the connection to upstream";
-            try {
-              return await secureUpstream(plain, tlsForHost(tls, address.hostname), timeoutMs);
-            } catch (error) {
-              plain.destroy();
-              throw error;
-            }
-          } catch (error) {
-            last = { what, error: error as Error };
-            this.#host.metrics.upstreamConnectFailed();
-            if (!quiet) this.#host.logger.log("warn", "upstream_connect_failed", {
-              ...this.context.toJSON(),
-              cluster: cluster.settings.name,
-              host: host.address,
-              error: `${what} ${host.address}: ${(error as Error).message}`,
-            });
-            throw error;
-          }
-        },
-        isHostFailure: (error) => !(error instanceof Abandoned),
-        holdMs: router.holdMs,
-        ...(checker ? { nextChange: (ms: number) => checker.nextChange(ms) } : {}),
-        report: (host, change) => checker?.report(host, change),
-      });
-    } catch (error) {
-      if (!(error instanceof Abandoned)) throw error;
-      return undefined;
-    }
-    if (!acquired.ok) {
-      if (!this.#clientOpen || this.#endReason !== undefined) return undefined; // ended while held
-      if (!checker) {
+    switch (opened.failure) {
+      case "no_route":
+        this.#host.logger.log("warn", "no_route", this.context.toJSON());
+        this.#fail(noRoute(this.context.id), "no_route");
+        break;
+      case "unreachable":
         // No health checks (the upstream: form): as before routing, the host is unreachable.
-        this.#upstreamFailed(last?.what ?? "pgrelay could not connect to upstream", last?.error ?? new Error(acquired.reason), false);
-        return undefined;
-      }
-      this.#host.logger.log("warn", "no_eligible_host", { ...this.context.toJSON(), cluster: cluster.settings.name, target: choice.target, error: acquired.reason });
-      this.#fail(noEligibleHost(this.context.id, cluster.settings.name, choice.target), "no_eligible_host");
-      return undefined;
+        this.#upstreamFailed(opened.what, opened.error, false);
+        break;
+      case "no_eligible_host":
+        this.#host.logger.log("warn", "no_eligible_host", { ...this.context.toJSON(), cluster: opened.cluster, target: opened.target, error: opened.reason });
+        this.#fail(noEligibleHost(this.context.id, opened.cluster, opened.target), "no_eligible_host");
+        break;
+      case "abandoned":
+        break;
     }
-    const server = acquired.connection;
-    this.context.upstream = hostAddress(acquired.host.address);
-    this.#binding = { route: choice.route.label, cluster, target: choice.target, host: acquired.host };
-    this.#unbind?.();
-    this.#unbind = router.bind(acquired.host);
-    if (!this.#clientOpen || this.#endReason !== undefined) {
-      server.destroy();
-      return undefined;
-    }
-    return server;
+    return undefined;
   }
 
   /** The client gets a plain 08001 with the session id; the address and the cause go to the log only. */
@@ -548,7 +503,7 @@ export class Session {
   }
 
   /** The upstream connection with the cluster's TLS (else `upstream_tls`) applied; on failure the client has its FATAL. */
-  async #openSecuredUpstream(): Promise<RelaySocket | undefined> {
+  async #openSecuredUpstream(): Promise<ServerConnection | undefined> {
     return await this.#openUpstream(true);
   }
 
@@ -606,21 +561,21 @@ export class Session {
    * suit the route's target and the next host should be tried (the host is marked down until a check passes).
    */
   async #loginUpstream(
-    server: RelaySocket,
+    server: ServerConnection,
     startupPacket: Uint8Array,
     login: ClientLogin,
     options: Parameters<typeof loginUpstream>[3],
     attempt: number,
   ): Promise<boolean> {
     try {
-      const result = await loginUpstream(server, startupPacket, login, options);
+      const result = await loginUpstream(server.socket, startupPacket, login, options);
       if (!this.#clientOpen) {
         server.destroy();
         return false;
       }
-      const binding = this.#binding;
-      if (result.ok && binding && binding.target !== "any") {
-        const ready = await readUntilReady(server, result.rest, options.timeoutMs);
+      const binding = server.placement;
+      if (result.ok && binding.target !== "any") {
+        const ready = await readUntilReady(server.socket, result.rest, options.timeoutMs);
         if (!this.#clientOpen) {
           server.destroy();
           return false;
@@ -714,9 +669,8 @@ export class Session {
    * server authenticates the client through pgrelay), or forwarding the server's bytes from
    * AuthenticationOk on (pgrelay authenticated both sides itself).
    */
-  #startRelay(server: RelaySocket, start: { startupPacket?: Uint8Array; serverBytes?: Uint8Array }): void {
+  #startRelay(server: ServerConnection, start: { startupPacket?: Uint8Array; serverBytes?: Uint8Array }): void {
     this.context.phase = "authenticating";
-    this.context.upstreamTls = server.tls !== undefined;
     this.#host.metrics.tlsSession(this.context.clientTls, this.context.upstreamTls);
     const metrics = this.#host.metrics;
     const limits = { maxBodyBytes: this.#settings.maxMessageBytes };
@@ -758,18 +712,21 @@ export class Session {
     const backendEvents: BackendEvents = {
         frame: audit
           ? (type) => {
+            this.context.framesFromServer++;
             metrics.backendMessages[type]!++;
             timer.backend(type);
             audit.backendFrame(type);
           }
           : (type) => {
+            this.context.framesFromServer++;
             metrics.backendMessages[type]!++;
             timer.backend(type);
           },
         ready: () => {
+          this.context.phase = "ready";
           this.#handshakeDone();
           // After the chunk with ReadyForQuery is written: the client reads the FATAL as the session's end.
-          if (this.#binding && this.#binding.target !== "any") queueMicrotask(() => this.#checkServerRole());
+          if (server.placement.target !== "any") queueMicrotask(() => this.#checkServerRole());
         },
         transactionEnded: (kind) => metrics.transactionEnded(kind),
         saslMechanisms: (mechanisms) => {
@@ -780,12 +737,12 @@ export class Session {
             }
           }
         },
-        error: (fields, fatal) => this.#serverError(fields, fatal),
+        error: (fields, fatal) => this.#serverError(server, fields, fatal),
         backendKey: (processId, secretKey) => this.#issueCancelKey(backend, processId, secretKey),
     };
     if (audit) backendEvents.body = (type, body) => audit.backend(type, body);
     const backend = new FrameScanner(
-      new BackendObserver(this.context, backendEvents),
+      new BackendObserver(server.facts, backendEvents),
       {
         ...limits,
         capture: BACKEND_CAPTURES,
@@ -794,28 +751,32 @@ export class Session {
         ...(this.#host.issueCancelKey ? { whole: [BACKEND.BACKEND_KEY_DATA] } : {}),
       },
     );
-    this.#startPumps(server, frontend, backend);
+    server.scanner = backend;
+    this.#startPumps(server, frontend);
     const toServer = this.#toServer!;
     this.#listenToClient(this.#client);
-    if (start.startupPacket && !server.write(start.startupPacket)) toServer.stall();
+    if (start.startupPacket && !server.socket.write(start.startupPacket)) toServer.stall();
     const early = this.#pendingClientBytes;
     this.#pendingClientBytes = undefined;
     if (early) toServer.forward(early);
     if (start.serverBytes && start.serverBytes.length > 0) this.#toClient!.forward(start.serverBytes);
-    if (!this.#toClient!.stalled) server.resume();
+    if (!this.#toClient!.stalled) server.socket.resume();
     if (!toServer.stalled) this.#client.resume();
   }
 
-  /** Connects the two relay pumps between the client and `server`. */
-  #startPumps(server: RelaySocket, frontend: FrameScanner | null, backend: FrameScanner | null): void {
+  /**
+   * Binds the client to `server`: the context shows the server's facts, and two relay pumps connect the
+   * client's socket and the server's (the server's stream is walked by the server connection's scanner).
+   */
+  #startPumps(server: ServerConnection, frontend: FrameScanner | null): void {
     this.#server = server;
-    this.#serverOpen = true;
-    const toServer = new RelayPump(this.#client, server, frontend, (error) => this.#fail(new ClientError({
+    this.context.server = server.facts;
+    const toServer = new RelayPump(this.#client, server.socket, frontend, (error) => this.#fail(new ClientError({
       severity: "FATAL",
       code: error.sqlstate,
       message: error.message,
     }), "protocol_error"), this.context.fromClient);
-    const toClient = new RelayPump(server, this.#client, backend, (error) => {
+    const toClient = new RelayPump(server.socket, this.#client, server.scanner, (error) => {
       this.#host.logger.log("warn", "upstream_protocol_error", {
         ...this.context.toJSON(),
         error: `pgrelay received a malformed message from upstream ${formatAddress(this.context.upstream ?? this.#settings.upstream)}: ${error.message}`,
@@ -827,7 +788,7 @@ export class Session {
     server.listen({
       data: (chunk) => toClient.forward(chunk),
       drain: () => toServer.drained(),
-      close: (error) => this.#serverClosed(error),
+      close: (error) => this.#serverClosed(server, error),
     });
   }
 
@@ -837,7 +798,7 @@ export class Session {
    */
   #issueCancelKey(scanner: FrameScanner, processId: number, secretKey: Uint8Array): void {
     const issue = this.#host.issueCancelKey;
-    const address = this.context.upstream;
+    const address = this.#server?.facts.address;
     if (!issue || !address) return;
     const server: CancelableServer = { address, key: { processId, secretKey } };
     let key = this.#cancelKey;
@@ -882,22 +843,23 @@ export class Session {
    * (before PostgreSQL 14) is trusted on the health check's word.
    */
   #checkServerRole(): void {
-    const binding = this.#binding;
-    if (!binding || this.#ended || this.#endReason !== undefined) return;
+    const server = this.#server;
+    if (!server || this.#ended || this.#endReason !== undefined) return;
+    const binding = server.placement;
     const accepts = targetAcceptsServer(binding.target, {
-      inHotStandby: parseServerBoolean(this.context.parameters.get("in_hot_standby")),
-      defaultTransactionReadOnly: parseServerBoolean(this.context.parameters.get("default_transaction_read_only")),
+      inHotStandby: parseServerBoolean(server.facts.parameters.get("in_hot_standby")),
+      defaultTransactionReadOnly: parseServerBoolean(server.facts.parameters.get("default_transaction_read_only")),
     });
     if (accepts !== false) return;
     this.#host.logger.log("warn", "wrong_server_role", { ...this.context.toJSON(), cluster: binding.cluster.settings.name, host: binding.host.address, target: binding.target });
     this.#fail(wrongServerRole(this.context.id, binding.cluster.settings.name, binding.target), "wrong_server_role");
   }
 
-  #serverError(fields: Map<string, string>, fatal: boolean): void {
+  #serverError(server: ServerConnection, fields: Map<string, string>, fatal: boolean): void {
     const code = fields.get("C") ?? "XX000";
     this.#host.metrics.serverError(code);
     if (!fatal) return;
-    this.#serverFatal = true;
+    server.fatal = true;
     if (this.context.phase !== "ready") {
       const authFailed = code.startsWith("28");
       this.#reportOutcome(authFailed ? "auth_failed" : "server_rejected");
@@ -1065,8 +1027,8 @@ export class Session {
    */
   #cancelForVanishedClient(): void {
     const server = this.#server!;
-    const { backendPid, backendSecret, upstream } = this.context;
-    if (backendPid === undefined || backendSecret === undefined || upstream === undefined) {
+    const { backendPid, backendSecret, address: upstream } = server.facts;
+    if (backendPid === undefined || backendSecret === undefined) {
       server.destroy();
       return;
     }
@@ -1095,13 +1057,12 @@ export class Session {
     });
   }
 
-  #serverClosed(error?: Error): void {
-    this.#serverOpen = false;
+  #serverClosed(server: ServerConnection, error?: Error): void {
     // The client holds no server now: a cancel with its key reaches nobody.
     this.#cancelKey?.bind(null);
     // Nobody ended the session and the server said no FATAL: it vanished (killed, reset, a relay between died).
     // In passthrough the Terminate and the FATAL are inside the client's TLS: a close tells nothing there.
-    const lost = this.#endReason === undefined && !this.#serverFatal && this.context.clientTls !== "passthrough";
+    const lost = this.#endReason === undefined && !server.fatal && this.context.clientTls !== "passthrough";
     this.#endReason ??= "server_closed";
     if (error) this.#host.logger.log("debug", "server_socket_error", { session: this.context.id, error: error.message });
     if (lost) this.#serverLost(error);
@@ -1136,7 +1097,6 @@ export class Session {
     this.#toClient?.dispose();
     this.#toServer?.dispose();
     this.#releaseSlot();
-    this.#unbind?.();
     this.#audit?.ended(this.#endReason ?? "client_closed");
     this.#host.metrics.sessionEnded(context, (performance.now() - this.#acceptedAt) / 1000);
     this.#host.logger.log("info", "session_end", {

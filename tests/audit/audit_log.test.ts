@@ -1,3 +1,4 @@
+import { ServerFacts } from "../../src/backend/server_facts.ts";
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { AuditLog } from "../../src/audit/audit_log.ts";
@@ -111,7 +112,8 @@ describe("AuditLog", () => {
     const writer = new MemoryWriter();
     const log = new AuditLog({ ...SETTINGS, maxQueryLength: 200 }, writer);
     const session = context();
-    session.parameters.set("standard_conforming_strings", "off");
+    session.server = new ServerFacts({ hostname: "127.0.0.1", port: 5432 });
+    session.server.parameters.set("standard_conforming_strings", "off");
     const audit = log.begin(session, "default")!;
     const q = query("select 'a\\' , secret_column_value, ' as c from t");
     audit.frontend(q[0]!, q.subarray(5), false);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { Session, type SessionHost } from "../../src/frontend/frontend.ts";
+import { Frontend, type FrontendHost } from "../../src/frontend/frontend.ts";
 import { NO_METRICS } from "../../src/core/metrics_sink.ts";
 import type { RelaySettings } from "../../src/core/relay_settings.ts";
 import type { RelaySocket, SocketAddress } from "../../src/core/socket.ts";
@@ -25,13 +25,13 @@ const STARTUP = startupPacket("user\0alice\0database\0app\0\0");
 function harness(
   settings: Partial<RelaySettings> = {},
   connectResult?: (address: SocketAddress) => Promise<RelaySocket>,
-  cancelTarget: SessionHost["cancelTarget"] = () => undefined,
+  cancelTarget: FrontendHost["cancelTarget"] = () => undefined,
 ) {
   const client = new MemorySocket();
   const servers: MemorySocket[] = [];
   const connects: SocketAddress[] = [];
   let ended = false;
-  const host: SessionHost = {
+  const host: FrontendHost = {
     connect: (address) => {
       connects.push(address);
       if (connectResult) return connectResult(address);
@@ -44,7 +44,7 @@ function harness(
     cancelTarget,
     sessionEnded: () => ended = true,
   };
-  const session = new Session("t-1", client, { ...SETTINGS, ...settings }, host);
+  const session = new Frontend("t-1", client, { ...SETTINGS, ...settings }, host);
   session.start();
   return { session, client, servers, connects, isEnded: () => ended };
 }

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { NO_METRICS, type SessionOutcome } from "../../src/core/metrics_sink.ts";
 import type { RelaySettings } from "../../src/core/relay_settings.ts";
-import { Session, type SessionHost } from "../../src/frontend/frontend.ts";
+import { Frontend, type FrontendHost } from "../../src/frontend/frontend.ts";
 import type { Admission, AdmissionVerdict, Auditor } from "../../src/core/session_hooks.ts";
 import type { SocketAddress } from "../../src/core/socket.ts";
 import { ClientError } from "../../src/protocol/client_error.ts";
@@ -31,7 +31,7 @@ function harness(verdict: AdmissionVerdict, auditor?: Auditor) {
       return verdict;
     },
   };
-  const host: SessionHost = {
+  const host: FrontendHost = {
     connect: (address) => {
       connects.push(address);
       return Promise.resolve(new MemorySocket(address));
@@ -43,7 +43,7 @@ function harness(verdict: AdmissionVerdict, auditor?: Auditor) {
     cancelTarget: () => undefined,
     sessionEnded: () => {},
   };
-  const session = new Session("t-1", client, SETTINGS, host);
+  const session = new Frontend("t-1", client, SETTINGS, host);
   session.start();
   client.receive(startupMessage({ user: "intern1", database: "prod", application_name: "psql" }));
   return { client, connects, outcomes, seen };

@@ -8,7 +8,7 @@ import { describe, it } from "node:test";
 import type { CancelableServer, ClientCancelKey } from "../../src/core/cancel_binding.ts";
 import { NO_METRICS } from "../../src/core/metrics_sink.ts";
 import type { RelaySettings } from "../../src/core/relay_settings.ts";
-import { Session, type SessionHost } from "../../src/frontend/frontend.ts";
+import { Frontend, type FrontendHost } from "../../src/frontend/frontend.ts";
 import { CancelKeyRegistry } from "../../src/routing/cancel_keys.ts";
 import { MemorySocket } from "../support/memory_socket.ts";
 
@@ -32,7 +32,7 @@ async function harness() {
   const client = new MemorySocket();
   const servers: MemorySocket[] = [];
   let ended = false;
-  const host: SessionHost = {
+  const host: FrontendHost = {
     connect: (address) => {
       const server = new MemorySocket(address);
       servers.push(server);
@@ -48,7 +48,7 @@ async function harness() {
     },
     sessionEnded: () => ended = true,
   };
-  const session = new Session("t-1", client, SETTINGS, host);
+  const session = new Frontend("t-1", client, SETTINGS, host);
   session.start();
   client.receive(STARTUP);
   await tick();

@@ -10,7 +10,7 @@ import { formatScramVerifier } from "../../src/auth/scram_verifier.ts";
 import type { LogFields, LogLevel } from "../../src/core/logger.ts";
 import { NO_METRICS, type SessionOutcome } from "../../src/core/metrics_sink.ts";
 import type { RelaySettings } from "../../src/core/relay_settings.ts";
-import { Session } from "../../src/frontend/frontend.ts";
+import { Frontend } from "../../src/frontend/frontend.ts";
 import type { SessionAudit } from "../../src/core/session_hooks.ts";
 import type { SocketAddress } from "../../src/core/socket.ts";
 import { PasswordScramClient } from "../support/password_scram_client.ts";
@@ -65,7 +65,7 @@ async function attempt(user: string, password: string, leaveEarly = false): Prom
     authFailed: (sqlstate, message) => audit.push([sqlstate, message]),
     ended() {},
   };
-  const session = new Session("t-1", client, SETTINGS, {
+  const session = new Frontend("t-1", client, SETTINGS, {
     connect: (address) => {
       connects.push(address);
       return Promise.resolve(new MemorySocket(address));

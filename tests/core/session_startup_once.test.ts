@@ -11,7 +11,7 @@ import { formatScramVerifier } from "../../src/auth/scram_verifier.ts";
 import { NO_METRICS } from "../../src/core/metrics_sink.ts";
 import { cancelRequest as cancelPacket } from "../../src/protocol/frontend_messages.ts";
 import type { RelaySettings } from "../../src/core/relay_settings.ts";
-import { Session } from "../../src/frontend/frontend.ts";
+import { Frontend } from "../../src/frontend/frontend.ts";
 import type { Admission } from "../../src/core/session_hooks.ts";
 import type { SocketAddress } from "../../src/core/socket.ts";
 import { parseLimits } from "../../src/limits/limits_schema.ts";
@@ -39,7 +39,7 @@ function harness<A extends Admission>(settings: RelaySettings, gate: A) {
   const connects: SocketAddress[] = [];
   const cancels: string[] = [];
   let ended = false;
-  const session = new Session("t-1", client, settings, {
+  const session = new Frontend("t-1", client, settings, {
     connect: (address) => {
       connects.push(address);
       const server = new MemorySocket(address);

@@ -7,7 +7,7 @@ import { describe, it } from "node:test";
 import type { LogFields } from "../../src/core/logger.ts";
 import { NO_METRICS } from "../../src/core/metrics_sink.ts";
 import type { RelaySettings } from "../../src/core/relay_settings.ts";
-import { Session, type SessionHost } from "../../src/frontend/frontend.ts";
+import { Frontend, type FrontendHost } from "../../src/frontend/frontend.ts";
 import type { RelaySocket, SocketAddress } from "../../src/core/socket.ts";
 import { parseBackendFrames } from "../support/backend_frames.ts";
 import { errorFields } from "../support/raw_client.ts";
@@ -47,7 +47,7 @@ async function readySession(connectResult?: (address: SocketAddress) => Promise<
   const connects: SocketAddress[] = [];
   const lines: Line[] = [];
   let ended = false;
-  const host: SessionHost = {
+  const host: FrontendHost = {
     connect: (address) => {
       connects.push(address);
       if (connectResult && connects.length > 1) return connectResult(address);
@@ -60,7 +60,7 @@ async function readySession(connectResult?: (address: SocketAddress) => Promise<
     cancelTarget: () => undefined,
     sessionEnded: () => ended = true,
   };
-  const session = new Session("t-7", client, SETTINGS, host);
+  const session = new Frontend("t-7", client, SETTINGS, host);
   session.start();
   client.receive(STARTUP);
   await tick();
@@ -168,7 +168,7 @@ describe("Session when the server connection dies", () => {
     const client = new MemorySocket();
     const servers: MemorySocket[] = [];
     const lines: Line[] = [];
-    const host: SessionHost = {
+    const host: FrontendHost = {
       connect: (address) => {
         const server = new MemorySocket(address);
         servers.push(server);
@@ -183,7 +183,7 @@ describe("Session when the server connection dies", () => {
       ...SETTINGS,
       clientEncryption: { mode: "passthrough", require: false, server: undefined },
     } as const;
-    new Session("t-8", client, settings, host).start();
+    new Frontend("t-8", client, settings, host).start();
     client.receive([0, 0, 0, 8, 4, 210, 22, 47]);
     await tick();
     servers[0]!.receive(text("S"));
@@ -273,7 +273,7 @@ describe("Session: pgrelay's own failures before login", () => {
   it("a TLS request pgrelay cannot serve gets the session id, not the reason (the log has it)", async () => {
     const client = new MemorySocket();
     const lines: Line[] = [];
-    const host: SessionHost = {
+    const host: FrontendHost = {
       connect: () => Promise.reject(new Error("no upstream in this test")),
       logger: { log: (level, event, fields = {}) => lines.push({ ...fields, event, level }) },
       metrics: NO_METRICS,
@@ -282,7 +282,7 @@ describe("Session: pgrelay's own failures before login", () => {
     };
     // Terminate mode with no certificate loaded, on a socket that cannot start TLS.
     const settings: RelaySettings = { ...SETTINGS, clientEncryption: { mode: "terminate", require: false, server: undefined } };
-    const session = new Session("t-9", client, settings, host);
+    const session = new Frontend("t-9", client, settings, host);
     session.start();
     client.receive(new Uint8Array([...u32(8), ...u32(80877103)]));
     await tick();

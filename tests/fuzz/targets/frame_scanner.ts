@@ -8,7 +8,7 @@
 import { FrameScanner } from "../../../src/protocol/frame_scanner.ts";
 import { ProtocolError } from "../../../src/protocol/protocol_error.ts";
 import { BACKEND_CAPTURES, type BackendEvents, BackendObserver } from "../../../src/backend/backend_observer.ts";
-import { SessionContext } from "../../../src/core/session_context.ts";
+import { ServerFacts } from "../../../src/backend/server_facts.ts";
 import { QUERY_CAPTURES, QueryTracker } from "../../../src/audit/query_tracker.ts";
 import { FRONTEND } from "../../../src/protocol/codes.ts";
 import { fnv1a } from "../prng.ts";
@@ -33,7 +33,7 @@ function scan(
 ): Outcome {
   const events: string[] = [];
   const tracker = new QueryTracker(() => {}, 1000, () => 0);
-  const context = new SessionContext("fuzz", { hostname: "127.0.0.1", port: 1 });
+  const context = new ServerFacts({ hostname: "127.0.0.1", port: 1 });
   const known: Partial<BackendEvents> = {
     frame: () => {},
     ready: () => events.push("ready"),
