@@ -671,6 +671,7 @@ export class Frontend {
    */
   #startRelay(server: ServerConnection, start: { startupPacket?: Uint8Array; serverBytes?: Uint8Array }): void {
     this.context.phase = "authenticating";
+    this.context.server = server.facts;
     this.#host.metrics.tlsSession(this.context.clientTls, this.context.upstreamTls);
     const metrics = this.#host.metrics;
     const limits = { maxBodyBytes: this.#settings.maxMessageBytes };
