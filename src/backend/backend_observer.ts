@@ -4,7 +4,7 @@
  * the client session bound to it now (`events` is swapped when the binding changes). Reads only the
  * captured bodies handed over by the scanner.
  */
-import { AUTH, BACKEND, transactionStatusName } from "../protocol/codes.ts";
+import { AUTH, BACKEND, type TransactionStatus, transactionStatusName } from "../protocol/codes.ts";
 import { decodeErrorFields } from "../protocol/error_response.ts";
 import type { FrameObserver } from "../protocol/frame_scanner.ts";
 import type { ServerFacts } from "./server_facts.ts";
@@ -25,6 +25,8 @@ export interface BackendEvents {
   ready(): void;
   /** ReadyForQuery went from a transaction block back to idle. */
   transactionEnded(kind: "commit" | "rollback"): void;
+  /** Every ReadyForQuery, with the transaction status it reports (only pooled sessions listen). */
+  readyForQuery?: (status: TransactionStatus) => void;
   /** AuthenticationSASL: the mechanisms the server offers. */
   saslMechanisms(mechanisms: string[]): void;
   /** An ErrorResponse; `fatal` when its severity is FATAL or PANIC. */
@@ -122,6 +124,7 @@ export class BackendObserver implements FrameObserver {
           this.events.transactionEnded(previous === "failed" || this.#lastTagWasRollback ? "rollback" : "commit");
         }
         this.#lastTagWasRollback = false;
+        this.events.readyForQuery?.(context.transactionStatus);
         if (!context.ready) {
           context.ready = true;
           this.events.ready();

@@ -5,6 +5,7 @@
  * stream state (frame boundaries, transaction status, parameters) carries over from one binding to the next.
  */
 import type { FrameScanner } from "../protocol/frame_scanner.ts";
+import type { BackendObserver } from "./backend_observer.ts";
 import type { RelaySocket, SocketAddress, SocketEvents } from "../core/socket.ts";
 import type { HostState } from "../routing/host_state.ts";
 import type { RoutedCluster } from "../routing/router.ts";
@@ -25,6 +26,8 @@ export class ServerConnection {
   readonly placement: ServerPlacement;
   /** The scanner of the server's stream, once pgrelay relays it (none for TLS passthrough). */
   scanner: FrameScanner | null = null;
+  /** What reads the scanner's frames into `facts`; its `events` go to the client session bound now. */
+  observer: BackendObserver | null = null;
   /** The server sent a FATAL (or PANIC): its close needs no word of pgrelay's. */
   fatal = false;
   #open = true;

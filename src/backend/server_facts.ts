@@ -14,6 +14,8 @@ export class ServerFacts {
   backendPid: number | undefined;
   backendSecret: Uint8Array | undefined;
   transactionStatus: TransactionStatus = "unknown";
+  /** Settings the server does not report that pgrelay SET on it for a pooled client, by lower-case name. */
+  readonly applied = new Map<string, string>();
   /** The server sent its first ReadyForQuery: the login is over. */
   ready = false;
 

@@ -39,6 +39,11 @@ import { hostAddress, type Router, singleUpstreamRouter } from "../routing/route
 import { parseServerBoolean, targetAcceptsServer } from "../routing/target.ts";
 import { openServer } from "../backend/open_server.ts";
 import type { ServerConnection } from "../backend/server_connection.ts";
+import { exchange, runQuietly } from "../backend/server_exchange.ts";
+import { authenticationOk, negotiateProtocolVersion, parameterStatus, readyForQuery } from "../protocol/backend_messages.ts";
+import type { PooledRoute, Pools } from "./pooled_route.ts";
+import type { BackendKey } from "../routing/cancel_keys.ts";
+import { mergeReported, serverSettingsFor, setStatements } from "./replay_settings.ts";
 import { noEligibleHost, noRoute, wrongServerRole } from "../core/routing_errors.ts";
 import { readUntilReady } from "../backend/server_ready.ts";
 import type { UpstreamTlsSettings } from "../core/tls_settings.ts";
@@ -62,6 +67,8 @@ export interface FrontendHost {
    * Throws RangeError when the registry is full. Absent: the server's own key reaches the client.
    */
   issueCancelKey?(server: CancelableServer, secretLength: number): ClientCancelKey;
+  /** The pools of pooled routes (absent: no route pools). */
+  readonly pools?: Pools | undefined;
   /** Connections of the loopback worker-to-worker cancel listener: a CancelRequest is all they may send. */
   readonly cancelOnly?: boolean;
   /** The session left its startup phase: it is ready or passes TLS through (not called when it just ends). */
@@ -92,6 +99,8 @@ export type EndReason =
   | "shutdown";
 
 const ACCEPT_ENCRYPTION = new Uint8Array(["S".charCodeAt(0)]);
+/** What replaces a frame that must not reach the server (a pooled client's Terminate). */
+const NOTHING = new Uint8Array(0);
 /** After pgrelay ends a client's connection, the longest it waits for the peer to close before destroying it. */
 const CLOSE_GRACE_MS = 1000;
 /** Bytes a closing client may still send (a Terminate, bytes in flight) before pgrelay destroys the connection. */
@@ -134,6 +143,14 @@ export class Frontend {
   /** The cancel key of pgrelay's that the client holds (issued at the server's BackendKeyData). */
   #cancelKey: ClientCancelKey | undefined;
   readonly #router: Router;
+  /** The relay's scanner of the client's stream and the handlers of its server's frames (see #relayParts). */
+  #parts: { frontend: FrameScanner; backendEvents: BackendEvents } | undefined;
+  /** The pool this client borrows servers from (pooled routes only). */
+  #pool: PooledRoute | undefined;
+  /** Pooled: the client's settings, as its startup and the ParameterStatus it was sent left them. */
+  #settingsWanted = new Map<string, string>();
+  /** Pooled, transaction mode: the server is idle with nothing outstanding and goes back once flushed. */
+  #releaseDue = false;
   readonly #acceptedAt = performance.now();
 
   constructor(id: string, client: RelaySocket, settings: RelaySettings, host: FrontendHost) {
@@ -180,10 +197,19 @@ export class Frontend {
 
   #listenToClient(socket: RelaySocket): void {
     socket.listen({
-      data: (chunk) => this.#toServer ? this.#toServer.forward(chunk) : this.#startupData(chunk),
-      drain: () => this.#toClient?.drained(),
+      data: (chunk) => this.#toServer ? this.#toServer.forward(chunk) : this.#unboundData(chunk),
+      drain: () => {
+        this.#toClient?.drained();
+        if (this.#releaseDue) this.#releaseWhenFlushed();
+      },
       close: (error) => this.#clientClosed(error),
     });
+  }
+
+  /** Bytes from a client bound to no server: its startup, or (pooled, between transactions) its next request. */
+  #unboundData(chunk: Uint8Array): void {
+    if (this.#pool && this.context.phase === "ready") this.#leaseFor(chunk);
+    else this.#startupData(chunk);
   }
 
   #startupData(chunk: Uint8Array): void {
@@ -546,6 +572,12 @@ export class Frontend {
     this.#authenticatingClient = false;
     this.#client.pause();
     this.#listenToClient(this.#client);
+    const pool = this.#host.pools?.poolFor(this.#routeFacts(), { user, database: this.context.database, login });
+    if (pool) {
+      this.#pool = pool;
+      await this.#startPooled(pool, startupPacket);
+      return;
+    }
     // pgrelay logs in itself, so a server whose role turns out wrong for the route's target (stale health)
     // is left for the next candidate before the client sees anything: at most one try per host.
     for (let attempt = 0;; attempt++) {
@@ -673,79 +705,11 @@ export class Frontend {
     this.context.phase = "authenticating";
     this.context.server = server.facts;
     this.#host.metrics.tlsSession(this.context.clientTls, this.context.upstreamTls);
-    const metrics = this.#host.metrics;
-    const limits = { maxBodyBytes: this.#settings.maxMessageBytes };
-    const timer = new QueryTimer((seconds) => metrics.queryFinished(seconds), () => metrics.queryTrackingOverflow());
-    this.#queries = timer;
-    this.context.queryTracking = timer;
-    // Channel binding can only break where both legs are TLS sessions of pgrelay's: then the client's
-    // SASL choice is read before it reaches the server.
-    const watchBinding = this.context.clientTls === "terminated" && this.context.upstreamTls;
-    // A plaintext client behind pgrelay's TLS to the server must not be offered -PLUS (libpq refuses it).
-    const stripBinding = this.context.clientTls === "none" && this.context.upstreamTls;
-    let offered: string[] = [];
-    // With audit off the relay runs the same closures as without the feature: no captures, no calls.
-    const audit = this.#audit;
-    const captures = [...(watchBinding ? [FRONTEND.PASSWORD] : []), ...(audit?.frontendCaptures ?? [])];
-    const frontend = new FrameScanner({
-      frame: (type) => {
-        this.context.framesFromClient++;
-        metrics.frontendMessages[type]!++;
-        timer.frontend(type);
-        if (type === FRONTEND.TERMINATE) this.#endReason ??= "client_closed";
-      },
-      message: (type, body, truncated) => {
-        if (type !== FRONTEND.PASSWORD) {
-          audit?.frontend(type, body, truncated);
-          return;
-        }
-        if (offered.length === 0) return;
-        const problem = channelBindingProblem(offered, body);
-        offered = [];
-        if (problem) this.#fail(problem, "channel_binding");
-      },
-    }, {
-      ...limits,
-      capture: captures,
-      ...(audit ? { maxCapturedBytes: audit.frontendCaptureBytes } : {}),
-      peer: "client",
-    });
-    const backendEvents: BackendEvents = {
-        frame: audit
-          ? (type) => {
-            this.context.framesFromServer++;
-            metrics.backendMessages[type]!++;
-            timer.backend(type);
-            audit.backendFrame(type);
-          }
-          : (type) => {
-            this.context.framesFromServer++;
-            metrics.backendMessages[type]!++;
-            timer.backend(type);
-          },
-        ready: () => {
-          this.context.phase = "ready";
-          this.#handshakeDone();
-          // After the chunk with ReadyForQuery is written: the client reads the FATAL as the session's end.
-          if (server.placement.target !== "any") queueMicrotask(() => this.#checkServerRole());
-        },
-        transactionEnded: (kind) => metrics.transactionEnded(kind),
-        saslMechanisms: (mechanisms) => {
-          if (watchBinding) offered = mechanisms;
-          else if (stripBinding && mechanisms.includes("SCRAM-SHA-256-PLUS")) {
-            if (!backend.replaceCurrentFrame(saslOfferWithoutChannelBinding(mechanisms))) {
-              this.#fail(PLAINTEXT_CLIENT_BINDING_ERROR, "channel_binding");
-            }
-          }
-        },
-        error: (fields, fatal) => this.#serverError(server, fields, fatal),
-        backendKey: (processId, secretKey) => this.#issueCancelKey(backend, processId, secretKey),
-    };
-    if (audit) backendEvents.body = (type, body) => audit.backend(type, body);
+    const { frontend, backendEvents } = this.#relayParts();
     const backend = new FrameScanner(
       new BackendObserver(server.facts, backendEvents),
       {
-        ...limits,
+        maxBodyBytes: this.#settings.maxMessageBytes,
         capture: BACKEND_CAPTURES,
         peer: "server",
         // BackendKeyData is rewritten: it reaches the client whole even when it straddles reads.
@@ -763,6 +727,345 @@ export class Frontend {
     if (start.serverBytes && start.serverBytes.length > 0) this.#toClient!.forward(start.serverBytes);
     if (!this.#toClient!.stalled) server.socket.resume();
     if (!toServer.stalled) this.#client.resume();
+  }
+
+  /**
+   * A pooled route: the client authenticated with pgrelay; it is answered from a server the pool lends
+   * (AuthenticationOk, the server's parameters with the client's settings applied, a cancel key of
+   * pgrelay's, ReadyForQuery), then bound to it: for the whole session (session mode), or only while a
+   * transaction runs (transaction mode).
+   */
+  async #startPooled(pool: PooledRoute, startupPacket: Uint8Array): Promise<void> {
+    this.context.phase = "connecting";
+    this.context.route = pool.route;
+    this.#host.metrics.routeSession?.(pool.route);
+    const startup = decodeStartupPacket(startupPacket);
+    if (startup.kind !== "startup") return;
+    const pairs = new Map(startup.pairs);
+    this.#settingsWanted = serverSettingsFor(pairs);
+    const server = await this.#borrowServer();
+    if (!server) return;
+    const frames: Uint8Array[] = [];
+    // pgrelay speaks protocol 3.0 to pooled servers: a client asking for more (or for _pq_ options) is told so.
+    const unsupported = [...pairs.keys()].filter((name) => name.startsWith("_pq_."));
+    if (startup.minor > 0 || unsupported.length > 0) frames.push(negotiateProtocolVersion(0, unsupported));
+    frames.push(authenticationOk());
+    for (const [name, value] of server.facts.parameters) frames.push(parameterStatus(name, value));
+    const key = this.#pooledCancelKey(server);
+    if (!key) return;
+    frames.push(backendKeyDataFrame(key), readyForQuery("I"));
+    this.#bindPooled(server);
+    for (const frame of frames) this.#client.write(frame);
+    this.context.phase = "ready";
+    this.#handshakeDone();
+    if (pool.mode === "transaction") this.#releasePooled();
+    if (this.#clientOpen && !this.#clientClosing) this.#client.resume();
+  }
+
+  /**
+   * Borrows a server from the pool and applies the client's settings to it; on failure the client has its
+   * error (and `ERROR` failures, a wait that timed out, leave the session open) and this returns undefined.
+   */
+  async #borrowServer(): Promise<ServerConnection | undefined> {
+    const pool = this.#pool!;
+    const abandoned = () => !this.#clientOpen || this.#clientClosing || this.#endReason !== undefined;
+    let server: ServerConnection;
+    try {
+      server = await pool.lease(abandoned);
+    } catch (error) {
+      if (!(error instanceof ClientError)) throw error;
+      if (abandoned()) return undefined;
+      if (error.severity === "ERROR" && this.context.phase === "ready") throw error; // the caller answers it
+      this.#fail(error, error.code === SQLSTATE.TOO_MANY_CONNECTIONS ? "limited" : "upstream_unreachable");
+      return undefined;
+    }
+    if (abandoned()) {
+      pool.release(server, server.facts.transactionStatus === "idle");
+      return undefined;
+    }
+    const sql = setStatements(this.#settingsWanted, server.facts.parameters, server.facts.applied);
+    if (sql !== "") {
+      let refused: Map<string, string> | undefined;
+      try {
+        refused = await runQuietly(server, sql, this.#settings.connectTimeoutMs);
+      } catch (error) {
+        pool.release(server, false);
+        if (!abandoned()) this.#upstreamFailed("pgrelay could not apply the client's settings on upstream", error as Error);
+        return undefined;
+      }
+      if (refused) {
+        // A setting the server refuses (a bad TimeZone in the startup packet): as PostgreSQL refuses the
+        // connection, the session ends with the server's own words.
+        pool.release(server, server.facts.transactionStatus === "idle");
+        this.#fail(new ClientError({
+          severity: "FATAL",
+          code: (refused.get("C") ?? SQLSTATE.INVALID_PARAMETER_VALUE) as ClientError["code"],
+          message: refused.get("M") ?? "the server refused a setting of the client",
+        }), "protocol_error");
+        return undefined;
+      }
+      if (abandoned()) {
+        pool.release(server, server.facts.transactionStatus === "idle");
+        return undefined;
+      }
+    }
+    return server;
+  }
+
+  /**
+   * The key the pooled client holds for its whole session, bound to whichever server it holds (without a
+   * registry, the first server's own key).
+   */
+  #pooledCancelKey(server: ServerConnection): BackendKey | undefined {
+    const issue = this.#host.issueCancelKey;
+    const facts = server.facts;
+    const real = { processId: facts.backendPid ?? 0, secretKey: facts.backendSecret ?? new Uint8Array(4) };
+    if (!issue) return real;
+    try {
+      this.#cancelKey = issue({ address: facts.address, key: real }, real.secretKey.length);
+    } catch (caught) {
+      if (!(caught instanceof RangeError)) throw caught;
+      this.#pool!.release(server, true);
+      this.#fail(new ClientError({ severity: "FATAL", code: SQLSTATE.TOO_MANY_CONNECTIONS, message: "pgrelay has no cancel key left for this session" }), "limited");
+      return undefined;
+    }
+    return this.#cancelKey;
+  }
+
+  /** Binds the pooled client to `server`: relay pumps between them, its cancel key pointed at it. */
+  #bindPooled(server: ServerConnection): void {
+    const { frontend, backendEvents } = this.#relayParts();
+    this.#server = server;
+    this.context.server = server.facts;
+    this.context.upstream = server.facts.address;
+    server.observer!.events = backendEvents;
+    const facts = server.facts;
+    if (facts.backendPid !== undefined && facts.backendSecret !== undefined) {
+      this.#cancelKey?.bind({ address: facts.address, key: { processId: facts.backendPid, secretKey: facts.backendSecret } });
+    }
+    const toServer = new RelayPump(this.#client, server.socket, frontend, (error) => this.#fail(new ClientError({
+      severity: "FATAL",
+      code: error.sqlstate,
+      message: error.message,
+    }), "protocol_error"), this.context.fromClient);
+    const toClient = new RelayPump(server.socket, this.#client, server.scanner, (error) => {
+      this.#host.logger.log("warn", "upstream_protocol_error", {
+        ...this.context.toJSON(),
+        error: `pgrelay received a malformed message from upstream ${formatAddress(facts.address)}: ${error.message}`,
+      });
+      this.#fail(upstreamMalformed(this.context.id), "protocol_error");
+    }, this.context.fromServer, this.#settings.bandwidthPerSession ?? 0);
+    this.#toServer = toServer;
+    this.#toClient = toClient;
+    server.listen({
+      data: (chunk) => {
+        toClient.forward(chunk);
+        if (this.#releaseDue) this.#releaseWhenFlushed();
+      },
+      drain: () => toServer.drained(),
+      close: (error) => this.#serverClosed(server, error),
+    });
+    server.socket.resume();
+  }
+
+  /** Transaction mode: a ReadyForQuery `I` with nothing outstanding ends the binding once it reached the client. */
+  #pooledReady(status: string): void {
+    if (this.#pool?.mode !== "transaction" || status !== "idle") return;
+    if ((this.#queries?.outstanding ?? 0) === 0) this.#releaseDue = true;
+  }
+
+  /** Releases the server once the client took every byte of it (the queued bytes are views of its reads). */
+  #releaseWhenFlushed(): void {
+    if (!this.#server || this.#toClient?.stalled) return;
+    this.#releasePooled();
+  }
+
+  /** Ends the binding: the server goes back to the pool, the client stays connected, reading. */
+  #releasePooled(): void {
+    const server = this.#server;
+    this.#releaseDue = false;
+    if (!server) return;
+    this.#toClient?.dispose();
+    this.#toServer?.dispose();
+    this.#toClient = undefined;
+    this.#toServer = undefined;
+    this.#cancelKey?.bind(null);
+    this.#settingsWanted = mergeReported(this.#settingsWanted, server.facts.parameters);
+    this.#server = null;
+    this.context.server = undefined;
+    this.context.upstream = undefined;
+    this.#pool!.release(server, server.open && server.facts.transactionStatus === "idle");
+  }
+
+  /**
+   * Transaction mode: the client's next request while it holds no server. Its bytes wait (the client is
+   * paused, so the view stays valid) until a server is lent, then go through as they are.
+   */
+  #leaseFor(chunk: Uint8Array): void {
+    if (chunk[0] === FRONTEND.TERMINATE) {
+      // Leaving: no server is needed to say goodbye.
+      this.#endReason ??= "client_closed";
+      this.#closeClient();
+      return;
+    }
+    const client = this.#client;
+    client.pause();
+    void this.#borrowServer().then((server) => {
+      if (!server) return;
+      this.#bindPooled(server);
+      this.#toServer!.forward(chunk);
+      if (!this.#toServer?.stalled && this.#clientOpen && !this.#clientClosing) client.resume();
+    }, (error) => {
+      if (!(error instanceof ClientError)) throw error;
+      // Waited too long, or too many wait: the client stays connected and may retry.
+      this.#answerUnserved(chunk, error);
+      if (this.#clientOpen && !this.#clientClosing) client.resume();
+    });
+  }
+
+  /**
+   * Answers requests no server was found for with `error` (ERROR 53300): one ErrorResponse and a
+   * ReadyForQuery per simple Query or Sync in `chunk`, as a server skips to the Sync after an error. A chunk
+   * that ends inside a frame cannot be answered in step with the client: the session ends with the error.
+   */
+  #answerUnserved(chunk: Uint8Array, error: ClientError): void {
+    let at = 0;
+    let answered = 0;
+    while (at + 5 <= chunk.length) {
+      const type = chunk[at]!;
+      const length = ((chunk[at + 1]! << 24) | (chunk[at + 2]! << 16) | (chunk[at + 3]! << 8) | chunk[at + 4]!) >>> 0;
+      if (length < 4 || at + 1 + length > chunk.length) break;
+      at += 1 + length;
+      if (type === FRONTEND.QUERY || type === FRONTEND.SYNC) {
+        if (answered === 0 || type === FRONTEND.QUERY) this.#client.write(encodeErrorResponse(error));
+        this.#client.write(readyForQuery("I"));
+        answered++;
+      }
+    }
+    this.#host.logger.log("warn", "pool_wait_failed", { ...this.context.toJSON(), sqlstate: error.code, message: error.message });
+    if (at !== chunk.length) {
+      this.#fail(new ClientError({ severity: "FATAL", code: error.code, message: error.message, hint: error.hint }), "limited");
+    }
+  }
+
+  /** Pooled: what the client sends that pgrelay must see (its Terminate never reaches a shared server). */
+  #pooledClientMessage(scanner: FrameScanner, type: number, _body: Uint8Array, _truncated: boolean): void {
+    if (type === FRONTEND.TERMINATE) scanner.replaceCurrentFrame(NOTHING);
+  }
+
+  /**
+   * A pooled client left while bound: an idle server with nothing outstanding goes back (session mode: after
+   * the reset query); one inside a transaction or a query is closed, never lent in that state.
+   */
+  #returnServerOfLeavingClient(server: ServerConnection, vanished: boolean): void {
+    const pool = this.#pool!;
+    const clean = server.open && server.facts.transactionStatus === "idle" && (this.#queries?.outstanding ?? 0) === 0;
+    this.#toClient?.dispose();
+    this.#toServer?.dispose();
+    this.#toClient = undefined;
+    this.#toServer = undefined;
+    this.#cancelKey?.bind(null);
+    this.#server = null;
+    if (!clean) {
+      if (vanished && (this.#queries?.outstanding ?? 0) > 0 && server.open) this.#cancelThenClose(server);
+      pool.release(server, false);
+      return;
+    }
+    if (pool.mode === "transaction" || pool.resetQuery === "") {
+      pool.release(server, true);
+      return;
+    }
+    runQuietly(server, pool.resetQuery, this.#settings.connectTimeoutMs).then(
+      (refused) => pool.release(server, refused === undefined && server.facts.transactionStatus === "idle"),
+      () => pool.release(server, false),
+    );
+  }
+
+  /**
+   * What relays this client's stream, made once per client: the scanner of its frames (requests timed,
+   * audit, channel binding watched, Terminate kept from pooled servers) and the handlers of the frames of
+   * whichever server it is bound to. Their handlers read the binding at the time of the frame.
+   */
+  #relayParts(): { frontend: FrameScanner; backendEvents: BackendEvents } {
+    if (this.#parts) return this.#parts;
+    const metrics = this.#host.metrics;
+    const limits = { maxBodyBytes: this.#settings.maxMessageBytes };
+    const timer = new QueryTimer((seconds) => metrics.queryFinished(seconds), () => metrics.queryTrackingOverflow());
+    this.#queries = timer;
+    this.context.queryTracking = timer;
+    // Channel binding can only break where both legs are TLS sessions of pgrelay's: then the client's
+    // SASL choice is read before it reaches the server.
+    const watchBinding = this.context.clientTls === "terminated" && this.context.upstreamTls;
+    // A plaintext client behind pgrelay's TLS to the server must not be offered -PLUS (libpq refuses it).
+    const stripBinding = this.context.clientTls === "none" && this.context.upstreamTls;
+    let offered: string[] = [];
+    // With audit off the relay runs the same closures as without the feature: no captures, no calls.
+    const audit = this.#audit;
+    const pooled = this.#pool !== undefined;
+    const captures = [
+      ...(watchBinding ? [FRONTEND.PASSWORD] : []),
+      ...(pooled ? [FRONTEND.TERMINATE, FRONTEND.QUERY] : []),
+      ...(audit?.frontendCaptures ?? []),
+    ];
+    const frontend = new FrameScanner({
+      frame: (type) => {
+        this.context.framesFromClient++;
+        metrics.frontendMessages[type]!++;
+        timer.frontend(type);
+        if (type === FRONTEND.TERMINATE) this.#endReason ??= "client_closed";
+      },
+      message: (type, body, truncated) => {
+        if (pooled) this.#pooledClientMessage(frontend, type, body, truncated);
+        if (type !== FRONTEND.PASSWORD) {
+          if (type !== FRONTEND.TERMINATE) audit?.frontend(type, body, truncated);
+          return;
+        }
+        if (offered.length === 0) return;
+        const problem = channelBindingProblem(offered, body);
+        offered = [];
+        if (problem) this.#fail(problem, "channel_binding");
+      },
+    }, {
+      ...limits,
+      capture: captures,
+      ...(audit ? { maxCapturedBytes: audit.frontendCaptureBytes } : {}),
+      peer: "client",
+    });
+    const backendEvents: BackendEvents = {
+      frame: audit
+        ? (type) => {
+          this.context.framesFromServer++;
+          metrics.backendMessages[type]!++;
+          timer.backend(type);
+          audit.backendFrame(type);
+        }
+        : (type) => {
+          this.context.framesFromServer++;
+          metrics.backendMessages[type]!++;
+          timer.backend(type);
+        },
+      ready: () => {
+        this.context.phase = "ready";
+        this.#handshakeDone();
+        // After the chunk with ReadyForQuery is written: the client reads the FATAL as the session's end.
+        if (this.#server && this.#server.placement.target !== "any") queueMicrotask(() => this.#checkServerRole());
+      },
+      transactionEnded: (kind) => metrics.transactionEnded(kind),
+      saslMechanisms: (mechanisms) => {
+        if (watchBinding) offered = mechanisms;
+        else if (stripBinding && mechanisms.includes("SCRAM-SHA-256-PLUS")) {
+          if (!this.#server!.scanner!.replaceCurrentFrame(saslOfferWithoutChannelBinding(mechanisms))) {
+            this.#fail(PLAINTEXT_CLIENT_BINDING_ERROR, "channel_binding");
+          }
+        }
+      },
+      error: (fields, fatal) => this.#serverError(this.#server!, fields, fatal),
+      backendKey: (processId, secretKey) => this.#issueCancelKey(this.#server!.scanner!, processId, secretKey),
+    };
+    if (audit) backendEvents.body = (type, body) => audit.backend(type, body);
+    if (pooled) backendEvents.readyForQuery = (status) => this.#pooledReady(status);
+    this.#parts = { frontend, backendEvents };
+    return this.#parts;
   }
 
   /**
@@ -1014,8 +1317,9 @@ export class Frontend {
     const vanished = this.#endReason === undefined;
     this.#endReason ??= error ? "protocol_error" : "client_closed";
     if (error) this.#host.logger.log("debug", "client_socket_error", { session: this.context.id, error: error.message });
-    if (this.#serverOpen) {
-      if (vanished && this.context.phase === "ready" && (this.#queries?.outstanding ?? 0) > 0) this.#cancelForVanishedClient();
+    if (this.#pool && this.#server) this.#returnServerOfLeavingClient(this.#server, vanished);
+    else if (this.#serverOpen) {
+      if (vanished && this.context.phase === "ready" && (this.#queries?.outstanding ?? 0) > 0) this.#cancelThenClose(this.#server!);
       else this.#server?.end();
     }
     this.#maybeEnded();
@@ -1026,8 +1330,7 @@ export class Frontend {
    * write, so a long query would go on working for nobody: cancel it with the backend's key (as a
    * CancelRequest from the client would), then close the server connection.
    */
-  #cancelForVanishedClient(): void {
-    const server = this.#server!;
+  #cancelThenClose(server: ServerConnection): void {
     const { backendPid, backendSecret, address: upstream } = server.facts;
     if (backendPid === undefined || backendSecret === undefined) {
       server.destroy();

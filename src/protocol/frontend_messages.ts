@@ -1,6 +1,6 @@
 /**
- * The few frontend messages pgrelay sends as a client itself (auth.query): StartupMessage, PasswordMessage,
- * Parse, Bind, Execute, Sync, Terminate. https://www.postgresql.org/docs/current/protocol-message-formats.html
+ * The few frontend messages pgrelay sends as a client itself (auth.query, pooled servers): StartupMessage,
+ * Query, PasswordMessage, Parse, Bind, Execute, Sync, Terminate. https://www.postgresql.org/docs/current/protocol-message-formats.html
  */
 import { FRONTEND, STARTUP_CODE } from "./codes.ts";
 import { encodeFrame } from "./encode_frame.ts";
@@ -22,6 +22,8 @@ export function startupMessage(parameters: Record<string, string>): Uint8Array {
   return out;
 }
 
+/** A simple Query. */
+export const query = (sql: string) => encodeFrame(FRONTEND.QUERY, cstring(sql));
 export const passwordMessage = (password: string) => encodeFrame(FRONTEND.PASSWORD, cstring(password));
 export const parse = (sql: string) => encodeFrame(FRONTEND.PARSE, cstring(""), cstring(sql), int16(0));
 

@@ -1,0 +1,84 @@
+/**
+ * pgrelay's own short exchanges on a server connection that no client is relayed to at that moment: the
+ * rest of a pooled login, the SET statements that make a borrowed server match its client, a reset query.
+ * The server's frames are walked by the connection's own scanner, so its facts (parameters, transaction
+ * status) stay current, and none of them reaches a client.
+ */
+import { BACKEND_CAPTURES, type BackendEvents, BackendObserver } from "./backend_observer.ts";
+import { FrameScanner } from "../protocol/frame_scanner.ts";
+import { ProtocolError } from "../protocol/protocol_error.ts";
+import { query } from "../protocol/frontend_messages.ts";
+import type { ServerConnection } from "./server_connection.ts";
+
+const IGNORED: BackendEvents = {
+  frame() {},
+  ready() {},
+  transactionEnded() {},
+  saslMechanisms() {},
+  error() {},
+};
+
+/** Gives `server` its own scanner: a pooled connection keeps one for life, whoever is bound to it. */
+export function observeServer(server: ServerConnection, maxBodyBytes: number): void {
+  if (server.scanner) return;
+  const observer = new BackendObserver(server.facts, IGNORED);
+  server.observer = observer;
+  server.scanner = new FrameScanner(observer, { maxBodyBytes, capture: BACKEND_CAPTURES, peer: "server" });
+}
+
+/**
+ * Reads the server's frames (after `initial`, bytes already read) up to the next ReadyForQuery, walking them
+ * through its scanner with no client bound, after writing `send` if given. Resolves with the first
+ * ErrorResponse's fields (undefined when none); rejects when the server closes, breaks the protocol or says
+ * nothing within `timeoutMs`. Leaves the socket paused. Call observeServer first.
+ */
+export function exchange(
+  server: ServerConnection,
+  options: { send?: Uint8Array; initial?: Uint8Array; timeoutMs: number },
+): Promise<Map<string, string> | undefined> {
+  const observer = server.observer!;
+  const scanner = server.scanner!;
+  const bound = observer.events;
+  return new Promise((resolve, reject) => {
+    let error: Map<string, string> | undefined;
+    let done = false;
+    const finish = (failure?: Error) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      server.socket.pause();
+      observer.events = bound;
+      if (failure) reject(failure);
+      else resolve(error);
+    };
+    const timer = setTimeout(() => finish(new Error(`the server sent no ReadyForQuery within ${options.timeoutMs} ms`)), options.timeoutMs);
+    observer.events = {
+      ...IGNORED,
+      error: (fields) => error ??= fields,
+      readyForQuery: () => finish(),
+    };
+    const take = (chunk: Uint8Array) => {
+      if (done) return;
+      try {
+        // A server says nothing after its ReadyForQuery until asked: a chunk never holds more than this answer.
+        scanner.scan(chunk);
+      } catch (caught) {
+        if (!(caught instanceof ProtocolError)) throw caught;
+        finish(new Error(`the server sent a malformed message: ${caught.message}`));
+      }
+    };
+    server.listen({
+      data: take,
+      drain() {},
+      close: (closeError) => finish(new Error(`the server closed the connection${closeError ? `: ${closeError.message}` : ""}`)),
+    });
+    if (options.initial && options.initial.length > 0) take(options.initial);
+    if (done) return;
+    if (options.send) server.socket.write(options.send);
+    server.socket.resume();
+  });
+}
+
+/** Runs `sql` as a simple Query without relaying its answer; resolves with the first error's fields. */
+export const runQuietly = (server: ServerConnection, sql: string, timeoutMs: number) =>
+  exchange(server, { send: query(sql), timeoutMs });
