@@ -56,21 +56,32 @@ export class HostSlots implements SlotGate {
         return;
       }
       this.#used--;
-      this.#queue.splice(this.#turn, 1); // nobody waits there any more
+      this.#dequeue(this.#turn); // nobody waits there any more
     }
   }
 
   contended(pool: SlotUser): boolean {
-    return this.#queue.some((queued) => queued !== pool);
+    for (let i = 0; i < this.#queue.length;) {
+      const queued = this.#queue[i]!;
+      if (queued.wantsSlot()) {
+        if (queued !== pool) return true;
+        i++;
+      } else {
+        this.#dequeue(i); // its waiters were served or gave up
+      }
+    }
+    return false;
   }
 
   /** A closed pool holds nothing and waits for nothing. */
   forget(pool: SlotUser): void {
     this.#members.delete(pool);
     const at = this.#queue.indexOf(pool);
-    if (at >= 0) {
-      this.#queue.splice(at, 1);
-      if (this.#turn > at) this.#turn--;
-    }
+    if (at >= 0) this.#dequeue(at);
+  }
+
+  #dequeue(at: number): void {
+    this.#queue.splice(at, 1);
+    if (this.#turn > at) this.#turn--;
   }
 }

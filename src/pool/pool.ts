@@ -49,6 +49,8 @@ export interface SlotUser {
   offerSlot(): boolean;
   /** Close one idle connection, if the pool has one, to free its slot for a pool with waiters. */
   closeOneIdle(): boolean;
+  /** Whether the pool has clients waiting that one more connection would serve. */
+  wantsSlot(): boolean;
 }
 
 /** The server connections allowed to one host over all its pools (`max_server_connections`). */
@@ -311,11 +313,13 @@ export class Pool<S> implements SlotUser {
   }
 
   offerSlot(): boolean {
-    if (this.#closed || this.#waiting <= this.#opening || this.#entries.size + this.#opening >= this.#limit()) {
-      return false;
-    }
+    if (!this.wantsSlot()) return false;
     this.#open();
     return true;
+  }
+
+  wantsSlot(): boolean {
+    return !this.#closed && this.#waiting > this.#opening && this.#entries.size + this.#opening < this.#limit();
   }
 
   closeOneIdle(): boolean {
