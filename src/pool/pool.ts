@@ -177,13 +177,9 @@ export class Pool<S> implements SlotUser {
    * error when the login for it failed, and with 57P03 when the pool is closed or emptied meanwhile.
    */
   lease(): Promise<S> {
+    const server = this.tryLease();
+    if (server !== undefined) return Promise.resolve(server);
     if (this.#closed) return Promise.reject(poolClosed("closed"));
-    if (this.#entries.size + this.#opening < this.settings.min) this.#refill();
-    const idle = this.#takeIdle();
-    if (idle) {
-      this.#observeWait(0);
-      return Promise.resolve(idle.server);
-    }
     const { size, maxWaiting, waitTimeoutMs, reserve, reserveTimeoutMs } = this.settings;
     // Clients a connection being opened, or one that may still be opened within size, will serve are not
     // "waiting" in max_waiting's sense.
@@ -225,7 +221,20 @@ export class Pool<S> implements SlotUser {
   }
 
   /**
-   * Takes back a lent connection. `reusable: false` (its client left mid-transaction, the link broke, the
+   * An idle server connection at once, without a promise (the per-transaction fast path), or undefined when
+   * none is idle (then call lease()). Never overtakes a waiter: while clients wait, no connection is idle.
+   */
+  tryLease(): S | undefined {
+    if (this.#closed) return undefined;
+    if (this.#entries.size + this.#opening < this.settings.min) this.#refill();
+    const idle = this.#takeIdle();
+    if (!idle) return undefined;
+    this.#observeWait(0);
+    return idle.server;
+  }
+
+  /**
+   * Takes back a lent connection (exactly once per lease). `reusable: false` (its client left mid-transaction, the link broke, the
    * reset failed) closes it, and a new one is opened if clients wait. A reusable one goes to the oldest
    * waiter, or back to the idle stack; it is closed instead when older than lifetime, beyond size with
    * nobody waiting, emptied by drain(), or when another pool of its host waits for a slot.

@@ -37,6 +37,17 @@ describe("Pool", () => {
     assert.equal(factory.opened.length, 1, "no second login");
   });
 
+  it("tryLease() lends an idle server synchronously, and undefined when none is idle", async () => {
+    const { pool, factory } = makePool({ size: 1 });
+    assert.equal(pool.tryLease(), undefined, "nothing idle yet: it does not open one");
+    assert.equal(factory.attempts, 0);
+    const a = await pool.lease();
+    assert.equal(pool.tryLease(), undefined);
+    pool.release(a, { reusable: true });
+    assert.equal(pool.tryLease(), a);
+    assert.equal(pool.stats().servers_active, 1);
+  });
+
   it("lends idle servers LIFO: the most recently released goes out first", async () => {
     const { pool } = makePool({ size: 3 });
     const [a, b, c] = await Promise.all([pool.lease(), pool.lease(), pool.lease()]);
