@@ -234,8 +234,8 @@ export class Pool<S> implements SlotUser {
   }
 
   /**
-   * Takes back a lent connection (exactly once per lease). `reusable: false` (its client left mid-transaction, the link broke, the
-   * reset failed) closes it, and a new one is opened if clients wait. A reusable one goes to the oldest
+   * Takes back a lent connection (exactly once per lease). `reusable: false` (its client left mid-transaction,
+   * the link broke, the reset failed) closes it, and a new one is opened if clients wait. A reusable one goes to the oldest
    * waiter, or back to the idle stack; it is closed instead when older than lifetime, beyond size with
    * nobody waiting, emptied by drain(), or when another pool of its host waits for a slot.
    */
@@ -420,7 +420,10 @@ export class Pool<S> implements SlotUser {
           this.#unqueue(head);
           head.reject(reason);
         }
-        if (this.#waiting === 0 && this.#entries.size + this.#opening < this.settings.min && !this.#closed) {
+        if (
+          this.#waiting === 0 && this.#entries.size + this.#opening < this.settings.min && !this.#closed &&
+          this.#refillTimer === undefined
+        ) {
           this.#refillTimer = this.#timers.setTimeout(() => {
             this.#refillTimer = undefined;
             this.#refill();
@@ -477,13 +480,17 @@ export class Pool<S> implements SlotUser {
     return lifetimeMs > 0 && this.#timers.now() - entry.createdAt >= lifetimeMs;
   }
 
-  /** One timer for the idle stack: fires when its longest-idle entry reaches idle_timeout or lifetime. */
+  /**
+   * One timer for the idle stack: fires when its longest-idle entry reaches idle_timeout or lifetime (a lent
+   * connection past its lifetime is replaced at release, an idle one at the sweep or when found at lease).
+   */
   #scheduleSweep(): void {
     const { idleTimeoutMs, lifetimeMs } = this.settings;
     let due = Infinity;
     const oldest = this.#idle[0];
     if (oldest && idleTimeoutMs > 0 && this.#entries.size > this.settings.min) due = oldest.idleSince + idleTimeoutMs;
-    if (lifetimeMs > 0) for (const entry of this.#idle) due = Math.min(due, entry.createdAt + lifetimeMs);
+    // O(1) per release: the bottom of the stack stands for the rest (the sweep checks every idle entry).
+    if (oldest && lifetimeMs > 0) due = Math.min(due, oldest.createdAt + lifetimeMs);
     if (due === this.#sweepAt) return;
     this.#clearTimer("sweep");
     if (due === Infinity) return;

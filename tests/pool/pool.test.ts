@@ -342,4 +342,16 @@ describe("Pool", () => {
     }
     assert.equal(pool.stats().wait_seconds_p99, 3);
   });
+
+  it("runs on the system clock by default (wait_timeout fires, close() leaves no timer running)", async () => {
+    const factory = new FakeFactory();
+    const pool = new Pool<FakeServer>({ settings: settingsOf({ size: 1, wait_timeout: "50ms", min: 1 }), factory });
+    const held = await pool.lease();
+    const started = performance.now();
+    await assert.rejects(pool.lease(), (error: PoolError) => error.code === "53300");
+    assert.ok(performance.now() - started >= 40, "not before wait_timeout");
+    pool.release(held, { reusable: true });
+    pool.close();
+    assert.equal(factory.live, 0);
+  });
 });
