@@ -20,7 +20,8 @@ export function poolingChecks(config: Config, layers: readonly RawLayer[]): Conf
   if (config.pool !== undefined && (config.routes.length > 0 || config.clusters.length > 0)) {
     issues.push(at(poolLayer, "pool", [], {
       key: "pool",
-      message: "the top-level pool: applies only to the upstream: form; with routes:, put pool: in each route that pools",
+      message:
+        "the top-level pool: applies only to the upstream: form; with routes:, put pool: in each route that pools",
     }));
   }
   if (config.auth.mode === "relay") {
@@ -29,7 +30,9 @@ export function poolingChecks(config: Config, layers: readonly RawLayer[]): Conf
     }
     for (const route of pooledRoutes) {
       const path = [route.index, "pool"];
-      issues.push(at(routesLayer, "routes", path, { key: formatPath("routes", path), message: POOLING_NEEDS_SCRAM }));
+      issues.push(
+        at(routesLayer, "routes", path, { key: formatPath("routes", path), message: POOLING_NEEDS_SCRAM }),
+      );
     }
   }
   return issues;

@@ -6,7 +6,7 @@
  */
 import { PIN_REASONS, type PinReason } from "../pool/pin_reasons.ts";
 import type { PoolMetricsSink, PoolSnapshot } from "../pool/pool_registry.ts";
-import { Counter, Gauge, LabeledHistogram, LATENCY_BUCKETS } from "./prometheus.ts";
+import { Counter, Gauge, type HistogramSeries, LabeledHistogram, LATENCY_BUCKETS } from "./prometheus.ts";
 
 export const PREPARED_RESULTS = ["hit", "miss", "eviction"] as const;
 export type PreparedResult = typeof PREPARED_RESULTS[number];
@@ -25,7 +25,12 @@ export class PoolMetrics implements PoolMetricsSink {
     "pgrelay_pool_prepared_total",
     "Protocol prepared statements in transaction mode: found on the borrowed server (hit), prepared on it first (miss), closed to make room (eviction).",
   );
-  readonly #logins = new Counter("pgrelay_pool_server_logins_total", "Logins pgrelay made to servers for its pools, by result.");
+  /** Each pool's wait series, so a lease observes its wait without building a label string. */
+  readonly #waitSeries = new Map<string, HistogramSeries>();
+  readonly #logins = new Counter(
+    "pgrelay_pool_server_logins_total",
+    "Logins pgrelay made to servers for its pools, by result.",
+  );
 
   constructor() {
     for (const reason of PIN_REASONS) this.#pinned.add(0, { reason });
@@ -33,7 +38,9 @@ export class PoolMetrics implements PoolMetricsSink {
   }
 
   waited(pool: string, seconds: number): void {
-    this.#wait.observe(seconds, { pool });
+    let series = this.#waitSeries.get(pool);
+    if (!series) this.#waitSeries.set(pool, series = this.#wait.series({ pool }));
+    series.observe(seconds);
   }
 
   login(pool: string, result: "ok" | "failed"): void {
@@ -50,7 +57,10 @@ export class PoolMetrics implements PoolMetricsSink {
 
   /** The pool families, with the gauges of `pools` (the registry's snapshot; empty without pooling). */
   render(pools: readonly PoolSnapshot[]): string {
-    const clients = new Gauge("pgrelay_pool_clients", "Clients of the pool holding a server connection (active) or waiting for one (waiting).");
+    const clients = new Gauge(
+      "pgrelay_pool_clients",
+      "Clients of the pool holding a server connection (active) or waiting for one (waiting).",
+    );
     const servers = new Gauge(
       "pgrelay_pool_servers",
       "Server connections of the pool: lent to a client (active), ready (idle), being reset after use (used), logging in (login).",
@@ -64,7 +74,8 @@ export class PoolMetrics implements PoolMetricsSink {
       servers.set(snapshot.servers_used, { pool, state: "used" });
       servers.set(snapshot.servers_login, { pool, state: "login" });
     }
-    return clients.render() + servers.render() + this.#wait.render() + this.#pinned.render() + this.#prepared.render() +
+    return clients.render() + servers.render() + this.#wait.render() + this.#pinned.render() +
+      this.#prepared.render() +
       this.#logins.render();
   }
 }

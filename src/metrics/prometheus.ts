@@ -113,33 +113,47 @@ export class Histogram extends Instrument {
   }
 }
 
+/** One label set of a {@link LabeledHistogram}; keep it to observe without a lookup. */
+export interface HistogramSeries {
+  observe(value: number): void;
+  readonly count: number;
+}
+
 /** A histogram with labels: one set of buckets per label set. */
 export class LabeledHistogram extends Instrument {
   readonly type = "histogram";
   readonly #bounds: readonly number[];
-  readonly #series = new Map<string, { labels: Labels; counts: Float64Array; sum: number; count: number }>();
+  readonly #series = new Map<string, { labels: Labels; counts: Float64Array; sum: number; count: number; observe(value: number): void }>();
 
   constructor(name: string, help: string, bounds: readonly number[]) {
     super(name, help);
     this.#bounds = bounds;
   }
 
-  observe(value: number, labels: Labels): void {
+  /** The series of `labels`, created on first use. */
+  series(labels: Labels): HistogramSeries {
     const key = labelText(labels);
-    let series = this.#series.get(key);
-    if (!series) this.#series.set(key, series = { labels, counts: new Float64Array(this.#bounds.length), sum: 0, count: 0 });
-    series.sum += value;
-    series.count++;
-    for (let i = 0; i < this.#bounds.length; i++) {
-      if (value <= this.#bounds[i]!) {
-        series.counts[i]!++;
-        break;
-      }
-    }
-  }
-
-  count(labels: Labels): number {
-    return this.#series.get(labelText(labels))?.count ?? 0;
+    const existing = this.#series.get(key);
+    if (existing) return existing;
+    const bounds = this.#bounds;
+    const series = {
+      labels,
+      counts: new Float64Array(bounds.length),
+      sum: 0,
+      count: 0,
+      observe(value: number): void {
+        series.sum += value;
+        series.count++;
+        for (let i = 0; i < bounds.length; i++) {
+          if (value <= bounds[i]!) {
+            series.counts[i]!++;
+            break;
+          }
+        }
+      },
+    };
+    this.#series.set(key, series);
+    return series;
   }
 
   render(): string {

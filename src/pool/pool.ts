@@ -328,7 +328,8 @@ export class Pool<S> implements SlotUser {
   }
 
   wantsSlot(): boolean {
-    return !this.#closed && this.#waiting > this.#opening && this.#entries.size + this.#opening < this.#limit();
+    return !this.#closed && this.#waiting > this.#opening &&
+      this.#entries.size + this.#opening < this.#limit();
   }
 
   closeOneIdle(): boolean {
@@ -399,7 +400,14 @@ export class Pool<S> implements SlotUser {
         this.#loginsOk++;
         this.#events.login?.("ok");
         const now = this.#timers.now();
-        const entry: Entry<S> = { server, createdAt: now, generation, idleSince: now, state: "active", pinned: undefined };
+        const entry: Entry<S> = {
+          server,
+          createdAt: now,
+          generation,
+          idleSince: now,
+          state: "active",
+          pinned: undefined,
+        };
         this.#entries.set(server, entry);
         if (this.#closed || generation !== this.#generation) {
           this.#destroy(entry);
@@ -488,7 +496,9 @@ export class Pool<S> implements SlotUser {
     const { idleTimeoutMs, lifetimeMs } = this.settings;
     let due = Infinity;
     const oldest = this.#idle[0];
-    if (oldest && idleTimeoutMs > 0 && this.#entries.size > this.settings.min) due = oldest.idleSince + idleTimeoutMs;
+    if (oldest && idleTimeoutMs > 0 && this.#entries.size > this.settings.min) {
+      due = oldest.idleSince + idleTimeoutMs;
+    }
     // O(1) per release: the bottom of the stack stands for the rest (the sweep checks every idle entry).
     if (oldest && lifetimeMs > 0) due = Math.min(due, oldest.createdAt + lifetimeMs);
     if (due === this.#sweepAt) return;
@@ -507,7 +517,8 @@ export class Pool<S> implements SlotUser {
     const { idleTimeoutMs, min } = this.settings;
     for (let i = 0; i < this.#idle.length;) {
       const entry = this.#idle[i]!;
-      const idleTooLong = idleTimeoutMs > 0 && now - entry.idleSince >= idleTimeoutMs && this.#entries.size > min;
+      const idleTooLong = idleTimeoutMs > 0 && now - entry.idleSince >= idleTimeoutMs &&
+        this.#entries.size > min;
       if (idleTooLong || this.#expired(entry)) {
         this.#idle.splice(i, 1);
         this.#destroy(entry);

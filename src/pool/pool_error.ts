@@ -33,7 +33,10 @@ export const waitTimedOut = (waitTimeoutMs: number): PoolError =>
   new PoolError(
     SQLSTATE.TOO_MANY_CONNECTIONS,
     `no server connection became free within the pool's wait_timeout (${seconds(waitTimeoutMs)})`,
-    { hint: "Every server connection of the pool is busy. Retry the transaction, or raise pool.size or pool.wait_timeout." },
+    {
+      hint:
+        "Every server connection of the pool is busy. Retry the transaction, or raise pool.size or pool.wait_timeout.",
+    },
   );
 
 /** max_waiting clients already wait: the next one is refused at once (53300). */

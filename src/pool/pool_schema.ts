@@ -96,8 +96,9 @@ export function parsePool(raw: unknown, path: readonly (string | number)[] = [])
       parse();
     } catch (error) {
       if (error instanceof SettingError) bad.push(error);
-      else if (error instanceof RangeError || error instanceof TypeError) bad.push(new SettingError([...path, key], error.message));
-      else throw error;
+      else if (error instanceof RangeError || error instanceof TypeError) {
+        bad.push(new SettingError([...path, key], error.message));
+      } else throw error;
     }
   };
   let mode: PoolMode | undefined;
@@ -144,7 +145,9 @@ export function parsePool(raw: unknown, path: readonly (string | number)[] = [])
           break;
         case "reset_query":
           if (typeof value !== "string") {
-            throw new TypeError(`expected SQL such as "DISCARD ALL" ("" for none), got ${JSON.stringify(value)}`);
+            throw new TypeError(
+              `expected SQL such as "DISCARD ALL" ("" for none), got ${JSON.stringify(value)}`,
+            );
           }
           resetQuery = value;
           break;
@@ -160,7 +163,12 @@ export function parsePool(raw: unknown, path: readonly (string | number)[] = [])
     bad.push(new SettingError(path, `a pool needs mode: (${POOL_MODES.join(" or ")})`));
   }
   if (size === undefined && !bad.some((error) => error.path[path.length] === "size")) {
-    bad.push(new SettingError(path, "a pool needs size: (server connections per host, database and user), such as size: 20"));
+    bad.push(
+      new SettingError(
+        path,
+        "a pool needs size: (server connections per host, database and user), such as size: 20",
+      ),
+    );
   }
   if (size !== undefined && min > size) {
     bad.push(new SettingError([...path, "min"], `must be at most size (${size}), got ${min}`));

@@ -36,7 +36,11 @@ describe("admin: /pools and the pool metrics", () => {
 
   const get = async (handler: (request: Request) => Promise<Response>, path: string) => {
     const response = await handler(new Request(`http://admin${path}`));
-    return { status: response.status, type: response.headers.get("content-type"), body: await response.text() };
+    return {
+      status: response.status,
+      type: response.headers.get("content-type"),
+      body: await response.text(),
+    };
   };
 
   it("without pooling, /pools is an empty list and /metrics still has every pool family", async () => {
@@ -55,7 +59,10 @@ describe("admin: /pools and the pool metrics", () => {
 
   it("with pools, /pools lists the registry's snapshot and /metrics their gauges, waits and logins", async () => {
     const metrics = new ProxyMetrics();
-    const registry = new PoolRegistry<FakeServer>({ factory: () => new FakeFactory(), metrics: metrics.pools });
+    const registry = new PoolRegistry<FakeServer>({
+      factory: () => new FakeFactory(),
+      metrics: metrics.pools,
+    });
     const pool = registry.pool(
       { route: "app", cluster: "main", host: "db1:5432", database: "appdb", user: "alice" },
       settingsOf({ size: 2 }),
@@ -68,7 +75,13 @@ describe("admin: /pools and the pool metrics", () => {
     const body = JSON.parse((await get(handler, "/pools")).body) as { pools: Record<string, unknown>[] };
     assert.equal(body.pools.length, 1);
     assert.deepEqual(
-      [body.pools[0]!.route, body.pools[0]!.user, body.pools[0]!.mode, body.pools[0]!.servers_active, body.pools[0]!.servers_idle],
+      [
+        body.pools[0]!.route,
+        body.pools[0]!.user,
+        body.pools[0]!.mode,
+        body.pools[0]!.servers_active,
+        body.pools[0]!.servers_idle,
+      ],
       ["app", "alice", "transaction", 1, 1],
     );
     const text = (await get(handler, "/metrics")).body;
@@ -93,7 +106,9 @@ describe("admin: /pools and the pool metrics", () => {
       const handler = createWorkersAdminHandler(() =>
         servers.map((server, i) => ({ id: i + 1, admin: server.address, alive: true }))
       );
-      const body = JSON.parse((await get(handler, "/pools")).body) as { pools: { user: string; worker: number }[] };
+      const body = JSON.parse((await get(handler, "/pools")).body) as {
+        pools: { user: string; worker: number }[];
+      };
       assert.deepEqual(body.pools.map((pool) => `${pool.user}:${pool.worker}`), ["a:1", "b:2", "c:2"]);
     } finally {
       await Promise.all(servers.map((server) => server.close()));

@@ -32,7 +32,9 @@ export class ManualTimers implements PoolTimers {
     const end = this.#now + ms;
     for (;;) {
       let due: [number, { at: number; callback: () => void }] | undefined;
-      for (const entry of this.#timers) if (entry[1].at <= end && (!due || entry[1].at < due[1].at)) due = entry;
+      for (const entry of this.#timers) {
+        if (entry[1].at <= end && (!due || entry[1].at < due[1].at)) due = entry;
+      }
       if (!due) break;
       this.#timers.delete(due[0]);
       this.#now = Math.max(this.#now, due[1].at);

@@ -7,7 +7,13 @@ import { FakeFactory, type FakeServer, ManualTimers, settingsOf, settle } from "
 function makePool(raw: Record<string, unknown>, events: PoolEvents = {}) {
   const timers = new ManualTimers();
   const factory = new FakeFactory();
-  const pool = new Pool<FakeServer>({ settings: settingsOf(raw), factory, timers, events, refillRetryMs: 500 });
+  const pool = new Pool<FakeServer>({
+    settings: settingsOf(raw),
+    factory,
+    timers,
+    events,
+    refillRetryMs: 500,
+  });
   return { pool, factory, timers };
 }
 
@@ -124,7 +130,10 @@ describe("Pool", () => {
     const { pool } = makePool({ size: 1, max_waiting: 1 });
     await pool.lease();
     const waiting = track(pool.lease());
-    await assert.rejects(pool.lease(), (error: PoolError) => error.code === "53300" && /max_waiting 1/.test(error.message));
+    await assert.rejects(
+      pool.lease(),
+      (error: PoolError) => error.code === "53300" && /max_waiting 1/.test(error.message),
+    );
     assert.equal(pool.stats().refused, 1);
     assert.equal(waiting.error, undefined, "the first waiter keeps waiting");
   });
@@ -254,7 +263,11 @@ describe("Pool", () => {
     assert.equal(factory.logins.length, 2);
     factory.logins.shift()!.fail(new Error('password authentication failed for user "app"'));
     await settle();
-    assert.match(String(waiters[0]!.error), /password authentication failed/, "the oldest waiter gets the error");
+    assert.match(
+      String(waiters[0]!.error),
+      /password authentication failed/,
+      "the oldest waiter gets the error",
+    );
     assert.equal(waiters[1]!.error, undefined);
     assert.equal(pool.stats().servers_login, 2, "one login still in flight, one retried for the others");
     factory.logins.shift()!.fail(new Error("still wrong"));
@@ -345,7 +358,10 @@ describe("Pool", () => {
 
   it("runs on the system clock by default (wait_timeout fires, close() leaves no timer running)", async () => {
     const factory = new FakeFactory();
-    const pool = new Pool<FakeServer>({ settings: settingsOf({ size: 1, wait_timeout: "50ms", min: 1 }), factory });
+    const pool = new Pool<FakeServer>({
+      settings: settingsOf({ size: 1, wait_timeout: "50ms", min: 1 }),
+      factory,
+    });
     const held = await pool.lease();
     const started = performance.now();
     await assert.rejects(pool.lease(), (error: PoolError) => error.code === "53300");

@@ -33,7 +33,11 @@ describe("PoolRegistry", () => {
     const { registry } = makeRegistry();
     const settings = settingsOf({ size: 3 });
     const a = registry.pool(key("alice"), settings);
-    assert.equal(registry.pool(key("alice", "db1:5432", "other-route"), settingsOf({ size: 3 })), a, "equal settings share");
+    assert.equal(
+      registry.pool(key("alice", "db1:5432", "other-route"), settingsOf({ size: 3 })),
+      a,
+      "equal settings share",
+    );
     assert.notEqual(registry.pool(key("alice"), settingsOf({ size: 4 })), a);
     assert.notEqual(registry.pool(key("bob"), settings), a);
     assert.equal(registry.size, 3);
@@ -91,7 +95,8 @@ describe("PoolRegistry", () => {
     const [a, b, c] = ["a", "b", "c"].map((user) => registry.pool(key(user), settings));
     const held = await a!.lease();
     const served: string[] = [];
-    const lease = (name: string, pool: typeof a) => pool!.lease().then((server) => (served.push(name), server));
+    const lease = (name: string, pool: typeof a) =>
+      pool!.lease().then((server) => (served.push(name), server));
     const bWait = lease("b", b);
     const cWait = lease("c", c);
     const aWait = lease("a", a); // the busy pool wants more too
@@ -145,7 +150,11 @@ describe("PoolRegistry", () => {
     down.release(held, { reusable: true });
     assert.ok(held.closed);
     assert.deepEqual(registry.snapshot().map((pool) => pool.host), ["db2:5432"]);
-    assert.notEqual(registry.pool(key("a"), settingsOf({ size: 1 })), down, "a fresh pool when the host is back");
+    assert.notEqual(
+      registry.pool(key("a"), settingsOf({ size: 1 })),
+      down,
+      "a fresh pool when the host is back",
+    );
     assert.ok(!kept.closed);
   });
 

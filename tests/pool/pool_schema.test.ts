@@ -3,7 +3,11 @@ import { describe, it } from "node:test";
 import { SettingError, SettingErrors } from "../../src/config/config_error.ts";
 import { parseMaxServerConnections, parsePool, POOL_DEFAULTS } from "../../src/pool/pool_schema.ts";
 import { parseRoutes } from "../../src/routing/route_schema.ts";
-import { checkRoutesAgainstClusters, parseClusters, singleUpstream } from "../../src/routing/cluster_schema.ts";
+import {
+  checkRoutesAgainstClusters,
+  parseClusters,
+  singleUpstream,
+} from "../../src/routing/cluster_schema.ts";
 
 const errorsOf = (parse: () => unknown): string[] => {
   try {
@@ -61,9 +65,17 @@ describe("pool: schema", () => {
       resetQuery: "DISCARD ALL",
       onPin: "pin",
     });
-    assert.equal(parsePool({ mode: "session", size: 1, reset_query: "" }).resetQuery, undefined, '"" runs nothing');
+    assert.equal(
+      parsePool({ mode: "session", size: 1, reset_query: "" }).resetQuery,
+      undefined,
+      '"" runs nothing',
+    );
     assert.equal(parsePool({ mode: "transaction", size: 1 }).onPin, POOL_DEFAULTS.onPin);
-    assert.equal(parsePool({ mode: "transaction", size: 1, idle_timeout: 0, lifetime: 0 }).lifetimeMs, 0, "0: never");
+    assert.equal(
+      parsePool({ mode: "transaction", size: 1, idle_timeout: 0, lifetime: 0 }).lifetimeMs,
+      0,
+      "0: never",
+    );
   });
 
   it("names every bad key with its path, and the keys that belong to the other mode", () => {
@@ -93,14 +105,19 @@ describe("pool: schema", () => {
       ": a pool needs mode: (session or transaction)",
       ": a pool needs size: (server connections per host, database and user), such as size: 20",
     ]);
-    assert.deepEqual(errorsOf(() => parsePool({ mode: "transaction", size: 2, min: 3, reset_query: "DISCARD ALL" })), [
-      "min: must be at most size (2), got 3",
-      "reset_query: runs only in mode session (in mode transaction a server is released clean at each transaction's end)",
-    ]);
+    assert.deepEqual(
+      errorsOf(() => parsePool({ mode: "transaction", size: 2, min: 3, reset_query: "DISCARD ALL" })),
+      [
+        "min: must be at most size (2), got 3",
+        "reset_query: runs only in mode session (in mode transaction a server is released clean at each transaction's end)",
+      ],
+    );
     assert.deepEqual(errorsOf(() => parsePool({ mode: "session", size: 2, on_pin: "pin" })), [
       "on_pin: applies only to mode transaction (in mode session a client keeps its server for the whole session)",
     ]);
-    assert.deepEqual(errorsOf(() => parsePool("transaction")), [": expected a mapping such as { mode: transaction, size: 20 }"]);
+    assert.deepEqual(errorsOf(() => parsePool("transaction")), [
+      ": expected a mapping such as { mode: transaction, size: 20 }",
+    ]);
   });
 
   it("max_server_connections is a whole number of 1 or more", () => {
@@ -112,7 +129,13 @@ describe("pool: schema", () => {
 
   it("routes carry their pool:, and a bad pool names the route's path", () => {
     const [pooled, plain] = parseRoutes([
-      { name: "app", match: { user: "app" }, cluster: "main", target: "primary", pool: { mode: "transaction", size: 20 } },
+      {
+        name: "app",
+        match: { user: "app" },
+        cluster: "main",
+        target: "primary",
+        pool: { mode: "transaction", size: 20 },
+      },
       { name: "rest", cluster: "main" },
     ]);
     assert.equal(pooled!.pool?.size, 20);
@@ -131,7 +154,12 @@ describe("pool: schema", () => {
 
   it("a one-host cluster without health is valid for target any (and only for any)", () => {
     const clusters = parseClusters({ solo: { hosts: ["db:5432"] } });
-    const ok = parseRoutes([{ name: "app", cluster: "solo", target: "any", pool: { mode: "transaction", size: 5 } }]);
+    const ok = parseRoutes([{
+      name: "app",
+      cluster: "solo",
+      target: "any",
+      pool: { mode: "transaction", size: 5 },
+    }]);
     assert.deepEqual(checkRoutesAgainstClusters(ok, clusters), []);
     const bad = parseRoutes([{ name: "app", cluster: "solo", target: "primary" }]);
     assert.match(checkRoutesAgainstClusters(bad, clusters)[0]!.message, /needs health checks/);
