@@ -116,6 +116,22 @@ describe("PoolRegistry", () => {
     assert.equal(registry.hostSlots("db1:5432")!.used, 1);
   });
 
+  it("keeps released servers when the pools queued for a slot no longer wait, or only the pool itself waits", async () => {
+    const { registry, timers } = makeRegistry(1);
+    const a = registry.pool(key("a"), settingsOf({ size: 2 }));
+    const b = registry.pool(key("b"), settingsOf({ size: 2, wait_timeout: "1s" }));
+    const held = await a.lease();
+    await assert.rejects(
+      Promise.all([b.lease(), timers.advance(1000)]),
+      (error: PoolError) => error.code === "53300",
+    );
+    const again = a.lease(); // a's own waiter, at the cap
+    await settle();
+    a.release(held, { reusable: true });
+    assert.equal(await again, held, "handed straight to a's waiter: b gave up, so no slot moves");
+    assert.ok(!held.closed);
+  });
+
   it("closes another pool's idle server when a pool needs a slot of a full host", async () => {
     const { registry } = makeRegistry(1);
     const a = registry.pool(key("a"), settingsOf({ size: 2 }));
