@@ -2,13 +2,15 @@
  * The admin HTTP endpoints, as a web-standard `Request -> Response` handler that both runtimes serve:
  * `/metrics` (Prometheus text), `/healthz` (the process answers), `/readyz` (listening, not draining, and
  * the upstream accepts TCP connections; 503 with the reason otherwise), `GET /sessions` (every live session
- * as JSON), `GET /clusters` (the upstream hosts' health) and `POST /sessions/<id>/terminate` (ends one with FATAL 57P01). The bearer token, when
+ * as JSON), `GET /clusters` (the upstream hosts' health), `GET /pools` (the connection pools) and
+ * `POST /sessions/<id>/terminate` (ends one with FATAL 57P01). The bearer token, when
  * configured, is checked by requireBearerToken around this handler.
  */
 import type { Proxy } from "../core/proxy.ts";
 import { formatAddress } from "../frontend/frontend.ts";
 import type { SessionContext } from "../core/session_context.ts";
 import type { ProxyMetrics } from "../metrics/proxy_metrics.ts";
+import type { PoolSnapshot } from "../pool/pool_registry.ts";
 import { ClientError } from "../protocol/client_error.ts";
 import { SQLSTATE } from "../protocol/sqlstate.ts";
 import { json, NOT_FOUND_TEXT, terminatePath, text, wrongMethod } from "./_responses.ts";
@@ -25,6 +27,8 @@ export interface AdminOptions {
   probeCacheMs?: number;
   /** Told about each session ended through `POST /sessions/<id>/terminate` (the audit log's `terminated`). */
   onTerminated?: (context: SessionContext, error: ClientError) => void;
+  /** The pool registry, for `GET /pools` and the pool gauges of `/metrics` (absent: no pooling, no pools). */
+  pools?: { snapshot(): PoolSnapshot[] } | undefined;
 }
 
 type Probe = { ok: true } | { ok: false; reason: string };
@@ -94,6 +98,8 @@ export function createAdminHandler(options: AdminOptions): (request: Request) =>
       }
       case "/clusters":
         return json(200, proxy.router.records());
+      case "/pools":
+        return json(200, { pools: options.pools?.snapshot() ?? [] });
       case "/metrics": {
         const result = checked() ? { ok: true } : await probe();
         const body = metrics.render({
@@ -103,6 +109,7 @@ export function createAdminHandler(options: AdminOptions): (request: Request) =>
           draining: proxy.draining,
           limitSlots: options.admission?.slotsInUse(),
           clusters: checked() ? proxy.router.records().clusters : undefined,
+          pools: options.pools?.snapshot(),
         });
         return text(200, body, "text/plain; version=0.0.4; charset=utf-8");
       }

@@ -1,7 +1,8 @@
 /**
  * Admin endpoints of the primary process under `--workers N`: asks each worker's own (loopback, ephemeral)
  * admin endpoint and combines the answers, so one scrape sees every worker: /metrics gains a `worker`
- * label, /sessions is every worker's list (each session with its `worker`), /clusters is the first worker's
+ * label, /sessions and /pools are every worker's lists (each entry with its `worker`: each worker has its own
+ * pools), /clusters is the first worker's
  * view of the upstream hosts (each worker checks them itself), and a terminate goes to the
  * worker whose number is in the session id. The caller's Authorization header is passed on, since the
  * workers check the same token.
@@ -10,6 +11,7 @@ import { mergeWorkerMetrics } from "../metrics/merge_worker_metrics.ts";
 import type { SocketAddress } from "../core/socket.ts";
 import { json, NOT_FOUND_TEXT, terminatePath, text, wrongMethod } from "./_responses.ts";
 import type { SessionView } from "./session_view.ts";
+import type { PoolSnapshot } from "../pool/pool_registry.ts";
 import { workerOfSessionId } from "./worker_session_id.ts";
 
 export interface WorkerView {
@@ -61,7 +63,9 @@ export function createWorkersAdminHandler(
       return text(answer.status, answer.body, answer.contentType);
     }
     if (request.method !== "GET" && request.method !== "HEAD") return wrongMethod("GET");
-    if (path !== "/healthz" && path !== "/readyz" && path !== "/metrics" && path !== "/sessions" && path !== "/clusters") {
+    if (path !== "/healthz" && path !== "/readyz" && path !== "/metrics" && path !== "/sessions" && path !== "/clusters" &&
+      path !== "/pools"
+    ) {
       return text(404, NOT_FOUND_TEXT);
     }
     const answers = await Promise.all(list.map((worker) => ask(worker, path, request)));
@@ -82,22 +86,22 @@ export function createWorkersAdminHandler(
       if (answered) return text(200, answered.body, answered.contentType);
       return json(503, { error: answers.map((answer, i) => `worker ${list[i]!.id}: ${answer.body.trim()}`).join("; ") });
     }
-    if (path === "/sessions") {
-      const sessions: SessionView[] = [];
+    if (path === "/sessions" || path === "/pools") {
+      const field = path === "/sessions" ? "sessions" : "pools";
+      const items: Array<SessionView | PoolSnapshot> = [];
       const errors: string[] = [];
       answers.forEach((answer, i) => {
         const worker = list[i]!.id;
         try {
           if (answer.status !== 200) throw new Error(answer.body.trim());
-          for (const session of (JSON.parse(answer.body) as { sessions: SessionView[] }).sessions) {
-            sessions.push({ ...session, worker });
-          }
+          const body = JSON.parse(answer.body) as Record<string, Array<SessionView | PoolSnapshot>>;
+          for (const item of body[field] ?? []) items.push({ ...item, worker });
         } catch (error) {
           errors.push(`worker ${worker}: ${(error as Error).message}`);
         }
       });
-      // The sessions of the workers that answered, and why the others are missing.
-      return json(200, errors.length > 0 ? { sessions, errors } : { sessions });
+      // The entries of the workers that answered, and why the others are missing.
+      return json(200, errors.length > 0 ? { [field]: items, errors } : { [field]: items });
     }
     const failing = answers.flatMap((answer, i) =>
       answer.status === 200 ? [] : [`worker ${list[i]!.id}: ${answer.body.trim()}`]

@@ -12,7 +12,8 @@ import { acquire } from "../routing/acquire.ts";
 import type { RouteFacts } from "../routing/route_table.ts";
 import { hostAddress, type Router } from "../routing/router.ts";
 import type { Target } from "../routing/target.ts";
-import { ServerConnection } from "./server_connection.ts";
+import { ServerConnection, type ServerPlacement } from "./server_connection.ts";
+import type { HostState } from "../routing/host_state.ts";
 import { secureUpstream } from "./upstream_tls.ts";
 
 export interface OpenServerRequest {
@@ -121,4 +122,27 @@ export async function openServer(request: OpenServerRequest, deps: OpenServerDep
     return { ok: false, failure: "abandoned" };
   }
   return { ok: true, server };
+}
+
+/**
+ * Opens a connection to one chosen host (a pool's), with the cluster's upstream TLS (else `upstream_tls`):
+ * the pool chose the host, so there is no retry here. Throws when the host refuses, times out or fails TLS.
+ */
+export async function openServerTo(host: HostState, placement: ServerPlacement, deps: OpenServerDeps): Promise<ServerConnection> {
+  const address = hostAddress(host.address);
+  const tls = placement.cluster.tls ?? deps.upstreamTls ?? NO_UPSTREAM_TLS;
+  let plain;
+  try {
+    plain = await deps.connect(address, { timeoutMs: deps.connectTimeoutMs });
+  } catch (error) {
+    deps.metrics.upstreamConnectFailed();
+    throw error;
+  }
+  try {
+    const socket = await secureUpstream(plain, tlsForHost(tls, address.hostname), deps.connectTimeoutMs);
+    return new ServerConnection(socket, address, placement, deps.router.bind(host));
+  } catch (error) {
+    plain.destroy();
+    throw error;
+  }
 }

@@ -82,3 +82,27 @@ export function exchange(
 /** Runs `sql` as a simple Query without relaying its answer; resolves with the first error's fields. */
 export const runQuietly = (server: ServerConnection, sql: string, timeoutMs: number) =>
   exchange(server, { send: query(sql), timeoutMs });
+
+/**
+ * A server connection no client is bound to (idle in a pool): what it still sends (a NOTICE, a FATAL before
+ * a shutdown) is walked by its scanner so its stream stays in step, and its close is noticed (`open` turns
+ * false) so it is never lent again.
+ */
+export function parkServer(server: ServerConnection): void {
+  const observer = server.observer;
+  const scanner = server.scanner;
+  if (observer) observer.events = IGNORED;
+  server.listen({
+    data: (chunk) => {
+      try {
+        scanner?.scan(chunk);
+      } catch (caught) {
+        if (!(caught instanceof ProtocolError)) throw caught;
+        server.destroy();
+      }
+    },
+    drain() {},
+    close() {},
+  });
+  server.socket.resume();
+}

@@ -17,6 +17,8 @@ import { parseAddress, parseDuration, parseSize } from "../config/units.ts";
 import { isLoopbackHost } from "../config/loopback.ts";
 import { checkRoutesAgainstClusters, parseClusters } from "../routing/cluster_schema.ts";
 import { parseRoutes } from "../routing/route_schema.ts";
+import { parseMaxServerConnections, parsePool } from "../pool/pool_schema.ts";
+import { poolingChecks } from "./pooling_checks.ts";
 
 const SETTERS: { [K in ConfigKey]: (config: Config, value: unknown) => void } = {
   listen: (config, value) => config.listen = parseAddress(asString(value)),
@@ -92,6 +94,8 @@ const SETTERS: { [K in ConfigKey]: (config: Config, value: unknown) => void } = 
       if (key === "hold_timeout") config.holdTimeoutMs = parseDuration(entry);
     }
   },
+  pool: (config, value) => config.pool = parsePool(value),
+  max_server_connections: (config, value) => config.maxServerConnections = parseMaxServerConnections(value),
 };
 
 /** Applies the layers in order over the defaults; returns the config and the issues found. */
@@ -128,6 +132,7 @@ export function buildConfig(layers: readonly RawLayer[]): { config: Config; issu
   const failed = (key: string) => issues.some((issue) => issue.key === key || issue.key.startsWith(`${key}[`) || issue.key.startsWith(`${key}.`));
   if (!failed("routes") && !failed("clusters")) issues.push(...routingCrossCheck(config));
   issues.push(...passthroughBlindSpots(config, layers));
+  issues.push(...poolingChecks(config, layers));
   return { config, issues };
 }
 

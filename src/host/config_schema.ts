@@ -10,6 +10,7 @@ import { DEFAULT_UPSTREAM_REQUIRE_AUTH, type UpstreamAuthMethod } from "../backe
 import type { ClusterSettings } from "../routing/cluster_schema.ts";
 import type { RouteRule } from "../routing/route_table.ts";
 import { DEFAULT_HOLD_MS } from "../routing/acquire.ts";
+import type { PoolSettings } from "../pool/pool_schema.ts";
 
 export const CLIENT_TLS_MODES = ["disable", "terminate", "passthrough"] as const satisfies readonly ClientTlsMode[];
 export const UPSTREAM_TLS_MODES = ["disable", "prefer", "require", "verify-ca", "verify-full"] as const satisfies readonly UpstreamTlsMode[];
@@ -79,6 +80,10 @@ export interface Config {
   routes: RouteRule[];
   /** `routing.hold_timeout`: how long a client waits for an eligible host before FATAL 57P03. */
   holdTimeoutMs: number;
+  /** Top-level `pool:`: pooling for the route that plain `upstream:` implies; undefined: not pooled. */
+  pool: PoolSettings | undefined;
+  /** `max_server_connections`: server connections to one host over every pool; undefined: no cap. */
+  maxServerConnections: number | undefined;
 }
 
 /** The YAML keys, with what each takes; the order is the order of `--help` and the docs. */
@@ -101,6 +106,8 @@ export const CONFIG_KEYS = {
   clusters: "{ NAME: { hosts: [HOST:PORT, ...], health: { interval, timeout, user, database }, max_lag, balance, tls } }: upstream clusters (replaces upstream)",
   routes: "[{ name, match: { ...policy fields, server_name }, cluster, target }]: first match picks the cluster and target",
   routing: "{ hold_timeout }: how long a client waits for an eligible host before FATAL 57P03 (\"10s\")",
+  pool: "{ mode: session|transaction, size, min, reserve, reserve_timeout, wait_timeout, max_waiting, idle_timeout, lifetime, reset_query, on_pin }: pooling for the upstream: route (with routes:, put pool: in each route)",
+  max_server_connections: "server connections pgrelay opens to one host over all its pools (default: no cap)",
 } as const;
 
 export type ConfigKey = keyof typeof CONFIG_KEYS;
@@ -125,4 +132,6 @@ export const DEFAULT_CONFIG: Config = {
   clusters: [],
   routes: [],
   holdTimeoutMs: DEFAULT_HOLD_MS,
+  pool: undefined,
+  maxServerConnections: undefined,
 };

@@ -88,7 +88,7 @@ export async function relaySettingsOf(config: Config, previous?: Router): Promis
   }
   const routing = config.clusters.length > 0
     ? { clusters: config.clusters, routes: config.routes }
-    : singleUpstream(formatAddress(config.upstream));
+    : singleUpstream(formatAddress(config.upstream), config.pool);
   const router = new Router({
     clusters: routing.clusters,
     routes: routing.routes,

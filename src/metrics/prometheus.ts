@@ -113,6 +113,64 @@ export class Histogram extends Instrument {
   }
 }
 
+/** One label set of a {@link LabeledHistogram}; keep it to observe without a lookup. */
+export interface HistogramSeries {
+  observe(value: number): void;
+  readonly count: number;
+}
+
+/** A histogram with labels: one set of buckets per label set. */
+export class LabeledHistogram extends Instrument {
+  readonly type = "histogram";
+  readonly #bounds: readonly number[];
+  readonly #series = new Map<string, { labels: Labels; counts: Float64Array; sum: number; count: number; observe(value: number): void }>();
+
+  constructor(name: string, help: string, bounds: readonly number[]) {
+    super(name, help);
+    this.#bounds = bounds;
+  }
+
+  /** The series of `labels`, created on first use. */
+  series(labels: Labels): HistogramSeries {
+    const key = labelText(labels);
+    const existing = this.#series.get(key);
+    if (existing) return existing;
+    const bounds = this.#bounds;
+    const series = {
+      labels,
+      counts: new Float64Array(bounds.length),
+      sum: 0,
+      count: 0,
+      observe(value: number): void {
+        series.sum += value;
+        series.count++;
+        for (let i = 0; i < bounds.length; i++) {
+          if (value <= bounds[i]!) {
+            series.counts[i]!++;
+            break;
+          }
+        }
+      },
+    };
+    this.#series.set(key, series);
+    return series;
+  }
+
+  render(): string {
+    let text = this.header();
+    for (const { labels, counts, sum, count } of this.#series.values()) {
+      const bucket = (le: string, value: number) => `${this.name}_bucket${labelText({ ...labels, le })} ${value}\n`;
+      let cumulative = 0;
+      for (let i = 0; i < this.#bounds.length; i++) {
+        cumulative += counts[i]!;
+        text += bucket(String(this.#bounds[i]), cumulative);
+      }
+      text += bucket("+Inf", count) + `${this.name}_sum${labelText(labels)} ${sum}\n${this.name}_count${labelText(labels)} ${count}\n`;
+    }
+    return text;
+  }
+}
+
 /** Latency buckets from 100 µs to 60 s. */
 export const LATENCY_BUCKETS = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60] as const;
 /** Session lengths from 10 ms to a day. */

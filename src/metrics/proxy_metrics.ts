@@ -10,6 +10,8 @@ import type { SessionContext } from "../core/session_context.ts";
 import { Counter, Gauge, Histogram, LATENCY_BUCKETS, SESSION_BUCKETS } from "./prometheus.ts";
 import type { HostRecord } from "../routing/host_state.ts";
 import { HOST_ROLES } from "../routing/target.ts";
+import type { PoolSnapshot } from "../pool/pool_registry.ts";
+import { PoolMetrics } from "./pool_metrics.ts";
 
 /** What the proxy knows at scrape time. */
 export interface LiveState {
@@ -26,11 +28,15 @@ export interface LiveState {
    * host from the checks, with pgrelay_upstream_role and pgrelay_upstream_lag_bytes.
    */
   clusters?: readonly { name: string; hosts: readonly HostRecord[] }[] | undefined;
+  /** The pools' snapshot (absent or empty without pooling: the pool families are still rendered). */
+  pools?: readonly PoolSnapshot[] | undefined;
 }
 
 const letter = (type: number) => type >= 32 && type < 127 ? String.fromCharCode(type) : `0x${type.toString(16)}`;
 
 export class ProxyMetrics implements MetricsSink {
+  /** The pool families; the pool registry reports into it (PoolRegistryOptions.metrics). */
+  readonly pools = new PoolMetrics();
   readonly frontendMessages = new Float64Array(256);
   readonly backendMessages = new Float64Array(256);
   readonly #connections = new Counter("pgrelay_client_connections_total", "Client connections by outcome.");
@@ -195,6 +201,7 @@ export class ProxyMetrics implements MetricsSink {
       gauge("pgrelay_draining", "1 while pgrelay drains sessions before exiting.", live.draining ? 1 : 0),
       live.limitSlots ? slots.render() : "",
       this.#cancels.render(),
+      this.pools.render(live.pools ?? []),
     ].join("");
   }
 

@@ -15,6 +15,7 @@
 import { SettingError, SettingErrors } from "../config/config_error.ts";
 import { parseAddress, parseDuration, parseSize } from "../config/units.ts";
 import type { UpstreamTlsMode } from "../core/tls_settings.ts";
+import type { PoolSettings } from "../pool/pool_schema.ts";
 import { type Balance, BALANCES } from "./cluster.ts";
 import type { RouteRule } from "./route_table.ts";
 
@@ -240,8 +241,14 @@ export function checkRoutesAgainstClusters(
   return problems;
 }
 
-/** `upstream: HOST:PORT`: one unchecked cluster of one host, and one route sending everyone to it. */
-export function singleUpstream(address: string): { clusters: ClusterSettings[]; routes: RouteRule[] } {
+/**
+ * `upstream: HOST:PORT`: one unchecked cluster of one host, and one route sending everyone to it, pooled
+ * when the top-level `pool:` is given.
+ */
+export function singleUpstream(
+  address: string,
+  pool?: PoolSettings,
+): { clusters: ClusterSettings[]; routes: RouteRule[] } {
   const cluster: ClusterSettings = {
     name: "upstream",
     hosts: [address],
@@ -257,6 +264,7 @@ export function singleUpstream(address: string): { clusters: ClusterSettings[]; 
     match: {},
     cluster: "upstream",
     target: "any",
+    ...(pool ? { pool } : {}),
   };
   return { clusters: [cluster], routes: [route] };
 }

@@ -12,15 +12,17 @@
  *   - name: default
  *     cluster: main
  *     target: primary
+ *     pool: { mode: transaction, size: 20 }   # optional: see src/pool/pool_schema.ts
  * ```
  */
 import { SettingError, SettingErrors } from "../config/config_error.ts";
 import { compileGlob } from "../policy/glob.ts";
 import { parsePolicy, type RuleMatch } from "../policy/policy_schema.ts";
+import { parsePool, type PoolSettings } from "../pool/pool_schema.ts";
 import type { RouteRule } from "./route_table.ts";
 import { parseTarget, type Target, TARGET_NAMES } from "./target.ts";
 
-const ROUTE_KEYS = ["name", "match", "cluster", "target"] as const;
+const ROUTE_KEYS = ["name", "match", "cluster", "target", "pool"] as const;
 
 const isMapping = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value);
@@ -74,6 +76,7 @@ function parseRoute(raw: unknown, index: number, clusters: ReadonlySet<string> |
   let target: Target = "any";
   let match: RuleMatch = {};
   let serverName: RouteRule["serverName"];
+  let pool: PoolSettings | undefined;
   for (const [key, value] of Object.entries(raw)) {
     switch (key as typeof ROUTE_KEYS[number]) {
       case "name":
@@ -108,6 +111,9 @@ function parseRoute(raw: unknown, index: number, clusters: ReadonlySet<string> |
       case "match":
         ({ match, serverName } = parseRouteMatch(value ?? {}, index));
         break;
+      case "pool":
+        pool = parsePool(value, [index, key]);
+        break;
       default:
         throw new SettingError([index, key], `unknown key (known keys: ${ROUTE_KEYS.join(", ")})`);
     }
@@ -116,9 +122,8 @@ function parseRoute(raw: unknown, index: number, clusters: ReadonlySet<string> |
     throw new SettingError([index], "a route needs cluster: naming the cluster it sends to");
   }
   const label = name ?? `routes[${index}]`;
-  return serverName
-    ? { index, name, label, match, serverName, cluster, target }
-    : { index, name, label, match, cluster, target };
+  const rule: RouteRule = { index, name, label, match, cluster, target };
+  return { ...rule, ...(serverName ? { serverName } : {}), ...(pool ? { pool } : {}) };
 }
 
 /** Splits off `server_name` and hands the rest to the policy's parser, mapping its error paths back. */

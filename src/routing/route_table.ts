@@ -10,6 +10,7 @@
  */
 import { evaluatePolicy, type PolicyFacts } from "../policy/evaluate.ts";
 import type { Glob, Policy, RuleMatch } from "../policy/policy_schema.ts";
+import type { PoolSettings } from "../pool/pool_schema.ts";
 import type { Target } from "./target.ts";
 
 /** The facts a route is chosen on: the policy's, plus the TLS server name. */
@@ -28,6 +29,8 @@ export interface RouteRule {
   readonly serverName?: readonly Glob[];
   readonly cluster: string;
   readonly target: Target;
+  /** `pool:`: server connections are pooled for this route; absent: one server connection per client. */
+  readonly pool?: PoolSettings;
 }
 
 /** The route chosen for a session. */

@@ -44,7 +44,7 @@ describe("buildConfig()", () => {
     const file = configLayerFromYaml(text, "bad.yaml");
     const { issues } = buildConfig([file.layer!]);
     assert.deepEqual(issues.map(formatIssue), [
-      "bad.yaml:2: upstrem: unknown key (known keys: listen, upstream, startup_timeout, connect_timeout, max_message_size, log_level, admin, drain_timeout, workers, tls, upstream_tls, auth, policy, limits, audit, clusters, routes, routing)",
+      "bad.yaml:2: upstrem: unknown key (known keys: listen, upstream, startup_timeout, connect_timeout, max_message_size, log_level, admin, drain_timeout, workers, tls, upstream_tls, auth, policy, limits, audit, clusters, routes, routing, pool, max_server_connections)",
       "bad.yaml:3: startup_timeout: expected a duration such as \"500ms\", \"60s\" or \"2m\", got \"forever\"",
       "bad.yaml:4: log_level: expected one of debug, info, warn, error, got \"loud\"",
     ]);
@@ -120,5 +120,76 @@ describe("buildConfig()", () => {
     assert.deepEqual(bad("[gss]"), ['b.yaml:1: auth.upstream_require_auth: expected a list of scram-sha-256, password, none, got "gss"']);
     assert.deepEqual(bad('"!password"'), ['b.yaml:1: auth.upstream_require_auth: negated methods ("!password") are not supported: list the allowed ones']);
     assert.deepEqual(bad("[]"), ["b.yaml:1: auth.upstream_require_auth: expected a list of scram-sha-256, password, none, got []"]);
+  });
+
+  it("reads pool: per route and at the top level, and max_server_connections", () => {
+    const routed = configLayerFromYaml([
+      "auth: { mode: scram, file: /etc/pgrelay/userlist.txt }",
+      "max_server_connections: 90",
+      "clusters:",
+      "  main: { hosts: [\"db1:5432\"] }",
+      "routes:",
+      "  - name: app",
+      "    cluster: main",
+      "    pool: { mode: transaction, size: 20, wait_timeout: 5s }",
+      "",
+    ].join("\n"), "pool.yaml");
+    const { config, issues } = buildConfig([routed.layer!]);
+    assert.deepEqual(issues, []);
+    assert.equal(config.maxServerConnections, 90);
+    assert.equal(config.routes[0]!.pool?.waitTimeoutMs, 5000);
+    assert.equal(config.pool, undefined);
+    const top = buildConfig([configLayerFromYaml("auth: { mode: scram, file: /x }\npool: { mode: session, size: 4 }\n", "top.yaml").layer!]);
+    assert.deepEqual(top.issues, []);
+    assert.equal(top.config.pool?.resetQuery, "DISCARD ALL");
+    assert.equal(buildConfig([]).config.maxServerConnections, undefined, "no cap by default");
+  });
+
+  it("refuses pooling with auth.mode relay, and says why, with file, line and key", () => {
+    const text = [
+      "clusters:",
+      "  main: { hosts: [\"db1:5432\"] }",
+      "routes:",
+      "  - name: plain",
+      "    match: { user: plain }",
+      "    cluster: main",
+      "  - name: app",
+      "    cluster: main",
+      "    pool:",
+      "      mode: transaction",
+      "      size: 20",
+      "",
+    ].join("\n");
+    const issues = buildConfig([configLayerFromYaml(text, "relay.yaml").layer!]).issues.map(formatIssue);
+    assert.equal(issues.length, 1);
+    assert.match(
+      issues[0]!,
+      /^relay\.yaml:10: routes\[1\]\.pool: pooling needs pgrelay to log in to servers itself: set auth\.mode: scram /,
+    );
+    const top = buildConfig([configLayerFromYaml("upstream: db:5432\npool: { mode: session, size: 4 }\n", "top.yaml").layer!]);
+    assert.match(top.issues.map(formatIssue).join("\n"), /^top\.yaml:2: pool: pooling needs pgrelay to log in to servers itself/);
+  });
+
+  it("reports a bad pool key with its line, and a top-level pool: beside routes:", () => {
+    const text = [
+      "auth: { mode: scram, file: /x }",
+      "pool: { mode: transaction, size: 4 }",
+      "clusters:",
+      "  main: { hosts: [\"db1:5432\"] }",
+      "routes:",
+      "  - name: app",
+      "    cluster: main",
+      "    pool:",
+      "      mode: transaction",
+      "      size: 20",
+      "      max_wait: 10",
+      "max_server_connections: none",
+      "",
+    ].join("\n");
+    assert.deepEqual(buildConfig([configLayerFromYaml(text, "bad.yaml").layer!]).issues.map(formatIssue), [
+      "bad.yaml:11: routes[0].pool.max_wait: unknown key (known keys: mode, size, min, reserve, reserve_timeout, wait_timeout, max_waiting, idle_timeout, lifetime, reset_query, on_pin)",
+      'bad.yaml:12: max_server_connections: expected a whole number from 1 to 1000000, got "none"',
+      "bad.yaml:2: pool: the top-level pool: applies only to the upstream: form; with routes:, put pool: in each route that pools",
+    ]);
   });
 });
