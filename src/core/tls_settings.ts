@@ -11,15 +11,24 @@ export const UPSTREAM_TLS_NEGOTIATIONS = ["postgres", "direct"] as const;
 export type UpstreamTlsNegotiation = typeof UPSTREAM_TLS_NEGOTIATIONS[number];
 
 /** The modes `direct` negotiation allows: like libpq, never one that could fall back to plaintext. */
-export const DIRECT_TLS_MODES = ["require", "verify-ca", "verify-full"] as const satisfies readonly UpstreamTlsMode[];
+export const DIRECT_TLS_MODES = [
+  "require",
+  "verify-ca",
+  "verify-full",
+] as const satisfies readonly UpstreamTlsMode[];
 
 /**
  * Why `negotiation` cannot go with `mode`, or undefined when it can. libpq refuses `sslnegotiation=direct`
  * with a weaker sslmode for the same reason: `prefer` could fall back to plaintext.
  */
-export function negotiationProblem(mode: UpstreamTlsMode, negotiation: UpstreamTlsNegotiation): string | undefined {
+export function negotiationProblem(
+  mode: UpstreamTlsMode,
+  negotiation: UpstreamTlsNegotiation,
+): string | undefined {
   if (negotiation !== "direct" || (DIRECT_TLS_MODES as readonly string[]).includes(mode)) return undefined;
-  return `negotiation direct needs mode ${DIRECT_TLS_MODES.join(", ").replace(/, ([^,]*)$/, " or $1")}, not ${mode} ` +
+  return `negotiation direct needs mode ${
+    DIRECT_TLS_MODES.join(", ").replace(/, ([^,]*)$/, " or $1")
+  }, not ${mode} ` +
     "(direct TLS never falls back to plaintext)";
 }
 

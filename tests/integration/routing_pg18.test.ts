@@ -47,7 +47,9 @@ describe("routing and failover with a PostgreSQL 18 primary and standby (direct 
     const { user, password } = pair.primary.users.superuser;
     await writeFile(join(dir, "userlist.txt"), `"${user}" "${password}"\n`, { mode: 0o600 });
     const ca = JSON.stringify(pair.primary.pki!.ca.certPath);
-    await writeFile(join(dir, "pgrelay.yaml"), `
+    await writeFile(
+      join(dir, "pgrelay.yaml"),
+      `
 auth: { file: ${JSON.stringify(join(dir, "userlist.txt"))} }
 routing: { hold_timeout: 5s }
 clusters:
@@ -58,7 +60,9 @@ clusters:
 routes:
   - { name: reports, match: { application_name: "report*" }, cluster: main, target: standby }
   - { name: default, cluster: main, target: primary }
-`, { mode: 0o600 });
+`,
+      { mode: 0o600 },
+    );
     relay = await spawnPgrelay(["--config", join(dir, "pgrelay.yaml")]);
   });
   after(async () => {
@@ -94,10 +98,17 @@ routes:
     const client = await RawClient.connect(relay.address.hostname, relay.address.port);
     const { user, password } = pair.primary.users.superuser;
     client.sendBytes(
-      frontend.startupMessage({ user, database: "postgres", application_name: applicationName }, PROTOCOL_3_2),
+      frontend.startupMessage(
+        { user, database: "postgres", application_name: applicationName },
+        PROTOCOL_3_2,
+      ),
     );
     const messages = await client.authenticate(password);
-    assert.equal(messages.find((m) => m.type === "v"), undefined, "no NegotiateProtocolVersion: 3.2 end to end");
+    assert.equal(
+      messages.find((m) => m.type === "v"),
+      undefined,
+      "no NegotiateProtocolVersion: 3.2 end to end",
+    );
     const keyData = messages.find((m) => m.type === "K");
     assert.ok(keyData, `no BackendKeyData in ${messages.map((m) => m.type).join("")}`);
     client.query("SELECT pg_backend_pid(), inet_server_port()");
@@ -122,7 +133,8 @@ routes:
     await client.close();
   };
 
-  const serverOf = (port: number): PostgresCluster => port === pair.primary.port ? pair.primary : pair.standby;
+  const serverOf = (port: number): PostgresCluster =>
+    port === pair.primary.port ? pair.primary : pair.standby;
   const sleeping = async (session: Session32) =>
     await serverOf(session.port).sql(
       `SELECT count(*) FROM pg_stat_activity WHERE pid = ${session.backend} AND state = 'active'`,

@@ -20,7 +20,9 @@ const SERVER_SSL = "select ssl from pg_stat_ssl where pid = pg_backend_pid()";
 const TLS_HANDSHAKE_RECORD = 0x16;
 
 /** A TCP forwarder to `port` that keeps the first bytes pgrelay sends on each connection. */
-async function recordingForwarder(port: number): Promise<{ port: number; firsts: Uint8Array[]; close(): Promise<void> }> {
+async function recordingForwarder(
+  port: number,
+): Promise<{ port: number; firsts: Uint8Array[]; close(): Promise<void> }> {
   const firsts: Uint8Array[] = [];
   const sockets = new Set<Socket>();
   const server: Server = createServer((client) => {
@@ -55,7 +57,10 @@ describe("direct TLS on the upstream leg (upstream_tls.negotiation: direct)", ()
   const started: PgrelayProcess[] = [];
 
   before(async () => {
-    [pg18, pg15] = await Promise.all([startPostgres({ version: 18, ssl: true }), startPostgres({ version: 15, ssl: true })]);
+    [pg18, pg15] = await Promise.all([
+      startPostgres({ version: 18, ssl: true }),
+      startPostgres({ version: 15, ssl: true }),
+    ]);
     dir = await mkdtemp(join(tmpdir(), "pgrelay-direct-tls-"));
   });
   after(async () => {
@@ -83,7 +88,9 @@ describe("direct TLS on the upstream leg (upstream_tls.negotiation: direct)", ()
     const forwarder = await recordingForwarder(pg18.port);
     try {
       const tlsBlock = (negotiation: string) =>
-        `{ mode: verify-full, ca: ${JSON.stringify(pg18.pki.ca.certPath)}, server_name: localhost, negotiation: ${negotiation} }`;
+        `{ mode: verify-full, ca: ${
+          JSON.stringify(pg18.pki.ca.certPath)
+        }, server_name: localhost, negotiation: ${negotiation} }`;
       const direct = await relayTo(forwarder.port, tlsBlock("direct"));
       const result = await psql(direct, pg18);
       assert.equal(result.code, 0, `${result.stderr}\n${direct.stderr()}`);
@@ -96,7 +103,13 @@ describe("direct TLS on the upstream leg (upstream_tls.negotiation: direct)", ()
       const viaRequest = await psql(postgres, pg18);
       assert.equal(viaRequest.stdout.trim(), "t", viaRequest.stderr);
       const first = forwarder.firsts[1]!;
-      assert.deepEqual([...first], [0, 0, 0, 8, ...[24, 16, 8, 0].map((s) => (STARTUP_CODE.SSL_REQUEST >>> s) & 255)]);
+      assert.deepEqual([...first], [
+        0,
+        0,
+        0,
+        8,
+        ...[24, 16, 8, 0].map((s) => (STARTUP_CODE.SSL_REQUEST >>> s) & 255),
+      ]);
     } finally {
       await forwarder.close();
     }
@@ -121,18 +134,24 @@ describe("direct TLS on the upstream leg (upstream_tls.negotiation: direct)", ()
   it("refuses a TLS server that selects no ALPN protocol (not a PostgreSQL 17+ server), before sending it anything", async () => {
     let received = 0;
     const sockets: tls.TLSSocket[] = [];
-    const server = tls.createServer({ cert: pg18.pki.server.certPem, key: pg18.pki.server.keyPem }, (socket) => {
-      sockets.push(socket);
-      socket.on("data", (chunk: Uint8Array) => received += chunk.length);
-      socket.on("error", () => {});
-    });
+    const server = tls.createServer(
+      { cert: pg18.pki.server.certPem, key: pg18.pki.server.keyPem },
+      (socket) => {
+        sockets.push(socket);
+        socket.on("data", (chunk: Uint8Array) => received += chunk.length);
+        socket.on("error", () => {});
+      },
+    );
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     try {
       const port = (server.address() as { port: number }).port;
       const direct = await relayTo(port, `{ mode: require, negotiation: direct }`);
       const result = await psql(direct, pg18, "select 1");
       assert.notEqual(result.code, 0);
-      assert.match(direct.stderr(), /the server did not select ALPN \\"postgresql\\" on a direct TLS connection \(it selected none\)/);
+      assert.match(
+        direct.stderr(),
+        /the server did not select ALPN \\"postgresql\\" on a direct TLS connection \(it selected none\)/,
+      );
       assert.equal(received, 0, "no startup packet went to it");
     } finally {
       for (const socket of sockets) socket.destroy();

@@ -37,9 +37,17 @@ describe("clusters: schema", () => {
       health: { intervalMs: 1000, timeoutMs: 500, user: "pgrelay_health", database: "postgres" },
       maxLagBytes: 16_000_000,
       balance: "least_connections",
-      tls: { mode: "verify-full", ca: "/etc/pgrelay/db-ca.crt", serverName: undefined, negotiation: "direct" },
+      tls: {
+        mode: "verify-full",
+        ca: "/etc/pgrelay/db-ca.crt",
+        serverName: undefined,
+        negotiation: "direct",
+      },
     });
-    assert.equal(parseClusters({ c: { hosts: ["db:5432"], tls: { mode: "require" } } })[0]!.tls?.negotiation, "postgres");
+    assert.equal(
+      parseClusters({ c: { hosts: ["db:5432"], tls: { mode: "require" } } })[0]!.tls?.negotiation,
+      "postgres",
+    );
   });
 
   it("defaults: no health checks, no lag limit, round_robin, the global upstream_tls", () => {
@@ -94,7 +102,10 @@ describe("clusters: schema", () => {
     assert.match(errors[3]![1], /health checks need user:/);
     assert.match(errors[4]![1], /round_robin, random, least_connections/);
     assert.match(errors[6]![1], /mode verify-ca needs ca/);
-    assert.match(errors[9]![1], /negotiation direct needs mode require, verify-ca or verify-full, not disable/);
+    assert.match(
+      errors[9]![1],
+      /negotiation direct needs mode require, verify-ca or verify-full, not disable/,
+    );
     assert.match(errors[10]![1], /not prefer \(direct TLS never falls back to plaintext\)/);
     assert.match(errors[11]![1], /expected one of postgres, direct, got "gssapi"/);
   });
