@@ -19,6 +19,7 @@ import type {
   TlsInfo,
   TlsUpgrade,
 } from "../core/socket.ts";
+import { TlsPeerClosedError } from "../core/socket.ts";
 import { adapterFor } from "./runtime.ts";
 import { connectError } from "./connect_error.ts";
 import { withTimeout } from "./with_timeout.ts";
@@ -176,14 +177,17 @@ function startClientTls(raw: net.Socket, options: ClientTlsOptions): Promise<Rel
       socket: raw,
       ...(isIp ? {} : { servername: host }),
       ...(options.ca ? { ca: Buffer.from(options.ca) } : {}),
+      ...(options.alpnProtocols ? { ALPNProtocols: options.alpnProtocols } : {}),
       rejectUnauthorized: options.verify !== "none",
       checkServerIdentity: options.verify === "full"
         ? (_name: string, cert: tls.PeerCertificate) => tls.checkServerIdentity(host, cert)
         : () => undefined,
     });
-    const fail = (error: Error) => {
+    const fail = (error: Error & { code?: string }) => {
       secure.destroy();
-      reject(new Error(`TLS handshake failed: ${error.message}`));
+      // Deno and Bun both report a peer that closes or resets mid-handshake as ECONNRESET.
+      const Failure = error.code === "ECONNRESET" ? TlsPeerClosedError : Error;
+      reject(new Failure(`TLS handshake failed: ${error.message}`));
     };
     secure.once("error", fail);
     secure.once("secureConnect", () => {

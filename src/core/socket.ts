@@ -39,6 +39,13 @@ export interface ClientTlsOptions {
   ca?: Uint8Array;
   /** The name the certificate must carry (verify "full"); defaults to the upstream host. */
   serverName: string;
+  /** ALPN protocols to offer (direct TLS offers "postgresql"). */
+  alpnProtocols?: string[];
+}
+
+/** What `upgradeTls` rejects with when the peer closes or resets the connection before the handshake ends. */
+export class TlsPeerClosedError extends Error {
+  override name = "TlsPeerClosedError";
 }
 
 export type TlsUpgrade =

@@ -10,7 +10,13 @@ import { parsePolicy } from "../policy/policy_schema.ts";
 import { type ConfigIssue, formatPath, SettingError, SettingErrors } from "../config/config_error.ts";
 import type { RawLayer } from "../config/raw_layer.ts";
 import { passthroughBlindSpots } from "./passthrough_blind_spots.ts";
-import type { ClientTlsMode, UpstreamTlsMode } from "../core/tls_settings.ts";
+import {
+  type ClientTlsMode,
+  negotiationProblem,
+  UPSTREAM_TLS_NEGOTIATIONS,
+  type UpstreamTlsMode,
+  type UpstreamTlsNegotiation,
+} from "../core/tls_settings.ts";
 import { UPSTREAM_AUTH_METHODS, type UpstreamAuthMethod } from "../backend/upstream_auth.ts";
 import { AUTH_MODES, type AuthMode, CLIENT_TLS_MODES, type Config, CONFIG_KEYS, type ConfigKey, DEFAULT_CONFIG, UPSTREAM_TLS_MODES } from "./config_schema.ts";
 import { parseAddress, parseDuration, parseSize } from "../config/units.ts";
@@ -61,10 +67,11 @@ const SETTERS: { [K in ConfigKey]: (config: Config, value: unknown) => void } = 
     }
   },
   upstream_tls: (config, value) => {
-    for (const [key, entry] of entriesOf(value, "upstream_tls", ["mode", "ca", "server_name"])) {
+    for (const [key, entry] of entriesOf(value, "upstream_tls", ["mode", "ca", "server_name", "negotiation"])) {
       if (key === "mode") config.upstreamTls.mode = oneOf(entry, UPSTREAM_TLS_MODES) as UpstreamTlsMode;
       if (key === "ca") config.upstreamTls.ca = asString(entry);
       if (key === "server_name") config.upstreamTls.serverName = asString(entry);
+      if (key === "negotiation") config.upstreamTls.negotiation = oneOf(entry, UPSTREAM_TLS_NEGOTIATIONS) as UpstreamTlsNegotiation;
     }
   },
   auth: (config, value) => {
@@ -156,6 +163,8 @@ function crossCheck(config: Config): ConfigIssue[] {
   if ((upstreamTls.mode === "verify-ca" || upstreamTls.mode === "verify-full") && upstreamTls.ca === undefined) {
     issues.push({ key: "upstream_tls", message: `mode ${upstreamTls.mode} needs ca (the PEM file of the CA that signed the server's certificate)` });
   }
+  const negotiation = negotiationProblem(upstreamTls.mode, upstreamTls.negotiation);
+  if (negotiation !== undefined) issues.push({ key: "upstream_tls", message: negotiation });
   if (config.auth.mode === "scram" && config.auth.file === undefined) {
     issues.push({ key: "auth", message: "mode scram needs file (a userlist of SCRAM-SHA-256 verifiers, PgBouncer's auth_file format)" });
   }

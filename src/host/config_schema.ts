@@ -5,7 +5,7 @@ import { DEFAULT_MAX_MESSAGE_BYTES } from "../protocol/limits.ts";
 import type { AuditSettings } from "../audit/audit_schema.ts";
 import { type Limits, NO_LIMITS } from "../limits/limits_schema.ts";
 import { DEFAULT_POLICY, type Policy } from "../policy/policy_schema.ts";
-import type { ClientTlsMode, UpstreamTlsMode } from "../core/tls_settings.ts";
+import type { ClientTlsMode, UpstreamTlsMode, UpstreamTlsNegotiation } from "../core/tls_settings.ts";
 import { DEFAULT_UPSTREAM_REQUIRE_AUTH, type UpstreamAuthMethod } from "../backend/upstream_auth.ts";
 import type { ClusterSettings } from "../routing/cluster_schema.ts";
 import type { RouteRule } from "../routing/route_table.ts";
@@ -30,6 +30,8 @@ export interface UpstreamTlsConfig {
   ca: string | undefined;
   /** Name the server's certificate must carry (verify-full); default: the upstream host. */
   serverName: string | undefined;
+  /** libpq's sslnegotiation: postgres (SSLRequest first) or direct (PostgreSQL 17+: TLS at once, ALPN). */
+  negotiation: UpstreamTlsNegotiation;
 }
 
 export const AUTH_MODES = ["relay", "scram"] as const;
@@ -98,7 +100,7 @@ export const CONFIG_KEYS = {
   drain_timeout: "on SIGTERM, time sessions get to finish before FATAL 57P01 (\"30s\")",
   workers: "processes sharing the listen port with SO_REUSEPORT (1 to 64; default 1)",
   tls: "client leg: { mode: disable|terminate|passthrough, cert, key, require }",
-  upstream_tls: "upstream leg: { mode: disable|prefer|require|verify-ca|verify-full, ca, server_name }",
+  upstream_tls: "upstream leg: { mode: disable|prefer|require|verify-ca|verify-full, ca, server_name, negotiation: postgres|direct }",
   auth: "{ mode: relay|scram, file, query, user, database, upstream_require_auth }: relay auth untouched, or authenticate clients with SCRAM",
   policy: "{ default: allow|deny, enforce_on_reload: bool, rules: [...] }: who may connect",
   limits: "{ max_connections, per_user, per_database, per_source, connect_rate, cancel_rate, bandwidth_per_session, startup }",
@@ -124,7 +126,7 @@ export const DEFAULT_CONFIG: Config = {
   drainTimeoutMs: 30_000,
   workers: 1,
   tls: { mode: "disable", cert: undefined, key: undefined, require: false },
-  upstreamTls: { mode: "disable", ca: undefined, serverName: undefined },
+  upstreamTls: { mode: "disable", ca: undefined, serverName: undefined, negotiation: "postgres" },
   auth: { mode: "relay", file: undefined, query: undefined, user: undefined, database: "postgres", upstreamRequireAuth: [...DEFAULT_UPSTREAM_REQUIRE_AUTH] },
   policy: DEFAULT_POLICY,
   limits: NO_LIMITS,

@@ -53,6 +53,7 @@ export async function relaySettingsOf(config: Config, previous?: Router): Promis
     const verify = upstreamTls.mode === "verify-full" ? "full" : upstreamTls.mode === "verify-ca" ? "ca" : "none";
     upstreamEncryption = {
       mode: upstreamTls.mode,
+      negotiation: upstreamTls.negotiation,
       // With clusters, an empty name means "each host's own name" (the session fills it in).
       client: { verify, serverName: upstreamTls.serverName ?? (config.clusters.length > 0 ? "" : config.upstream.hostname), ...(ca ? { ca } : {}) },
     };
@@ -67,7 +68,11 @@ export async function relaySettingsOf(config: Config, previous?: Router): Promis
     }
     const ca = tls.ca === undefined ? undefined : await readPem(tls.ca, `clusters.${cluster.name}.tls.ca`, "certificate", issues);
     const verify = tls.mode === "verify-full" ? "full" : tls.mode === "verify-ca" ? "ca" : "none";
-    clusterTls.set(cluster.name, { mode: tls.mode, client: { verify, serverName: tls.serverName ?? "", ...(ca ? { ca } : {}) } });
+    clusterTls.set(cluster.name, {
+      mode: tls.mode,
+      negotiation: tls.negotiation,
+      client: { verify, serverName: tls.serverName ?? "", ...(ca ? { ca } : {}) },
+    });
   }
   const healthPasswords = new Map<string, string>();
   const checked = config.clusters.filter((cluster) => cluster.health !== undefined);

@@ -9,12 +9,17 @@
  *     health: { interval: 1s, timeout: 1s, user: pgrelay_health, database: postgres }
  *     max_lag: 16MB             # standbys further behind the primary are not chosen
  *     balance: round_robin      # round_robin | random | least_connections
- *     tls: { mode: verify-full, ca: /etc/pgrelay/db-ca.crt }   # default: upstream_tls
+ *     tls: { mode: verify-full, ca: /etc/pgrelay/db-ca.crt, negotiation: direct }   # default: upstream_tls
  * ```
  */
 import { SettingError, SettingErrors } from "../config/config_error.ts";
 import { parseAddress, parseDuration, parseSize } from "../config/units.ts";
-import type { UpstreamTlsMode } from "../core/tls_settings.ts";
+import {
+  negotiationProblem,
+  UPSTREAM_TLS_NEGOTIATIONS,
+  type UpstreamTlsMode,
+  type UpstreamTlsNegotiation,
+} from "../core/tls_settings.ts";
 import type { PoolSettings } from "../pool/pool_schema.ts";
 import { type Balance, BALANCES } from "./cluster.ts";
 import type { RouteRule } from "./route_table.ts";
@@ -38,6 +43,8 @@ export interface ClusterTls {
   ca: string | undefined;
   /** Name the servers' certificates must carry (verify-full); default: each host's name. */
   serverName: string | undefined;
+  /** libpq's sslnegotiation: postgres (SSLRequest first, the default) or direct (PostgreSQL 17+). */
+  negotiation: UpstreamTlsNegotiation;
 }
 
 /** How a cluster's hosts are checked (absent: not checked; only target `any` can route to it). */
@@ -63,7 +70,7 @@ export const HEALTH_DEFAULTS = { intervalMs: 1000, timeoutMs: 1000, database: "p
 
 const CLUSTER_KEYS = ["hosts", "health", "max_lag", "balance", "tls"] as const;
 const HEALTH_KEYS = ["interval", "timeout", "user", "database"] as const;
-const TLS_KEYS = ["mode", "ca", "server_name"] as const;
+const TLS_KEYS = ["mode", "ca", "server_name", "negotiation"] as const;
 
 const isMapping = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value);
@@ -178,8 +185,8 @@ function parseHealth(raw: unknown, path: (string | number)[]): HealthSettings {
 }
 
 function parseTls(raw: unknown, path: (string | number)[]): ClusterTls {
-  if (!isMapping(raw)) throw new SettingError(path, "expected { mode, ca, server_name }");
-  const tls: ClusterTls = { mode: "disable", ca: undefined, serverName: undefined };
+  if (!isMapping(raw)) throw new SettingError(path, "expected { mode, ca, server_name, negotiation }");
+  const tls: ClusterTls = { mode: "disable", ca: undefined, serverName: undefined, negotiation: "postgres" };
   for (const [key, value] of Object.entries(raw)) {
     const here = [...path, key];
     if (key === "mode") {
@@ -190,6 +197,14 @@ function parseTls(raw: unknown, path: (string | number)[]): ClusterTls {
         );
       }
       tls.mode = value as UpstreamTlsMode;
+    } else if (key === "negotiation") {
+      if (!UPSTREAM_TLS_NEGOTIATIONS.includes(value as UpstreamTlsNegotiation)) {
+        throw new SettingError(
+          here,
+          `expected one of ${UPSTREAM_TLS_NEGOTIATIONS.join(", ")}, got ${JSON.stringify(value)}`,
+        );
+      }
+      tls.negotiation = value as UpstreamTlsNegotiation;
     } else if (key === "ca" || key === "server_name") {
       if (typeof value !== "string" || value === "") {
         throw new SettingError(here, `expected a non-empty string, got ${JSON.stringify(value)}`);
@@ -206,6 +221,8 @@ function parseTls(raw: unknown, path: (string | number)[]): ClusterTls {
       `mode ${tls.mode} needs ca (the PEM file of the CA that signed the server's certificate)`,
     );
   }
+  const negotiation = negotiationProblem(tls.mode, tls.negotiation);
+  if (negotiation !== undefined) throw new SettingError(path, negotiation);
   return tls;
 }
 

@@ -191,5 +191,19 @@ describe("buildConfig()", () => {
       'bad.yaml:12: max_server_connections: expected a whole number from 1 to 1000000, got "none"',
       "bad.yaml:2: pool: the top-level pool: applies only to the upstream: form; with routes:, put pool: in each route that pools",
     ]);
+  it("reads upstream_tls.negotiation (libpq's sslnegotiation), default postgres; direct needs require or stricter", () => {
+    assert.equal(buildConfig([]).config.upstreamTls.negotiation, "postgres");
+    const issues = (yaml: string) => buildConfig([configLayerFromYaml(yaml, "t.yaml").layer!]).issues.map(formatIssue);
+    const direct = configLayerFromYaml("upstream_tls: { mode: require, negotiation: direct }\n", "t.yaml");
+    const built = buildConfig([direct.layer!]);
+    assert.deepEqual(built.issues, []);
+    assert.equal(built.config.upstreamTls.negotiation, "direct");
+    assert.deepEqual(issues("upstream_tls: { negotiation: direct }\n"), [
+      "upstream_tls: negotiation direct needs mode require, verify-ca or verify-full, not disable (direct TLS never falls back to plaintext)",
+    ]);
+    assert.deepEqual(issues("upstream_tls: { mode: prefer, negotiation: direct }\n"), [
+      "upstream_tls: negotiation direct needs mode require, verify-ca or verify-full, not prefer (direct TLS never falls back to plaintext)",
+    ]);
+    assert.match(issues("upstream_tls: { mode: require, negotiation: gssapi }\n")[0] ?? "", /upstream_tls: expected one of postgres, direct, got "gssapi"/);
   });
 });

@@ -28,7 +28,7 @@ describe("clusters: schema", () => {
         health: { interval: "1s", timeout: "500ms", user: "pgrelay_health", database: "postgres" },
         max_lag: "16MB",
         balance: "least_connections",
-        tls: { mode: "verify-full", ca: "/etc/pgrelay/db-ca.crt" },
+        tls: { mode: "verify-full", ca: "/etc/pgrelay/db-ca.crt", negotiation: "direct" },
       },
     });
     assert.deepEqual(main, {
@@ -37,8 +37,17 @@ describe("clusters: schema", () => {
       health: { intervalMs: 1000, timeoutMs: 500, user: "pgrelay_health", database: "postgres" },
       maxLagBytes: 16_000_000,
       balance: "least_connections",
-      tls: { mode: "verify-full", ca: "/etc/pgrelay/db-ca.crt", serverName: undefined },
+      tls: {
+        mode: "verify-full",
+        ca: "/etc/pgrelay/db-ca.crt",
+        serverName: undefined,
+        negotiation: "direct",
+      },
     });
+    assert.equal(
+      parseClusters({ c: { hosts: ["db:5432"], tls: { mode: "require" } } })[0]!.tls?.negotiation,
+      "postgres",
+    );
   });
 
   it("defaults: no health checks, no lag limit, round_robin, the global upstream_tls", () => {
@@ -70,6 +79,9 @@ describe("clusters: schema", () => {
       g: { hosts: ["db:5432"], tls: { mode: "verify-ca" } },
       h: { health: { user: "h" } },
       i: { hosts: ["db:5432"], colour: "red" },
+      j: { hosts: ["db:5432"], tls: { negotiation: "direct" } },
+      k: { hosts: ["db:5432"], tls: { mode: "prefer", negotiation: "direct" } },
+      l: { hosts: ["db:5432"], tls: { mode: "require", negotiation: "gssapi" } },
     });
     assert.deepEqual(errors.map(([path]) => path), [
       "a.hosts.0",
@@ -81,12 +93,21 @@ describe("clusters: schema", () => {
       "g.tls",
       "h",
       "i.colour",
+      "j.tls",
+      "k.tls",
+      "l.tls.negotiation",
     ]);
     assert.match(errors[0]![1], /expected HOST:PORT/);
     assert.match(errors[1]![1], /db:5432 is listed twice/);
     assert.match(errors[3]![1], /health checks need user:/);
     assert.match(errors[4]![1], /round_robin, random, least_connections/);
     assert.match(errors[6]![1], /mode verify-ca needs ca/);
+    assert.match(
+      errors[9]![1],
+      /negotiation direct needs mode require, verify-ca or verify-full, not disable/,
+    );
+    assert.match(errors[10]![1], /not prefer \(direct TLS never falls back to plaintext\)/);
+    assert.match(errors[11]![1], /expected one of postgres, direct, got "gssapi"/);
   });
 
   it("checks routes against clusters: unknown cluster, and roles without health checks", () => {
