@@ -5,7 +5,14 @@
  * shared event gate (Bun hands each `data` event a fresh buffer, so held views stay valid). Sockets allow
  * half-open connections: when the peer ends its side, what is queued still goes out before ours ends.
  */
-import type { Listener, ListenOptions, RelaySocket, RuntimeAdapter, SocketAddress, SocketEvents } from "../core/socket.ts";
+import type {
+  Listener,
+  ListenOptions,
+  RelaySocket,
+  RuntimeAdapter,
+  SocketAddress,
+  SocketEvents,
+} from "../core/socket.ts";
 import { connectError } from "./connect_error.ts";
 import { EventGate } from "./event_gate.ts";
 import { withTimeout } from "./with_timeout.ts";
@@ -49,9 +56,17 @@ interface BunServer {
 }
 
 declare const Bun: {
-  serve(options: { hostname: string; port: number; fetch: (request: Request) => Promise<Response> }): BunServer;
+  serve(
+    options: { hostname: string; port: number; fetch: (request: Request) => Promise<Response> },
+  ): BunServer;
   listen(
-    options: { hostname: string; port: number; reusePort?: boolean; allowHalfOpen?: boolean; socket: BunSocketHandlers },
+    options: {
+      hostname: string;
+      port: number;
+      reusePort?: boolean;
+      allowHalfOpen?: boolean;
+      socket: BunSocketHandlers;
+    },
   ): BunListener;
   connect(
     options: { hostname: string; port: number; allowHalfOpen?: boolean; socket: BunSocketHandlers },
@@ -197,7 +212,12 @@ const CONNECT_HANDLERS = handlers();
 
 async function connect(address: SocketAddress, options: { timeoutMs: number }): Promise<RelaySocket> {
   const socket = await withTimeout(
-    Bun.connect({ hostname: address.hostname, port: address.port, allowHalfOpen: true, socket: CONNECT_HANDLERS }).catch((error) => {
+    Bun.connect({
+      hostname: address.hostname,
+      port: address.port,
+      allowHalfOpen: true,
+      socket: CONNECT_HANDLERS,
+    }).catch((error) => {
       throw connectError(error);
     }),
     options.timeoutMs,
@@ -206,7 +226,10 @@ async function connect(address: SocketAddress, options: { timeoutMs: number }): 
   return socket.data ?? (socket.data = new BunRelaySocket(socket));
 }
 
-function serveHttp(address: SocketAddress, handler: (request: Request) => Promise<Response>): Promise<Listener> {
+function serveHttp(
+  address: SocketAddress,
+  handler: (request: Request) => Promise<Response>,
+): Promise<Listener> {
   const server = Bun.serve({ hostname: address.hostname, port: address.port, fetch: handler });
   return Promise.resolve({
     address: { hostname: server.hostname, port: server.port },

@@ -6,7 +6,14 @@
  * never reused under a chunk still in use. Writes go through the shared write queue: `conn.write` holds
  * the view until its promise settles, one write at a time.
  */
-import type { Listener, ListenOptions, RelaySocket, RuntimeAdapter, SocketAddress, SocketEvents } from "../core/socket.ts";
+import type {
+  Listener,
+  ListenOptions,
+  RelaySocket,
+  RuntimeAdapter,
+  SocketAddress,
+  SocketEvents,
+} from "../core/socket.ts";
 import { connectError } from "./connect_error.ts";
 import { EventGate } from "./event_gate.ts";
 import { ReadBuffers } from "./read_buffers.ts";
@@ -202,7 +209,10 @@ async function connect(address: SocketAddress, options: { timeoutMs: number }): 
   return new DenoSocket(conn);
 }
 
-function serveHttp(address: SocketAddress, handler: (request: Request) => Promise<Response>): Promise<Listener> {
+function serveHttp(
+  address: SocketAddress,
+  handler: (request: Request) => Promise<Response>,
+): Promise<Listener> {
   return new Promise((resolve, reject) => {
     try {
       const server = Deno.serve({

@@ -91,7 +91,7 @@ class NodeRelaySocket implements RelaySocket {
     // Bytes already taken from the socket go back in front of the stream, in order: the replayed ones
     // (direct TLS's ClientHello), then any the receiver had not taken yet.
     const held = this.#gate.takeHeld();
-    if (held) for (let i = held.length - 1; i >= 0; i--) this.#socket.unshift(held[i]!);
+    if (held) { for (let i = held.length - 1; i >= 0; i--) this.#socket.unshift(held[i]!); }
     if (options.replay) this.#socket.unshift(options.replay);
     return acceptTls(this.#socket, options.server);
   }
@@ -232,18 +232,32 @@ function startClientTls(raw: net.Socket, options: ClientTlsOptions): Promise<Rel
   });
 }
 
-function listen(address: SocketAddress, accept: (socket: RelaySocket) => void, options: ListenOptions = {}): Promise<Listener> {
+function listen(
+  address: SocketAddress,
+  accept: (socket: RelaySocket) => void,
+  options: ListenOptions = {},
+): Promise<Listener> {
   return new Promise((resolve, reject) => {
-    const server = net.createServer({ noDelay: true, pauseOnConnect: false, allowHalfOpen: true }, (socket) => accept(new NodeRelaySocket(socket)));
+    const server = net.createServer(
+      { noDelay: true, pauseOnConnect: false, allowHalfOpen: true },
+      (socket) => accept(new NodeRelaySocket(socket)),
+    );
     server.once("error", reject);
-    server.listen({ host: address.hostname, port: address.port, reusePort: options.reusePort === true } as net.ListenOptions, () => {
-      server.off("error", reject);
-      const bound = server.address() as net.AddressInfo;
-      resolve({
-        address: { hostname: bound.address, port: bound.port },
-        close: () => new Promise<void>((done) => server.close(() => done())),
-      });
-    });
+    server.listen(
+      {
+        host: address.hostname,
+        port: address.port,
+        reusePort: options.reusePort === true,
+      } as net.ListenOptions,
+      () => {
+        server.off("error", reject);
+        const bound = server.address() as net.AddressInfo;
+        resolve({
+          address: { hostname: bound.address, port: bound.port },
+          close: () => new Promise<void>((done) => server.close(() => done())),
+        });
+      },
+    );
   });
 }
 
@@ -256,7 +270,9 @@ function connect(address: SocketAddress, options: { timeoutMs: number }): Promis
     });
     socket.once("error", (error) => reject(connectError(error)));
   });
-  return withTimeout(attempt, options.timeoutMs, (late) => late.destroy()).then((socket) => new NodeRelaySocket(socket));
+  return withTimeout(attempt, options.timeoutMs, (late) => late.destroy()).then((socket) =>
+    new NodeRelaySocket(socket)
+  );
 }
 
 export const nodeAdapter: RuntimeAdapter = {

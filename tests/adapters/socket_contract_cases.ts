@@ -33,13 +33,17 @@ export interface Setup {
    * (subject accepted), or as a server waiting for one (subject connected). Only for adapters with
    * upgradeTls.
    */
-  openForUpgrade?(): Promise<{ subject: RelaySocket; peerSecure: Promise<Socket>; upgrade: (replay?: Uint8Array) => TlsUpgrade }>;
+  openForUpgrade?(): Promise<
+    { subject: RelaySocket; peerSecure: Promise<Socket>; upgrade: (replay?: Uint8Array) => TlsUpgrade }
+  >;
 }
 
 export interface ContractCase {
   readonly name: string;
   /** Only where the setup offers `openForUpgrade` (plaintext, an adapter with upgradeTls). */
   readonly needsUpgrade?: boolean;
+  /** Needs the subject's kernel buffers to fill while the peer does not read. */
+  readonly needsBackpressure?: boolean;
   run(setup: Setup): Promise<void>;
 }
 
@@ -56,7 +60,9 @@ export function pattern(offset: number, length: number): Uint8Array {
 function assertPattern(bytes: Uint8Array, what: string): void {
   for (let i = 0; i < bytes.length; i++) {
     const n = i;
-    if (bytes[i] !== ((n ^ (n >>> 8) ^ (n >>> 16) ^ 0x5a) & 0xff)) assert.fail(`${what}: byte ${i} of ${bytes.length} differs`);
+    if (bytes[i] !== ((n ^ (n >>> 8) ^ (n >>> 16) ^ 0x5a) & 0xff)) {
+      assert.fail(`${what}: byte ${i} of ${bytes.length} differs`);
+    }
   }
 }
 
@@ -155,6 +161,20 @@ class PeerReader {
   }
 }
 
+/**
+ * Stops the peer reading. A node:tls peer keeps decrypting into its own buffer while paused (Deno), so
+ * its TCP socket is paused too: only then do the subject's kernel buffers fill.
+ */
+function pausePeer(link: Link): void {
+  link.peer.pause();
+  link.peerTcp?.pause();
+}
+
+function resumePeer(link: Link): void {
+  link.peerTcp?.resume();
+  link.peer.resume();
+}
+
 /** Writes one chunk from the peer and waits until it is handed to the kernel. */
 function peerWrite(peer: Socket, bytes: Uint8Array): Promise<void> {
   return new Promise((resolve, reject) => peer.write(bytes, (error) => error ? reject(error) : resolve()));
@@ -173,7 +193,9 @@ async function fillUntilBackpressure(subject: RelaySocket, offset = 0): Promise<
   for (;;) {
     const accepted = subject.write(pattern(written, CHUNK));
     written += CHUNK;
-    if (written - offset > WRITE_LIMIT) assert.fail(`write never reported backpressure (${written - offset} bytes)`);
+    if (written - offset > WRITE_LIMIT) {
+      assert.fail(`write never reported backpressure (${written - offset} bytes)`);
+    }
     if (accepted) continue;
     // One write in flight (Deno) drains at once; full kernel buffers keep bytes pending.
     const settled = Date.now() + 100;
@@ -292,25 +314,36 @@ export const CONTRACT_CASES: readonly ContractCase[] = [
     },
   },
   {
-    name: "write returns false under backpressure, drain fires once when the peer reads, pendingBytes returns to 0",
+    name:
+      "write returns false under backpressure, drain fires once when the peer reads, pendingBytes returns to 0",
+    needsBackpressure: true,
     async run(setup) {
-      const { subject, peer, cleanUp } = await link(setup);
+      const opened = await link(setup);
+      const { subject, peer, cleanUp } = opened;
       try {
-        peer.pause();
+        pausePeer(opened);
         const reader = new PeerReader(peer);
         const recorder = new Recorder(subject).listen();
         let written = await fillUntilBackpressure(subject);
         // Queued behind the full kernel buffers: each returns false, and all of them drain together.
         for (let i = 0; i < 3; i++) {
-          assert.equal(subject.write(pattern(written, CHUNK)), false, "a write behind a full queue reported success");
+          assert.equal(
+            subject.write(pattern(written, CHUNK)),
+            false,
+            "a write behind a full queue reported success",
+          );
           written += CHUNK;
         }
         const drainsBefore = recorder.drains;
         await sleep(200);
         assert.equal(recorder.drains, drainsBefore, "drain while the peer does not read");
         assert.ok(subject.pendingBytes > 0, "nothing pending while the peer does not read");
-        peer.resume();
-        await waitFor(() => reader.received === written, `the peer receiving ${written} bytes (has ${reader.received})`, 30_000);
+        resumePeer(opened);
+        await waitFor(
+          () => reader.received === written,
+          `the peer receiving ${written} bytes (has ${reader.received})`,
+          30_000,
+        );
         await waitFor(() => recorder.drains > drainsBefore, "the drain");
         await sleep(200);
         assert.equal(recorder.drains, drainsBefore + 1, "drain reported more than once");
@@ -343,16 +376,18 @@ export const CONTRACT_CASES: readonly ContractCase[] = [
   },
   {
     name: "end() sends everything queued, then closes once",
+    needsBackpressure: true,
     async run(setup) {
-      const { subject, peer, cleanUp } = await link(setup);
+      const opened = await link(setup);
+      const { subject, peer, cleanUp } = opened;
       try {
-        peer.pause();
+        pausePeer(opened);
         const reader = new PeerReader(peer);
         const recorder = new Recorder(subject).listen();
         const written = await fillUntilBackpressure(subject);
         subject.end();
         assert.equal(subject.write(bytesOf("after end")), true, "a write after end must be dropped");
-        peer.resume();
+        resumePeer(opened);
         await waitFor(() => reader.ended, "the peer seeing the end", 30_000);
         assert.equal(reader.received, written);
         assertPattern(reader.bytes, "bytes sent before end");
@@ -366,10 +401,12 @@ export const CONTRACT_CASES: readonly ContractCase[] = [
   },
   {
     name: "destroy() closes once, drops what is queued and leaves pendingBytes at 0",
+    needsBackpressure: true,
     async run(setup) {
-      const { subject, peer, cleanUp } = await link(setup);
+      const opened = await link(setup);
+      const { subject, peer, cleanUp } = opened;
       try {
-        peer.pause();
+        pausePeer(opened);
         const reader = new PeerReader(peer);
         const recorder = new Recorder(subject).listen();
         await fillUntilBackpressure(subject);
@@ -379,7 +416,7 @@ export const CONTRACT_CASES: readonly ContractCase[] = [
         subject.destroy();
         await sleep(50);
         assert.equal(recorder.closes.length, 1, "a second destroy reported a second close");
-        peer.resume();
+        resumePeer(opened);
         await waitFor(() => reader.closed, "the peer seeing the connection go");
       } finally {
         cleanUp();
