@@ -181,6 +181,7 @@ function acceptTls(raw: net.Socket, options: ServerTlsOptions): Promise<RelaySoc
       settled = true;
       secure.off("error", fail);
       secure.off("close", closed);
+      secure.off("end", closed);
       raw.off("error", fail);
       raw.off("end", closed);
       raw.off("close", closed);
@@ -195,6 +196,8 @@ function acceptTls(raw: net.Socket, options: ServerTlsOptions): Promise<RelaySoc
     const closed = () => fail(new Error("the client closed the connection during the handshake"));
     secure.on("error", fail);
     secure.once("close", closed);
+    // Sockets allow half-open connections, so a client's FIN no longer closes the TLS socket by itself.
+    secure.once("end", closed);
     raw.on("error", fail);
     raw.once("end", closed);
     raw.once("close", closed);
