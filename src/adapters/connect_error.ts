@@ -16,8 +16,6 @@ export function connectError(error: unknown): Error {
   const { code, message } = error as { code?: string; message?: string };
   const reason = code !== undefined && code in REASONS ? REASONS[code as keyof typeof REASONS] : undefined;
   if (reason) return new Error(`${reason} (${code})`);
-  if (message && /lookup address|Name or service not known/.test(message)) {
-    return new Error(`host name not found (${message})`);
-  }
+  if (message && /lookup address|Name or service not known/.test(message)) return new Error(`host name not found (${message})`);
   return error instanceof Error ? error : new Error(String(error));
 }

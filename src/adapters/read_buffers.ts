@@ -33,9 +33,7 @@ export class ReadBuffers {
   /** Bytes of read buffer this socket holds now (tests, and the idle-memory bench's reading of it). */
   get heldBytes(): number {
     const small = this.#small?.length ?? 0;
-    return this.#current === undefined || this.#current === this.#small
-      ? small
-      : small + this.#current.length;
+    return this.#current === undefined || this.#current === this.#small ? small : small + this.#current.length;
   }
 
   /**
