@@ -1,11 +1,22 @@
 /**
  * Bun adapter: `Bun.listen` / `Bun.connect` sockets behind the core's RelaySocket contract.
- * Bun's `write` takes what the kernel accepts and returns the count; the unwritten tail is queued as a
- * view (Bun hands each `data` event a fresh buffer, so the view stays valid) and flushed on `drain`.
+ * Bun's `write` takes what the kernel accepts and returns the count; the shared write queue keeps the
+ * unwritten tail as a view and flushes it on `drain`. Events before `listen` or while paused wait in the
+ * shared event gate (Bun hands each `data` event a fresh buffer, so held views stay valid). Sockets allow
+ * half-open connections: when the peer ends its side, what is queued still goes out before ours ends.
  */
-import type { Listener, ListenOptions, RelaySocket, RuntimeAdapter, SocketAddress, SocketEvents } from "../core/socket.ts";
+import type {
+  Listener,
+  ListenOptions,
+  RelaySocket,
+  RuntimeAdapter,
+  SocketAddress,
+  SocketEvents,
+} from "../core/socket.ts";
 import { connectError } from "./connect_error.ts";
+import { EventGate } from "./event_gate.ts";
 import { withTimeout } from "./with_timeout.ts";
+import { WriteQueue } from "./write_queue.ts";
 
 /** The part of Bun's socket API this adapter uses (declared here so `deno check` covers this file). */
 interface BunSocket {
@@ -25,6 +36,8 @@ interface BunSocketHandlers {
   open?(socket: BunSocket): void;
   data(socket: BunSocket, data: Uint8Array): void;
   drain(socket: BunSocket): void;
+  /** The peer ended its side (with `allowHalfOpen`; without it Bun closes both sides at once). */
+  end(socket: BunSocket): void;
   close(socket: BunSocket, error?: Error): void;
   error?(socket: BunSocket, error: Error): void;
   connectError?(socket: BunSocket, error: Error): void;
@@ -43,32 +56,41 @@ interface BunServer {
 }
 
 declare const Bun: {
-  serve(options: { hostname: string; port: number; fetch: (request: Request) => Promise<Response> }): BunServer;
-  listen(options: { hostname: string; port: number; reusePort?: boolean; socket: BunSocketHandlers }): BunListener;
-  connect(options: { hostname: string; port: number; socket: BunSocketHandlers }): Promise<BunSocket>;
+  serve(
+    options: { hostname: string; port: number; fetch: (request: Request) => Promise<Response> },
+  ): BunServer;
+  listen(
+    options: {
+      hostname: string;
+      port: number;
+      reusePort?: boolean;
+      allowHalfOpen?: boolean;
+      socket: BunSocketHandlers;
+    },
+  ): BunListener;
+  connect(
+    options: { hostname: string; port: number; allowHalfOpen?: boolean; socket: BunSocketHandlers },
+  ): Promise<BunSocket>;
 };
 
 class BunRelaySocket implements RelaySocket {
   readonly remoteAddress: SocketAddress;
   readonly #socket: BunSocket;
-  #events: SocketEvents | undefined;
-  /** Chunks that arrived before `listen` (created only if any do). */
-  #early: Uint8Array[] | undefined;
-  readonly #queue: Uint8Array[] = [];
-  #pendingBytes = 0;
-  #paused = false;
-  #ending = false;
-  #closed = false;
+  readonly #gate = new EventGate();
+  readonly #queue: BunWriteQueue;
+  /** end() or destroy() was called here: what the receiver has not taken yet is of no use any more. */
+  #endedHere = false;
 
   constructor(socket: BunSocket) {
     this.#socket = socket;
+    this.#queue = new BunWriteQueue(socket, this.#gate);
     this.remoteAddress = { hostname: socket.remoteAddress, port: socket.remotePort ?? 0 };
     socket.setNoDelay(true);
     socket.setKeepAlive(true);
   }
 
   get pendingBytes(): number {
-    return this.#pendingBytes;
+    return this.#queue.pendingBytes;
   }
 
   /** Bytes of read buffer this socket holds: none (Bun hands each `data` event a buffer of its own). */
@@ -77,80 +99,78 @@ class BunRelaySocket implements RelaySocket {
   }
 
   listen(events: SocketEvents): void {
-    this.#events = events;
-    const early = this.#early;
-    this.#early = undefined;
-    if (early) for (const chunk of early) events.data(chunk);
+    this.#gate.listen(events);
   }
 
   write(bytes: Uint8Array): boolean {
-    if (this.#closed || this.#ending) return true;
-    if (this.#queue.length > 0) {
-      this.#enqueue(bytes);
-      return false;
-    }
-    const written = this.#socket.write(bytes);
-    if (written >= bytes.length) return true;
-    this.#enqueue(written > 0 ? bytes.subarray(written) : bytes);
-    return false;
+    return this.#queue.write(bytes);
   }
 
   pause(): void {
-    if (this.#paused || this.#closed) return;
-    this.#paused = true;
-    this.#socket.pause();
+    if (this.#gate.pause() && !this.#gate.closed) this.#socket.pause();
   }
 
   resume(): void {
-    if (!this.#paused || this.#closed) return;
-    this.#paused = false;
-    this.#socket.resume();
+    if (this.#gate.resume() && !this.#gate.closed) this.#socket.resume();
   }
 
   end(): void {
-    if (this.#closed || this.#ending) return;
-    this.#ending = true;
-    if (this.#queue.length === 0) this.#socket.end();
+    this.#endedHere = true;
+    this.#queue.end();
   }
 
   destroy(): void {
-    if (this.#closed) return;
+    if (this.#gate.closed) {
+      this.#gate.discard();
+      return;
+    }
+    this.#endedHere = true;
     this.#socket.terminate();
     this.onClose();
   }
 
   onData(chunk: Uint8Array): void {
-    if (this.#events) this.#events.data(chunk);
-    else (this.#early ??= []).push(chunk);
+    this.#gate.data(chunk);
   }
 
   onDrain(): void {
-    while (this.#queue.length > 0) {
-      const head = this.#queue[0]!;
-      const written = this.#socket.write(head);
-      if (written < 0) return;
-      this.#pendingBytes -= Math.max(written, 0);
-      if (written < head.length) {
-        this.#queue[0] = head.subarray(written);
-        return;
-      }
-      this.#queue.shift();
-    }
-    if (this.#ending) this.#socket.end();
-    else this.#events?.drain();
+    this.#queue.ready();
+  }
+
+  /** The peer ended its side (allowHalfOpen): send what is queued, then end ours. */
+  onEnd(): void {
+    this.#queue.end();
   }
 
   onClose(error?: Error): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#queue.length = 0;
-    this.#pendingBytes = 0;
-    this.#events?.close(error);
+    this.#queue.close();
+    if (this.#endedHere) this.#gate.discard();
+    this.#gate.close(error);
+  }
+}
+
+/** The shared write queue on a Bun socket: `write` takes what the kernel accepts, `drain` says it can take more. */
+class BunWriteQueue extends WriteQueue {
+  readonly #socket: BunSocket;
+  readonly #gate: EventGate;
+
+  constructor(socket: BunSocket, gate: EventGate) {
+    super();
+    this.#socket = socket;
+    this.#gate = gate;
   }
 
-  #enqueue(bytes: Uint8Array): void {
-    this.#queue.push(bytes);
-    this.#pendingBytes += bytes.length;
+  protected send(bytes: Uint8Array): number {
+    const written = this.#socket.write(bytes);
+    return written > 0 ? written : 0; // Bun answers -1 on a closed socket; its close event follows
+  }
+
+  protected onDrain(): void {
+    this.#gate.drain();
+  }
+
+  protected onEnd(): void {
+    this.#socket.end();
   }
 }
 
@@ -161,6 +181,7 @@ const handlers = (accept?: (socket: RelaySocket) => void): BunSocketHandlers => 
   },
   data: (socket, chunk) => socket.data?.onData(chunk),
   drain: (socket) => socket.data?.onDrain(),
+  end: (socket) => socket.data?.onEnd(),
   close: (socket, error) => socket.data?.onClose(error),
   error: (socket, error) => socket.data?.onClose(error),
 });
@@ -174,6 +195,7 @@ function listen(
     hostname: address.hostname,
     port: address.port,
     reusePort: options.reusePort === true,
+    allowHalfOpen: true,
     socket: handlers(accept),
   });
   return Promise.resolve({
@@ -190,7 +212,12 @@ const CONNECT_HANDLERS = handlers();
 
 async function connect(address: SocketAddress, options: { timeoutMs: number }): Promise<RelaySocket> {
   const socket = await withTimeout(
-    Bun.connect({ hostname: address.hostname, port: address.port, socket: CONNECT_HANDLERS }).catch((error) => {
+    Bun.connect({
+      hostname: address.hostname,
+      port: address.port,
+      allowHalfOpen: true,
+      socket: CONNECT_HANDLERS,
+    }).catch((error) => {
       throw connectError(error);
     }),
     options.timeoutMs,
@@ -199,7 +226,10 @@ async function connect(address: SocketAddress, options: { timeoutMs: number }): 
   return socket.data ?? (socket.data = new BunRelaySocket(socket));
 }
 
-function serveHttp(address: SocketAddress, handler: (request: Request) => Promise<Response>): Promise<Listener> {
+function serveHttp(
+  address: SocketAddress,
+  handler: (request: Request) => Promise<Response>,
+): Promise<Listener> {
   const server = Bun.serve({ hostname: address.hostname, port: address.port, fetch: handler });
   return Promise.resolve({
     address: { hostname: server.hostname, port: server.port },

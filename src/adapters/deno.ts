@@ -1,30 +1,38 @@
 /**
  * Deno adapter: `Deno.listen` / `Deno.connect` sockets behind the core's RelaySocket contract.
  * Reads use a manual loop (RUNTIME-NOTES: half the CPU of `pipeTo`) into a reused buffer that is small
- * while the socket idles and grows from a shared pool while reads fill it (read_buffers.ts); writes are
- * queued views drained by one writer loop, whose completion is the `drain` event.
+ * while the socket idles and grows from a shared pool while reads fill it (read_buffers.ts); reading starts
+ * at `listen` and waits while the receiver is paused or a chunk is held (event_gate.ts), so the buffer is
+ * never reused under a chunk still in use. Writes go through the shared write queue: `conn.write` holds
+ * the view until its promise settles, one write at a time.
  */
-import type { Listener, ListenOptions, RelaySocket, RuntimeAdapter, SocketAddress, SocketEvents } from "../core/socket.ts";
+import type {
+  Listener,
+  ListenOptions,
+  RelaySocket,
+  RuntimeAdapter,
+  SocketAddress,
+  SocketEvents,
+} from "../core/socket.ts";
 import { connectError } from "./connect_error.ts";
+import { EventGate } from "./event_gate.ts";
 import { ReadBuffers } from "./read_buffers.ts";
 import { withTimeout } from "./with_timeout.ts";
+import { SENDING, WriteQueue } from "./write_queue.ts";
 
 class DenoSocket implements RelaySocket {
   readonly remoteAddress: SocketAddress;
   readonly #conn: Deno.TcpConn;
   readonly #buffers = new ReadBuffers();
-  #events: SocketEvents | undefined;
-  #paused = false;
+  readonly #gate = new EventGate();
+  readonly #queue: WriteQueue;
   #wakeReader: (() => void) | undefined;
-  readonly #queue: Uint8Array[] = [];
-  #pendingBytes = 0;
-  #writing = false;
-  #ending = false;
-  #closed = false;
   #reading = false;
+  #finished = false;
 
   constructor(conn: Deno.TcpConn) {
     this.#conn = conn;
+    this.#queue = new DenoWriteQueue(conn, this.#gate, this.#finish);
     const remote = conn.remoteAddr;
     this.remoteAddress = { hostname: remote.hostname, port: remote.port };
     try {
@@ -36,7 +44,7 @@ class DenoSocket implements RelaySocket {
   }
 
   get pendingBytes(): number {
-    return this.#pendingBytes;
+    return this.#queue.pendingBytes;
   }
 
   /** Bytes of read buffer this socket holds now (tests: an idle socket holds only a small one). */
@@ -45,36 +53,27 @@ class DenoSocket implements RelaySocket {
   }
 
   listen(events: SocketEvents): void {
-    this.#events = events;
-    if (this.#reading) return; // a new set of handlers; the one read loop goes on
+    this.#gate.listen(events);
+    if (this.#reading || this.#finished) return; // a new set of handlers; the one read loop goes on
     this.#reading = true;
     void this.#readLoop();
   }
 
   write(bytes: Uint8Array): boolean {
-    if (this.#closed || this.#ending) return true;
-    if (bytes.length === 0) return this.#queue.length === 0;
-    this.#queue.push(bytes);
-    this.#pendingBytes += bytes.length;
-    if (!this.#writing) void this.#writeLoop();
-    return false;
+    return this.#queue.write(bytes);
   }
 
   pause(): void {
-    this.#paused = true;
+    this.#gate.pause();
   }
 
   resume(): void {
-    this.#paused = false;
-    const wake = this.#wakeReader;
-    this.#wakeReader = undefined;
-    wake?.();
+    this.#gate.resume();
+    if (!this.#gate.paused && !this.#gate.holding) this.#wake();
   }
 
   end(): void {
-    if (this.#closed || this.#ending) return;
-    this.#ending = true;
-    if (!this.#writing) this.#finish();
+    this.#queue.end();
   }
 
   destroy(): void {
@@ -82,63 +81,80 @@ class DenoSocket implements RelaySocket {
   }
 
   async #readLoop(): Promise<void> {
+    const gate = this.#gate;
     let failure: Error | undefined;
     let n = 0;
     try {
-      while (!this.#closed) {
-        if (this.#paused) {
+      while (!this.#finished) {
+        if (gate.paused || gate.holding) {
           await new Promise<void>((wake) => this.#wakeReader = wake);
           continue;
         }
-        // Not paused: the receiver is done with the last chunk, so its buffer may be reused or pooled.
+        // Not paused and nothing held: the receiver is done with the last chunk, so its buffer may be reused.
         const buffer = this.#buffers.next(n);
         const read = await this.#conn.read(buffer);
         if (read === null) break;
         n = read;
-        this.#events?.data(buffer.subarray(0, n));
+        gate.data(buffer.subarray(0, n)); // held, not delivered, if the receiver paused during the read
       }
     } catch (error) {
-      if (!this.#closed) failure = error as Error;
+      if (!this.#finished) failure = error as Error;
     }
     this.#buffers.drop();
     if (failure) this.#finish(failure);
-    else this.end();
+    else this.#queue.end(); // the peer ended: send what is queued, then close
   }
 
-  async #writeLoop(): Promise<void> {
-    this.#writing = true;
-    try {
-      while (this.#queue.length > 0 && !this.#closed) {
-        const head = this.#queue[0]!;
-        const n = await this.#conn.write(head);
-        this.#pendingBytes -= n;
-        if (n < head.length) this.#queue[0] = head.subarray(n);
-        else this.#queue.shift();
-      }
-    } catch (error) {
-      this.#writing = false;
-      this.#finish(error as Error);
-      return;
-    }
-    this.#writing = false;
-    if (this.#closed) return;
-    if (this.#ending) this.#finish();
-    else this.#events?.drain();
+  #wake(): void {
+    const wake = this.#wakeReader;
+    this.#wakeReader = undefined;
+    wake?.();
   }
 
-  #finish(error?: Error): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#queue.length = 0;
-    this.#pendingBytes = 0;
+  /** Closes the connection (end() finished, destroy, a failure, or the peer ended) and reports it once. */
+  #finish = (error?: Error): void => {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.#queue.close();
     try {
       this.#conn.close();
     } catch {
       // Already closed by the runtime.
     }
-    this.resume();
-    this.#events?.close(error);
+    this.#gate.discard(); // the read loop reads only with nothing held; what is held now nobody will read
+    this.#gate.close(error);
+    this.#wake();
+  };
+}
+
+/** The shared write queue on a Deno connection: one `conn.write` at a time, each holding its view. */
+class DenoWriteQueue extends WriteQueue {
+  readonly #conn: Deno.TcpConn;
+  readonly #gate: EventGate;
+  readonly #finish: (error?: Error) => void;
+
+  constructor(conn: Deno.TcpConn, gate: EventGate, finish: (error?: Error) => void) {
+    super();
+    this.#conn = conn;
+    this.#gate = gate;
+    this.#finish = finish;
   }
+
+  protected send(bytes: Uint8Array): number {
+    this.#conn.write(bytes).then(this.#written, this.#failed);
+    return SENDING;
+  }
+
+  protected onDrain(): void {
+    this.#gate.drain();
+  }
+
+  protected onEnd(): void {
+    this.#finish();
+  }
+
+  #written = (count: number) => this.sent(count);
+  #failed = (error: unknown) => this.#finish(error instanceof Error ? error : new Error(String(error)));
 }
 
 function listen(
@@ -193,7 +209,10 @@ async function connect(address: SocketAddress, options: { timeoutMs: number }): 
   return new DenoSocket(conn);
 }
 
-function serveHttp(address: SocketAddress, handler: (request: Request) => Promise<Response>): Promise<Listener> {
+function serveHttp(
+  address: SocketAddress,
+  handler: (request: Request) => Promise<Response>,
+): Promise<Listener> {
   return new Promise((resolve, reject) => {
     try {
       const server = Deno.serve({
