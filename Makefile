@@ -112,5 +112,11 @@ install:
 	  systemd-sysusers $(SYSUSERSDIR)/pgrelay.conf; fi
 	@echo "pgrelay: installed; now: systemctl daemon-reload && systemctl enable --now pgrelay"
 
+## docs: regenerate deploy/man/pgrelay.1, deploy/man/pgrelay.yaml.5 and README.md's generated blocks from
+## src/cli/options.ts and src/host/config_keys.ts (tests/deploy/docs.test.ts fails when they are stale)
+.PHONY: docs
+docs: node_modules/.installed
+	$(BUN) scripts/gen_man.ts --write
+
 clean:
 	rm -rf dist
