@@ -26,7 +26,7 @@ case "$arch" in x64 | arm64) ;; *) echo "pgrelay: PGRELAY_ARCH=$arch: expected x
 target=(--target="bun-linux-$arch")
 if [ -n "${PGRELAY_BUN_RUNTIME:-}" ]; then
   [ -x "$PGRELAY_BUN_RUNTIME" ] || { echo "pgrelay: PGRELAY_BUN_RUNTIME=$PGRELAY_BUN_RUNTIME is not an executable file" >&2; exit 1; }
-  target+=(--compile-executable-path="$PGRELAY_BUN_RUNTIME")
+  target+=(--compile-executable-path="$(realpath "$PGRELAY_BUN_RUNTIME")") # bun runs in a temp dir below
 elif [ "$arch" = x64 ]; then
   target=() # this Bun itself: no download
 fi

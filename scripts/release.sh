@@ -4,7 +4,7 @@
 #   pgrelay-x.y.z-linux-x64                the executable (bun build --compile; arm64 cross-compiled)
 #   pgrelay-x.y.z-linux-x64.tar.gz         pgrelay-x.y.z-linux-x64/{pgrelay, pgrelay.service,
 #                                          pgrelay.sysusers, pgrelay.yaml, man/pgrelay.1, man/pgrelay.yaml.5,
-#                                          LICENSE}
+#                                          LICENSE, README.md}
 #   pgrelay_x.y.z_amd64.deb                /usr/bin/pgrelay, the unit (enabled, not started), the sysusers
 #                                          entry, /etc/pgrelay/pgrelay.yaml (a conffile), man pages, copyright
 #   SHA256SUMS                             `sha256sum -c SHA256SUMS` checks them
@@ -62,7 +62,7 @@ for arch in $arches; do
   # The tarball: what `make install` would put in place, for a manual install under /usr/local.
   t="$stage/tar/$name"
   install -D -m 0755 "$out/$name" "$t/pgrelay"
-  install -m 0644 "$root/deploy/pgrelay.service" "$root/deploy/pgrelay.sysusers" "$root/deploy/pgrelay.yaml" "$root/LICENSE" "$t/"
+  install -m 0644 "$root/deploy/pgrelay.service" "$root/deploy/pgrelay.sysusers" "$root/deploy/pgrelay.yaml" "$root/LICENSE" "$root/README.md" "$t/"
   install -D -m 0644 "$stage/man/pgrelay.1" "$t/man/pgrelay.1"
   install -D -m 0644 "$stage/man/pgrelay.yaml.5" "$t/man/pgrelay.yaml.5"
   tarball "$stage/tar" "$name"
@@ -79,6 +79,7 @@ for arch in $arches; do
   gzip -9n <"$stage/man/pgrelay.1" >"$d/usr/share/man/man1/pgrelay.1.gz"
   gzip -9n <"$stage/man/pgrelay.yaml.5" >"$d/usr/share/man/man5/pgrelay.yaml.5.gz"
   install -m 0644 "$root/deploy/debian/copyright" "$d/usr/share/doc/pgrelay/copyright"
+  gzip -9n <"$root/README.md" >"$d/usr/share/doc/pgrelay/README.md.gz"
   chmod 0644 "$d"/usr/share/man/man*/*.gz
   install -d -m 0755 "$d/DEBIAN"
   install -m 0755 "$root/deploy/debian/postinst" "$root/deploy/debian/prerm" "$root/deploy/debian/postrm" "$d/DEBIAN/"
