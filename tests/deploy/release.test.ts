@@ -70,6 +70,11 @@ describe("make release and the Debian package, installed with dpkg", () => {
   let ours = false;
   let userExisted = false;
 
+  /** A failed `before` does not stop every runner from running the tests: each checks the guard itself. */
+  const guardPassed = () => {
+    if (!ours) throw new Error("not run: the guard in before() refused or failed (see its error)");
+  };
+
   before(async () => {
     if (SKIP) return;
     const present = [await packageState("pgrelay") !== "absent" ? "the pgrelay package (dpkg -l pgrelay)" : "", ...Object.keys(PACKAGE_FILES), "/etc/pgrelay", ENABLED]
@@ -101,6 +106,7 @@ describe("make release and the Debian package, installed with dpkg", () => {
   });
 
   it(named("make release: the binary, a tarball with unit, sysusers, config, man pages and LICENSE, a .deb, SHA256SUMS"), { skip: SKIP }, async () => {
+    guardPassed();
     const sums = await runProcess("sha256sum", ["-c", "SHA256SUMS"], { cwd: dir });
     assert.equal(sums.code, 0, sums.stdout + sums.stderr);
     assert.deepEqual(sums.stdout.trim().split("\n").sort(), [NAME, `${NAME}.tar.gz`, DEB].map((file) => `${file}: OK`).sort());
@@ -120,6 +126,7 @@ describe("make release and the Debian package, installed with dpkg", () => {
 
   let sysusersEntry: string[] = [];
   it(named("dpkg -i: files in place, the user made by systemd-sysusers, the config 0640 root:pgrelay, the unit enabled, not started"), { skip: SKIP }, async () => {
+    guardPassed();
     const installed = await dpkg(["--install", join(dir, DEB)]);
     assert.equal(installed.code, 0, installed.stdout + installed.stderr);
     assert.equal(await packageState("pgrelay"), "installed");
@@ -143,6 +150,7 @@ describe("make release and the Debian package, installed with dpkg", () => {
   });
 
   it(named("the installed /usr/bin/pgrelay, as user pgrelay with the installed config, relays psql to PostgreSQL"), { skip: SKIP }, async () => {
+    guardPassed();
     const asPgrelay = ["--reuid=pgrelay", "--regid=pgrelay", "--init-groups", "/usr/bin/pgrelay", "--config", "/etc/pgrelay/pgrelay.yaml"];
     const check = await runProcess("setpriv", [...asPgrelay, "--check"]);
     assert.equal(check.code, 0, check.stderr);
@@ -162,6 +170,7 @@ describe("make release and the Debian package, installed with dpkg", () => {
   });
 
   it(named("dpkg -i again (reinstall): an edited config is kept, the user is the same"), { skip: SKIP }, async () => {
+    guardPassed();
     await appendFile("/etc/pgrelay/pgrelay.yaml", "# edited by the operator\n");
     const again = await dpkg(["--force-confold", "--install", join(dir, DEB)]);
     assert.equal(again.code, 0, again.stdout + again.stderr);
@@ -171,6 +180,7 @@ describe("make release and the Debian package, installed with dpkg", () => {
   });
 
   it(named("dpkg -r: binary, unit and man pages gone; the config and the user stay"), { skip: SKIP }, async () => {
+    guardPassed();
     const removed = await dpkg(["--remove", "pgrelay"]);
     assert.equal(removed.code, 0, removed.stdout + removed.stderr);
     assert.equal(await packageState("pgrelay"), "config-files");
@@ -180,6 +190,7 @@ describe("make release and the Debian package, installed with dpkg", () => {
   });
 
   it(named("dpkg -P: the config, /etc/pgrelay and the enablement are gone; the user stays (Debian leaves system users)"), { skip: SKIP }, async () => {
+    guardPassed();
     const purged = await dpkg(["--purge", "pgrelay"]);
     assert.equal(purged.code, 0, purged.stdout + purged.stderr);
     assert.equal(await packageState("pgrelay"), "absent");
@@ -188,6 +199,7 @@ describe("make release and the Debian package, installed with dpkg", () => {
   });
 
   it(named("without systemd-sysusers (a chroot, a minimal image) postinst makes the same user with useradd"), { skip: SKIP }, async (t) => {
+    guardPassed();
     if (userExisted) {
       t.skip("the pgrelay user existed before this test; it is not deleted to try the fallback");
       return;
