@@ -27,8 +27,9 @@ target=(--target="bun-linux-$arch")
 if [ -n "${PGRELAY_BUN_RUNTIME:-}" ]; then
   [ -x "$PGRELAY_BUN_RUNTIME" ] || { echo "pgrelay: PGRELAY_BUN_RUNTIME=$PGRELAY_BUN_RUNTIME is not an executable file" >&2; exit 1; }
   target+=(--compile-executable-path="$(realpath "$PGRELAY_BUN_RUNTIME")") # bun runs in a temp dir below
-elif [ "$arch" = x64 ]; then
-  target=() # this Bun itself: no download
+elif [ "$arch-$(uname -m)" = x64-x86_64 ] || [ "$arch-$(uname -m)" = arm64-aarch64 ]; then
+  target=() # this machine's own Bun: no download
+# else: bun build downloads the target's runtime from the npm registry itself
 fi
 mkdir -p "$(dirname "$out")"
 # bun writes temporary files to the working directory while compiling: keep them out of the tree.
