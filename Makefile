@@ -112,5 +112,32 @@ install:
 	  systemd-sysusers $(SYSUSERSDIR)/pgrelay.conf; fi
 	@echo "pgrelay: installed; now: systemctl daemon-reload && systemctl enable --now pgrelay"
 
+## release: VERSION=x.y.z: in $(RELEASE_DIR) (dist/), pgrelay-x.y.z-linux-x64 and -linux-arm64 (bun build --compile,
+## arm64 cross-compiled), a tarball and a Debian package of each, and SHA256SUMS (scripts/release.sh). Offline,
+## except the first arm64 build, which fetches Bun's arm64 runtime from the npm registry into .cache/ (checked
+## against package-lock.json). RELEASE_ARCHES=x64 builds one architecture; DEB_MAINTAINER="Name <mail>".
+RELEASE_DIR ?= dist
+RELEASE_ARCHES ?= x64 arm64
+BUN_ARM64_RUNTIME = .cache/bun-$(shell $(BUN) --version 2>/dev/null)-linux-aarch64/bun
+.PHONY: release test-release
+release: node_modules/.installed $(if $(filter arm64,$(RELEASE_ARCHES)),$(BUN_ARM64_RUNTIME))
+	@if [ -z "$(VERSION)" ]; then echo "pgrelay: usage: make release VERSION=x.y.z" >&2; exit 2; fi
+	RELEASE_ARCHES="$(RELEASE_ARCHES)" PGRELAY_BUN_ARM64_RUNTIME="$(BUN_ARM64_RUNTIME)" bash scripts/release.sh "$(VERSION)" "$(RELEASE_DIR)"
+
+.cache/bun-%-linux-aarch64/bun:
+	bash scripts/fetch_bun_runtime.sh $@
+
+## test-release: as root on Debian: builds the x64 .deb (make release), installs it with dpkg -i, relays a query
+## through the installed /usr/bin/pgrelay, then dpkg -r and dpkg -P (tests/deploy/release.test.ts; .ci/run runs it
+## after make test). It refuses to run where a pgrelay it did not install is present, and leaves nothing installed.
+test-release: node_modules/.installed
+	PGRELAY_TEST_RELEASE=1 $(BUN) test --timeout 300000 tests/deploy/release.test.ts
+
+## docs: regenerate deploy/man/pgrelay.1, deploy/man/pgrelay.yaml.5 and README.md's generated blocks from
+## src/cli/options.ts and src/host/config_keys.ts (tests/deploy/docs.test.ts fails when they are stale)
+.PHONY: docs
+docs: node_modules/.installed
+	$(BUN) scripts/gen_man.ts --write
+
 clean:
-	rm -rf dist
+	rm -rf dist .cache

@@ -12,6 +12,8 @@
 # issue 35817). `deno bundle` (offline) first makes one JavaScript file of pgrelay and its npm packages
 # (yaml), and that file alone is compiled, with --no-config so no package.json or node_modules is found.
 # --unstable-net is what deno.json's "unstable": ["net"] gives `deno run` (--workers uses reusePort).
+# deno bundle has no --define: the version and commit (src/cli/version.ts) are declared as constants at the
+# top of the bundle instead, where its inlined modules see them.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 out="${1:-$root/dist/pgrelay-deno}"
@@ -42,15 +44,20 @@ if [ -n "${DENORT_BIN:-}" ]; then
   fi
 fi
 
-version="$("$deno" eval "console.log(JSON.parse(Deno.readTextFileSync('$root/package.json')).version)")"
+version="${PGRELAY_VERSION:-$("$deno" eval "console.log(JSON.parse(Deno.readTextFileSync('$root/package.json')).version)")}"
+commit="$(git -C "$root" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"
+if [ "$commit" != unknown ] && [ -n "$(git -C "$root" status --porcelain --untracked-files=no 2>/dev/null)" ]; then
+  commit="$commit-dirty"
+fi
 mkdir -p "$(dirname "$out")"
 stage="$(mktemp -d)"
 trap 'rm -rf "$stage"' EXIT
-"$deno" bundle --quiet --platform deno --output "$stage/pgrelay.mjs" "$root/mod.ts"
+"$deno" bundle --quiet --platform deno --output "$stage/bundle.mjs" "$root/mod.ts"
+{ printf 'const PGRELAY_BUILD_VERSION = "%s", PGRELAY_BUILD_COMMIT = "%s";\n' "$version" "$commit"; cat "$stage/bundle.mjs"; } >"$stage/pgrelay.mjs"
 (cd "$stage" && "$deno" compile --quiet -A --unstable-net --no-config --no-lock --no-npm --no-remote \
   --output "$out" pgrelay.mjs)
 printed="$("$out" --version 2>&1 | head -n 1 || true)"
-if [ "$printed" != "pgrelay $version" ]; then
+if [ "$printed" != "pgrelay $version (deno $deno_version, commit $commit)" ]; then
   rm -f "$out"
   echo "pgrelay: the binary built on DENORT_BIN=${DENORT_BIN:-(downloaded)} printed '$printed' for --version," \
     "not 'pgrelay $version': DENORT_BIN must be denort $deno_version, not the deno command line itself" >&2

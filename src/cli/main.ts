@@ -20,7 +20,7 @@ import { CANCEL_PEERS_ENV, cancelPeersOf, superviseWorkers, WORKER_ENV } from ".
 import { type CliArgs, HELP, parseCliArgs } from "./args.ts";
 import { JsonLogger } from "../host/json_logger.ts";
 import { loadConfig } from "../host/load_config.ts";
-import { VERSION } from "./version.ts";
+import { versionLine } from "./version.ts";
 import { AdmissionGate } from "../admission/admission_gate.ts";
 import { StartupLimiter } from "../limits/startup_limiter.ts";
 import { AuditLog } from "../audit/audit_log.ts";
@@ -50,7 +50,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     return EXIT.OK;
   }
   if (args.version) {
-    print(`pgrelay ${VERSION}`);
+    print(versionLine());
     return EXIT.OK;
   }
   let config: Config;

@@ -88,31 +88,8 @@ export interface Config {
   maxServerConnections: number | undefined;
 }
 
-/** The YAML keys, with what each takes; the order is the order of `--help` and the docs. */
-export const CONFIG_KEYS = {
-  listen: "HOST:PORT pgrelay accepts clients on",
-  upstream: "HOST:PORT of the PostgreSQL server",
-  startup_timeout: "time a client has to finish connecting and authenticating (\"60s\")",
-  connect_timeout: "time allowed to open the upstream connection (\"10s\")",
-  max_message_size: "largest protocol message accepted from either side (\"1GiB\")",
-  log_level: "debug, info, warn or error",
-  admin: "{ listen: HOST:PORT, token_file: FILE } for /metrics, /healthz, /readyz and /sessions (off unless set; a non-loopback listen needs token_file)",
-  drain_timeout: "on SIGTERM, time sessions get to finish before FATAL 57P01 (\"30s\")",
-  workers: "processes sharing the listen port with SO_REUSEPORT (1 to 64; default 1)",
-  tls: "client leg: { mode: disable|terminate|passthrough, cert, key, require }",
-  upstream_tls: "upstream leg: { mode: disable|prefer|require|verify-ca|verify-full, ca, server_name, negotiation: postgres|direct }",
-  auth: "{ mode: relay|scram, file, query, user, database, upstream_require_auth }: relay auth untouched, or authenticate clients with SCRAM",
-  policy: "{ default: allow|deny, enforce_on_reload: bool, rules: [...] }: who may connect",
-  limits: "{ max_connections, per_user, per_database, per_source, connect_rate, cancel_rate, bandwidth_per_session, startup }",
-  audit: "{ path, queries, max_query_length, redact_literals }: JSON-lines audit log",
-  clusters: "{ NAME: { hosts: [HOST:PORT, ...], health: { interval, timeout, user, database }, max_lag, balance, tls } }: upstream clusters (replaces upstream)",
-  routes: "[{ name, match: { ...policy fields, server_name }, cluster, target }]: first match picks the cluster and target",
-  routing: "{ hold_timeout }: how long a client waits for an eligible host before FATAL 57P03 (\"10s\")",
-  pool: "{ mode: session|transaction, size, min, reserve, reserve_timeout, wait_timeout, max_waiting, idle_timeout, lifetime, reset_query, on_pin }: pooling for the upstream: route (with routes:, put pool: in each route)",
-  max_server_connections: "server connections pgrelay opens to one host over all its pools (default: no cap)",
-} as const;
-
-export type ConfigKey = keyof typeof CONFIG_KEYS;
+/** The YAML keys and their docs live in config_keys.ts. */
+export { CONFIG_KEYS, type ConfigKey } from "./config_keys.ts";
 
 export const DEFAULT_CONFIG: Config = {
   listen: { hostname: "127.0.0.1", port: 6432 },

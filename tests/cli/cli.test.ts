@@ -3,7 +3,10 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { runPgrelay, spawnPgrelay } from "../support/pgrelay.ts";
+import { readFileSync } from "node:fs";
+import { PROJECT_ROOT, RUNTIME, runPgrelay, spawnPgrelay } from "../support/pgrelay.ts";
+
+const PACKAGE_VERSION = (JSON.parse(readFileSync(join(PROJECT_ROOT, "package.json"), "utf8")) as { version: string }).version;
 
 describe("pgrelay command line", () => {
   let dir = "";
@@ -22,10 +25,11 @@ describe("pgrelay command line", () => {
     }
   });
 
-  it("--version prints the package version", async () => {
+  it("--version prints package.json's version, the runtime it runs on and commit \"dev\" from a checkout", async () => {
     const result = await runPgrelay(["--version"]);
     assert.equal(result.code, 0);
-    assert.match(result.stdout, /^pgrelay \d+\.\d+\.\d+\n$/);
+    const runtime = RUNTIME === "bun" ? `bun ${(globalThis as unknown as { Bun: { version: string } }).Bun.version}` : `deno ${Deno.version.deno}`;
+    assert.equal(result.stdout, `pgrelay ${PACKAGE_VERSION} (${runtime}, commit dev)\n`);
   });
 
   it("an unknown flag gives one clear line and exit code 2, no stack trace", async () => {

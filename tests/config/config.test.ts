@@ -191,6 +191,8 @@ describe("buildConfig()", () => {
       'bad.yaml:12: max_server_connections: expected a whole number from 1 to 1000000, got "none"',
       "bad.yaml:2: pool: the top-level pool: applies only to the upstream: form; with routes:, put pool: in each route that pools",
     ]);
+  });
+
   it("reads upstream_tls.negotiation (libpq's sslnegotiation), default postgres; direct needs require or stricter", () => {
     assert.equal(buildConfig([]).config.upstreamTls.negotiation, "postgres");
     const issues = (yaml: string) => buildConfig([configLayerFromYaml(yaml, "t.yaml").layer!]).issues.map(formatIssue);

@@ -4,6 +4,7 @@
  * binary needs denort (DENORT_BIN) and is skipped without it; `make build`'s own checks always run.
  */
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -17,6 +18,11 @@ import { runProcess } from "../support/process.ts";
 import { buildBinary, startBinary } from "./support/binary.ts";
 
 const VERSION = (JSON.parse(readFileSync(join(PROJECT_ROOT, "package.json"), "utf8")) as { version: string }).version;
+/** "pgrelay 0.1.0 (bun 1.4.5, commit 66252bfb2d27)": the commit is HEAD's, "-dirty" with uncommitted changes. */
+const versionLine = (runtime: string) => {
+  const head = execFileSync("git", ["-C", PROJECT_ROOT, "rev-parse", "--short=12", "HEAD"], { encoding: "utf8" }).trim();
+  return new RegExp(`^pgrelay ${VERSION.replaceAll(".", "\\.")} \\(${runtime} \\d+\\.\\d+\\.\\d+, commit ${head}(-dirty)?\\)\n$`);
+};
 const DENORT_BIN = process.env["DENORT_BIN"];
 const DENO_SKIP = DENORT_BIN ? false : "DENORT_BIN is not set: deno compile needs a local denort 2.9.6 offline";
 
@@ -58,10 +64,10 @@ describe("make build-bun: bun build --compile single binary", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it(`--version prints "pgrelay ${VERSION}" (package.json's version, embedded)`, async () => {
+  it(`--version prints "pgrelay ${VERSION}" (package.json's version), Bun's version and the commit, embedded`, async () => {
     const result = await runProcess(binary, ["--version"]);
     assert.equal(result.code, 0, result.stderr);
-    assert.equal(result.stdout, `pgrelay ${VERSION}\n`);
+    assert.match(result.stdout, versionLine("bun"));
     const help = await runProcess(binary, ["--help"]);
     assert.equal(help.code, 0, help.stderr);
     assert.match(help.stdout, /--listen/);
@@ -97,9 +103,9 @@ describe("make build: deno compile single binary", () => {
     if (dir !== "") await rm(dir, { recursive: true, force: true });
   });
 
-  it(named(`--version prints "pgrelay ${VERSION}"`), { skip: DENO_SKIP }, async () => {
+  it(named(`--version prints "pgrelay ${VERSION}", Deno's version and the commit`), { skip: DENO_SKIP }, async () => {
     const result = await runProcess(binary, ["--version"]);
-    assert.equal(result.stdout, `pgrelay ${VERSION}\n`);
+    assert.match(result.stdout, versionLine("deno"));
   });
 
   it(named("relays psql to PostgreSQL (SCRAM) and exits 0 on SIGTERM"), { skip: DENO_SKIP }, async () => {
