@@ -11,6 +11,7 @@ import type { SocketAddress } from "../core/socket.ts";
 import { json, NOT_FOUND_TEXT, terminatePath, text, wrongMethod } from "./_responses.ts";
 import type { SessionView } from "./session_view.ts";
 import { workerOfSessionId } from "./worker_session_id.ts";
+import { statusPage } from "./status_page.ts";
 
 export interface WorkerView {
   readonly id: number;
@@ -61,6 +62,7 @@ export function createWorkersAdminHandler(
       return text(answer.status, answer.body, answer.contentType);
     }
     if (request.method !== "GET" && request.method !== "HEAD") return wrongMethod("GET");
+    if (path === "/") return await statusPage(request);
     if (path !== "/healthz" && path !== "/readyz" && path !== "/metrics" && path !== "/sessions" && path !== "/clusters") {
       return text(404, NOT_FOUND_TEXT);
     }

@@ -26,6 +26,10 @@ export interface LiveState {
    * host from the checks, with pgrelay_upstream_role and pgrelay_upstream_lag_bytes.
    */
   clusters?: readonly { name: string; hosts: readonly HostRecord[] }[] | undefined;
+  /** Configured connection-limit caps that bound the whole process (`max_connections`), when set. */
+  limitCaps?: Readonly<Record<string, number>> | undefined;
+  /** When each certificate pgrelay loaded expires, by its config key (read by the host at start and reload). */
+  certificates?: readonly { certificate: string; notAfterSeconds: number }[] | undefined;
 }
 
 const letter = (type: number) => type >= 32 && type < 127 ? String.fromCharCode(type) : `0x${type.toString(16)}`;
@@ -166,6 +170,13 @@ export class ProxyMetrics implements MetricsSink {
     for (const what of AUDIT_TRACKING_OVERFLOWS) auditOverflow.add(this.#auditTrackingOverflow[what], { what });
     const slots = new Gauge("pgrelay_limit_slots_in_use", "Connection-limit slots held by admitted sessions, per limit kind (each admitted session holds one of each).");
     for (const [limit, held] of Object.entries(live.limitSlots ?? {})) slots.set(held, { limit });
+    const caps = new Gauge("pgrelay_limit_slots_max", "Configured cap on the connection-limit slots of a kind that bounds the whole process (limits.max_connections).");
+    for (const [limit, cap] of Object.entries(live.limitCaps ?? {})) caps.set(cap, { limit });
+    const expiry = new Gauge(
+      "pgrelay_tls_certificate_expiry_timestamp_seconds",
+      "Unix time when a certificate pgrelay loaded expires (the earliest notAfter in its PEM file), by config key; re-read on reload.",
+    );
+    for (const { certificate, notAfterSeconds } of live.certificates ?? []) expiry.set(notAfterSeconds, { certificate });
     this.#cancels.add(0, { result: "forwarded" });
     this.#cancels.add(0, { result: "rate_limited" });
     this.#cancels.add(0, { result: "dropped" });
@@ -194,6 +205,8 @@ export class ProxyMetrics implements MetricsSink {
       gauge("pgrelay_buffered_bytes", "Bytes queued in per-session write buffers, waiting for a slow peer.", live.bufferedBytes),
       gauge("pgrelay_draining", "1 while pgrelay drains sessions before exiting.", live.draining ? 1 : 0),
       live.limitSlots ? slots.render() : "",
+      live.limitCaps && Object.keys(live.limitCaps).length > 0 ? caps.render() : "",
+      live.certificates && live.certificates.length > 0 ? expiry.render() : "",
       this.#cancels.render(),
     ].join("");
   }
