@@ -113,6 +113,7 @@ export function createAdminHandler(options: AdminOptions): (request: Request) =>
           limitCaps: options.admission?.slotCaps?.(),
           certificates: options.certificates?.(),
           clusters: checked() ? proxy.router.records().clusters : undefined,
+          routes: checked() ? routeReadiness(proxy) : undefined,
         });
         return text(200, body, "text/plain; version=0.0.4; charset=utf-8");
       }
@@ -124,4 +125,14 @@ export function createAdminHandler(options: AdminOptions): (request: Request) =>
         return text(404, NOT_FOUND_TEXT);
     }
   };
+}
+
+/** Each route and whether its cluster has a host eligible for its target now (as /readyz judges it). */
+function routeReadiness(proxy: Proxy): { route: string; cluster: string; target: string; ready: boolean }[] {
+  return proxy.router.table.rules.map((rule) => ({
+    route: rule.label,
+    cluster: rule.cluster,
+    target: rule.target,
+    ready: proxy.router.clusters.get(rule.cluster)?.cluster.hasCandidate(rule.target) ?? false,
+  }));
 }

@@ -26,6 +26,8 @@ export interface LiveState {
    * host from the checks, with pgrelay_upstream_role and pgrelay_upstream_lag_bytes.
    */
   clusters?: readonly { name: string; hosts: readonly HostRecord[] }[] | undefined;
+  /** With health checks: each route and whether its cluster has a host eligible for its target now. */
+  routes?: readonly { route: string; cluster: string; target: string; ready: boolean }[] | undefined;
   /** Configured connection-limit caps that bound the whole process (`max_connections`), when set. */
   limitCaps?: Readonly<Record<string, number>> | undefined;
   /** When each certificate pgrelay loaded expires, by its config key (read by the host at start and reload). */
@@ -177,6 +179,8 @@ export class ProxyMetrics implements MetricsSink {
       "Unix time when a certificate pgrelay loaded expires (the earliest notAfter in its PEM file), by config key; re-read on reload.",
     );
     for (const { certificate, notAfterSeconds } of live.certificates ?? []) expiry.set(notAfterSeconds, { certificate });
+    const routeReady = new Gauge("pgrelay_route_ready", "1 while the route's cluster has a host eligible for its target (health checks), 0 while its clients would wait.");
+    for (const { route, cluster, target, ready } of live.routes ?? []) routeReady.set(ready ? 1 : 0, { route, cluster, target });
     this.#cancels.add(0, { result: "forwarded" });
     this.#cancels.add(0, { result: "rate_limited" });
     this.#cancels.add(0, { result: "dropped" });
@@ -193,6 +197,7 @@ export class ProxyMetrics implements MetricsSink {
       this.#transactions.render(),
       this.#connectFailures.render(),
       live.clusters ? this.#renderHosts(live.clusters) : gauge("pgrelay_upstream_up", "1 if the last probe of the upstream connected, 0 if not.", live.upstreamUp ?? 0),
+      live.routes && live.routes.length > 0 ? routeReady.render() : "",
       this.#routeSessions.render(),
       this.#checkSeconds.render(),
       this.#encryption.render(),
