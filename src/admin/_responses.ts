@@ -28,7 +28,7 @@ export function terminatePath(path: string): string | undefined {
 }
 
 export const NOT_FOUND_TEXT =
-  "not found: try /metrics, /healthz, /readyz, /sessions, /clusters, /pools or POST /sessions/<id>/terminate\n";
+  "not found: try / (status page), /metrics, /healthz, /readyz, /sessions, /clusters, /pools or POST /sessions/<id>/terminate\n";
 
 /** 405 naming the methods `path` takes. */
 export function wrongMethod(allowed: "GET" | "POST"): Response {

@@ -1,6 +1,6 @@
 /**
  * The admin HTTP endpoints, as a web-standard `Request -> Response` handler that both runtimes serve:
- * `/metrics` (Prometheus text), `/healthz` (the process answers), `/readyz` (listening, not draining, and
+ * `/` (the status page, status_page.ts), `/metrics` (Prometheus text), `/healthz` (the process answers), `/readyz` (listening, not draining, and
  * the upstream accepts TCP connections; 503 with the reason otherwise), `GET /sessions` (every live session
  * as JSON), `GET /clusters` (the upstream hosts' health), `GET /pools` (the connection pools) and
  * `POST /sessions/<id>/terminate` (ends one with FATAL 57P01). The bearer token, when
@@ -15,12 +15,18 @@ import { ClientError } from "../protocol/client_error.ts";
 import { SQLSTATE } from "../protocol/sqlstate.ts";
 import { json, NOT_FOUND_TEXT, terminatePath, text, wrongMethod } from "./_responses.ts";
 import { sessionView } from "./session_view.ts";
+import { statusPage } from "./status_page.ts";
 
 export interface AdminOptions {
   proxy: Proxy;
   metrics: ProxyMetrics;
   /** The admission gate, whose connection-limit slots `/metrics` shows. */
-  admission?: { slotsInUse(): Readonly<Record<string, number>> } | undefined;
+  admission?: {
+    slotsInUse(): Readonly<Record<string, number>>;
+    slotCaps?(): Readonly<Record<string, number>>;
+  } | undefined;
+  /** When the certificates pgrelay loaded expire (the host reads them at start and on reload). */
+  certificates?: () => readonly { certificate: string; notAfterSeconds: number }[];
   /** How long an upstream probe may take. */
   probeTimeoutMs?: number;
   /** Probe results younger than this are reused, so scrapes never storm the upstream. */
@@ -73,6 +79,8 @@ export function createAdminHandler(options: AdminOptions): (request: Request) =>
     }
     if (request.method !== "GET" && request.method !== "HEAD") return wrongMethod("GET");
     switch (path) {
+      case "/":
+        return await statusPage(request);
       case "/healthz":
         return text(200, "ok\n");
       case "/readyz": {
@@ -108,8 +116,11 @@ export function createAdminHandler(options: AdminOptions): (request: Request) =>
           upstreamUp: result.ok ? 1 : 0,
           draining: proxy.draining,
           limitSlots: options.admission?.slotsInUse(),
+          limitCaps: options.admission?.slotCaps?.(),
+          certificates: options.certificates?.(),
           clusters: checked() ? proxy.router.records().clusters : undefined,
           pools: options.pools?.snapshot(),
+          routes: checked() ? routeReadiness(proxy) : undefined,
         });
         return text(200, body, "text/plain; version=0.0.4; charset=utf-8");
       }
@@ -121,4 +132,14 @@ export function createAdminHandler(options: AdminOptions): (request: Request) =>
         return text(404, NOT_FOUND_TEXT);
     }
   };
+}
+
+/** Each route and whether its cluster has a host eligible for its target now (as /readyz judges it). */
+function routeReadiness(proxy: Proxy): { route: string; cluster: string; target: string; ready: boolean }[] {
+  return proxy.router.table.rules.map((rule) => ({
+    route: rule.label,
+    cluster: rule.cluster,
+    target: rule.target,
+    ready: proxy.router.clusters.get(rule.cluster)?.cluster.hasCandidate(rule.target) ?? false,
+  }));
 }

@@ -1,12 +1,20 @@
 /**
- * `admin.token_file`: every admin request must carry `Authorization: Bearer <token>`, except the probes
- * `/healthz` and `/readyz`, which load balancers and orchestrators call without credentials. Without the
- * token those two answer only their status and a bare word, never addresses or reasons.
+ * `admin.token_file`: every admin request must carry `Authorization: Bearer <token>`, except the static
+ * status page `/` (PUBLIC_PATHS) and the probes `/healthz` and `/readyz`, which load balancers and
+ * orchestrators call without credentials. Without the token those two answer only their status and a bare
+ * word, never addresses or reasons.
  */
 type Handler = (request: Request) => Promise<Response>;
 
 /** Paths a request without the token may call (status only). */
 export const OPEN_PATHS: readonly string[] = ["/healthz", "/readyz"];
+
+/**
+ * Paths served whole without the token: `/`, the status page, which is the same static document for
+ * everyone (no data; its script fetches the data with the token the user gives it), since a browser cannot
+ * send a bearer header when it navigates.
+ */
+export const PUBLIC_PATHS: readonly string[] = ["/"];
 
 const encoder = new TextEncoder();
 
@@ -18,8 +26,8 @@ export function requireBearerToken(handler: Handler, token: () => string | undef
   return async (request) => {
     const expected = token();
     if (expected === undefined) return await handler(request);
-    if (await carriesToken(request, expected)) return await handler(request);
     const path = new URL(request.url).pathname;
+    if (PUBLIC_PATHS.includes(path) || await carriesToken(request, expected)) return await handler(request);
     if (OPEN_PATHS.includes(path)) {
       const response = await handler(request);
       const word = path === "/healthz" ? "ok" : response.ok ? "ready" : "not ready";

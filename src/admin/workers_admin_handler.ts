@@ -13,6 +13,7 @@ import { json, NOT_FOUND_TEXT, terminatePath, text, wrongMethod } from "./_respo
 import type { SessionView } from "./session_view.ts";
 import type { PoolSnapshot } from "../pool/pool_registry.ts";
 import { workerOfSessionId } from "./worker_session_id.ts";
+import { statusPage } from "./status_page.ts";
 
 export interface WorkerView {
   readonly id: number;
@@ -63,6 +64,7 @@ export function createWorkersAdminHandler(
       return text(answer.status, answer.body, answer.contentType);
     }
     if (request.method !== "GET" && request.method !== "HEAD") return wrongMethod("GET");
+    if (path === "/") return await statusPage(request);
     if (path !== "/healthz" && path !== "/readyz" && path !== "/metrics" && path !== "/sessions" && path !== "/clusters" &&
       path !== "/pools"
     ) {

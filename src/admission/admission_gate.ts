@@ -66,6 +66,12 @@ export class AdmissionGate implements Admission {
     };
   }
 
+  /** The configured caps among those slots that bound the whole process: `max_connections`, when set. */
+  slotCaps(): Partial<Record<"max_connections", number>> {
+    const cap = this.#limits.maxConnections;
+    return cap === undefined ? {} : { max_connections: cap };
+  }
+
   /** Takes a token from the client address's cancel bucket (`cancel_rate`, on by default); false when empty. */
   admitCancel(context: SessionContext): boolean {
     const rate = this.#limits.cancelRate ?? DEFAULT_CANCEL_RATE;

@@ -29,6 +29,7 @@ import type { AuditWriter } from "../audit/audit_writer.ts";
 import { openAuditWriter } from "../host/audit_file_writer.ts";
 import { explain, explainRoute, parseExplainFacts } from "./explain.ts";
 import { RouteTable } from "../routing/route_table.ts";
+import { type CertificateExpiry, certificateExpiries } from "../host/certificate_expiry.ts";
 
 /** 3: `--explain` found the connection denied. */
 export const EXIT = { OK: 0, FAILURE: 1, USAGE: 2, DENIED: 3 } as const;
@@ -115,6 +116,7 @@ async function serve(initial: Config, args: CliArgs, logger: JsonLogger, worker:
   let config = initial;
   let adminToken = initialToken;
   let settings = await relaySettingsOf(config);
+  let certificates: readonly CertificateExpiry[] = await certificateExpiries(config);
   const clusterTls = config.clusters.some((cluster) => cluster.tls !== undefined && cluster.tls.mode !== "disable");
   const adapter = needsTlsSockets(settings.clientEncryption!, settings.upstreamEncryption!) || clusterTls ? nodeAdapter : adapterFor();
   const metrics = new ProxyMetrics();
@@ -203,6 +205,7 @@ async function serve(initial: Config, args: CliArgs, logger: JsonLogger, worker:
       }
       const nextSettings = await relaySettingsOf(next, running.router);
       const nextToken = await readAdminToken(next);
+      const nextCertificates = await certificateExpiries(next);
       if (nextToken === undefined && admin && !isLoopbackHost(admin.address.hostname)) {
         throw new Error(`admin.token_file cannot be removed while the admin API listens on ${formatAddress(admin.address)}, which is not loopback`);
       }
@@ -219,6 +222,7 @@ async function serve(initial: Config, args: CliArgs, logger: JsonLogger, worker:
       startupLimiter.configure(next.limits);
       swapAudit(next.audit, writer);
       adminToken = nextToken;
+      certificates = nextCertificates;
       if (next.policy.enforceOnReload) {
         const revoked = running.revoke((context) => {
           const error = gate.revocation(context);
@@ -267,6 +271,7 @@ async function serve(initial: Config, args: CliArgs, logger: JsonLogger, worker:
         proxy,
         metrics,
         admission: gate,
+        certificates: () => certificates,
         onTerminated: (context, error) =>
           audit.record("terminated", context, { user: context.user, database: context.database, reason: "admin_terminated", sqlstate: error.code, message: error.message }),
       });
@@ -274,7 +279,7 @@ async function serve(initial: Config, args: CliArgs, logger: JsonLogger, worker:
       // A worker's admin endpoint is internal: the supervisor asks it and serves the combined answer.
       logger.log("info", isWorker ? "worker_admin_listening" : "admin_listening", {
         admin: formatAddress(admin.address),
-        paths: ["/metrics", "/healthz", "/readyz", "/sessions", "/clusters"],
+        paths: ["/", "/metrics", "/healthz", "/readyz", "/sessions", "/clusters"],
         token: adminToken !== undefined,
       });
     } catch (error) {

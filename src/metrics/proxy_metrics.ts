@@ -30,6 +30,12 @@ export interface LiveState {
   clusters?: readonly { name: string; hosts: readonly HostRecord[] }[] | undefined;
   /** The pools' snapshot (absent or empty without pooling: the pool families are still rendered). */
   pools?: readonly PoolSnapshot[] | undefined;
+  /** With health checks: each route and whether its cluster has a host eligible for its target now. */
+  routes?: readonly { route: string; cluster: string; target: string; ready: boolean }[] | undefined;
+  /** Configured connection-limit caps that bound the whole process (`max_connections`), when set. */
+  limitCaps?: Readonly<Record<string, number>> | undefined;
+  /** When each certificate pgrelay loaded expires, by its config key (read by the host at start and reload). */
+  certificates?: readonly { certificate: string; notAfterSeconds: number }[] | undefined;
 }
 
 const letter = (type: number) => type >= 32 && type < 127 ? String.fromCharCode(type) : `0x${type.toString(16)}`;
@@ -172,6 +178,15 @@ export class ProxyMetrics implements MetricsSink {
     for (const what of AUDIT_TRACKING_OVERFLOWS) auditOverflow.add(this.#auditTrackingOverflow[what], { what });
     const slots = new Gauge("pgrelay_limit_slots_in_use", "Connection-limit slots held by admitted sessions, per limit kind (each admitted session holds one of each).");
     for (const [limit, held] of Object.entries(live.limitSlots ?? {})) slots.set(held, { limit });
+    const caps = new Gauge("pgrelay_limit_slots_max", "Configured cap on the connection-limit slots of a kind that bounds the whole process (limits.max_connections).");
+    for (const [limit, cap] of Object.entries(live.limitCaps ?? {})) caps.set(cap, { limit });
+    const expiry = new Gauge(
+      "pgrelay_tls_certificate_expiry_timestamp_seconds",
+      "Unix time when a certificate pgrelay loaded expires (the earliest notAfter in its PEM file), by config key; re-read on reload.",
+    );
+    for (const { certificate, notAfterSeconds } of live.certificates ?? []) expiry.set(notAfterSeconds, { certificate });
+    const routeReady = new Gauge("pgrelay_route_ready", "1 while the route's cluster has a host eligible for its target (health checks), 0 while its clients would wait.");
+    for (const { route, cluster, target, ready } of live.routes ?? []) routeReady.set(ready ? 1 : 0, { route, cluster, target });
     this.#cancels.add(0, { result: "forwarded" });
     this.#cancels.add(0, { result: "rate_limited" });
     this.#cancels.add(0, { result: "dropped" });
@@ -188,6 +203,7 @@ export class ProxyMetrics implements MetricsSink {
       this.#transactions.render(),
       this.#connectFailures.render(),
       live.clusters ? this.#renderHosts(live.clusters) : gauge("pgrelay_upstream_up", "1 if the last probe of the upstream connected, 0 if not.", live.upstreamUp ?? 0),
+      live.routes && live.routes.length > 0 ? routeReady.render() : "",
       this.#routeSessions.render(),
       this.#checkSeconds.render(),
       this.#encryption.render(),
@@ -200,6 +216,8 @@ export class ProxyMetrics implements MetricsSink {
       gauge("pgrelay_buffered_bytes", "Bytes queued in per-session write buffers, waiting for a slow peer.", live.bufferedBytes),
       gauge("pgrelay_draining", "1 while pgrelay drains sessions before exiting.", live.draining ? 1 : 0),
       live.limitSlots ? slots.render() : "",
+      live.limitCaps && Object.keys(live.limitCaps).length > 0 ? caps.render() : "",
+      live.certificates && live.certificates.length > 0 ? expiry.render() : "",
       this.#cancels.render(),
       this.pools.render(live.pools ?? []),
     ].join("");

@@ -2,6 +2,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { carriesToken, requireBearerToken } from "../../src/admin/bearer_guard.ts";
+import { statusPage } from "../../src/admin/status_page.ts";
+import { createWorkersAdminHandler } from "../../src/admin/workers_admin_handler.ts";
 import { workerOfSessionId, workerSessionIdPrefix } from "../../src/admin/worker_session_id.ts";
 import { isLoopbackHost } from "../../src/config/loopback.ts";
 import { configLayerFromYaml } from "../../src/config/load.ts";
@@ -111,5 +113,27 @@ describe("admin guards", () => {
       assert.equal(workerOfSessionId(id), worker);
     }
     assert.equal(workerOfSessionId("nope-1"), undefined);
+  });
+  it("requireBearerToken() serves the static status page / without the token, and its data only with it", async () => {
+    const token = "token-0123456789abcdef";
+    const guarded = requireBearerToken(async (req) => {
+      const path = new URL(req.url).pathname;
+      return path === "/" ? await statusPage(req) : new Response("{\"sessions\": []}\n");
+    }, () => token);
+    const page = await guarded(request("/"));
+    assert.equal(page.status, 200);
+    assert.match(page.headers.get("content-security-policy") ?? "", /script-src 'sha256-/);
+    assert.match(await page.text(), /<title>pgrelay status<\/title>/);
+    assert.equal((await guarded(request("/sessions"))).status, 401);
+    assert.equal((await guarded(request("/index.html"))).status, 401, "only / itself is public");
+    const head = await guarded(new Request("http://127.0.0.1/", { method: "HEAD" }));
+    assert.deepEqual([head.status, await head.text()], [200, ""]);
+  });
+
+  it("the workers' supervisor serves the status page itself", async () => {
+    const handler = createWorkersAdminHandler(() => []);
+    const page = await handler(request("/"));
+    assert.equal(page.status, 200);
+    assert.match(page.headers.get("content-type") ?? "", /^text\/html/);
   });
 });
