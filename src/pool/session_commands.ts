@@ -320,7 +320,8 @@ function sessionCharacteristics(words: SqlStatement, i: number): readonly Sessio
     const word = words[at]!;
     if (isWord(word, "isolation") && isWord(words[at + 1], "level")) {
       const a = words[at + 2]?.text ?? "";
-      const level = a === "read" ? `read ${words[at + 3]?.text ?? ""}` : a; // read committed / uncommitted
+      const two = a === "read" || a === "repeatable"; // read committed, read uncommitted, repeatable read
+      const level = two ? `${a} ${words[at + 3]?.text ?? ""}` : a;
       ops.push({ op: "set", name: "default_transaction_isolation", value: level });
     } else if (isWord(word, "read") && isWord(words[at + 1], "only")) {
       ops.push({ op: "set", name: "default_transaction_read_only", value: "on" });
@@ -363,6 +364,7 @@ function declareOps(words: SqlStatement): readonly SessionOp[] {
 }
 
 const TEMP_OBJECTS = new Set(["table", "sequence", "view"]);
+const NAME_ENDS = new Set(["on", "as", "to", "for", "from"]);
 const isTempSchema = (word: string) => word === "pg_temp" || /^pg_temp_\d+$/.test(word);
 
 /**
@@ -384,10 +386,11 @@ function createOps(words: SqlStatement): readonly SessionOp[] {
     if (name === undefined || onCommitDrop(words)) return NONE;
     return [{ op: "temp", name: name.parts[name.parts.length - 1]! }];
   }
-  // An object created in the temporary schema by name, before any parenthesis (its own name, not a reference)
+  // An object created in the temporary schema by name: its own name comes before any parenthesis and
+  // before ON, AS, TO, FOR or FROM (after those, pg_temp.x is a reference: CREATE INDEX ON pg_temp.t)
   for (let at = i; at + 2 < words.length; at++) {
     const word = words[at]!;
-    if (isOther(word, "(")) break;
+    if (isOther(word, "(") || (word.type === SQL_TOKEN.IDENTIFIER && NAME_ENDS.has(word.text))) break;
     if (isName(word) && isTempSchema(word.text) && isOther(words[at + 1], ".") && isName(words[at + 2])) {
       if (onCommitDrop(words)) return NONE;
       return [{ op: "temp", name: words[at + 2]!.text }];

@@ -99,7 +99,8 @@ export class SessionState implements SettingsView {
 
   constructor(options: SessionStateOptions = {}) {
     this.#onPinChange = options.onPinChange;
-    for (const [name, value] of options.parameters ?? []) this.parameterStatus(name, value);
+    for (const [name, value] of options.parameters ?? []) this.#reported.set(lowerAscii(name), value);
+    this.#authorization = this.#reported.get("session_authorization");
     const baseline = new Map<string, string>();
     for (const [rawName, value] of options.startup ?? []) {
       const name = lowerAscii(rawName);
