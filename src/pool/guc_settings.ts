@@ -122,14 +122,6 @@ export function splitSettingList(value: string): string[] {
 }
 
 /**
- * A value given as one string (a startup parameter, `-c name=value`, set_config) in the form SET would
- * store: list-quote settings are split and re-joined, so equal lists compare equal.
- */
-export function normalizeSetting(name: string, value: string): string {
-  return LIST_QUOTE_SETTINGS.has(name) ? flattenSetting(name, splitSettingList(value)) : value;
-}
-
-/**
  * The elements to write after `SET name =` so that the server stores `value` again: the split list for a
  * list-quote setting, else the value itself.
  */

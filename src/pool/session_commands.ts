@@ -5,7 +5,7 @@
  * https://www.postgresql.org/docs/current/sql-set.html
  */
 import { SQL_TOKEN } from "../audit/sql_lexer.ts";
-import { flattenSetting, normalizeSetting } from "./guc_settings.ts";
+import { flattenSetting } from "./guc_settings.ts";
 import type { PinReason } from "./pin_reasons.ts";
 import { type SplitOptions, splitStatements, type SqlStatement, type SqlWord } from "./sql_statements.ts";
 
@@ -516,5 +516,5 @@ function setConfig(words: SqlStatement, i: number): readonly SessionOp[] | undef
     : undefined;
   if (isLocal !== false) return undefined;
   const setting = name.text.toLowerCase();
-  return settingOp(setting, normalizeSetting(setting, value.text));
+  return settingOp(setting, value.text); // stored as given: set_config does not re-quote list elements
 }

@@ -19,7 +19,7 @@
  */
 import { TRANSACTION_STATUS } from "../protocol/codes.ts";
 import { SessionSnapshot } from "./_session_snapshot.ts";
-import { normalizeSetting, replaysReported, settingElements } from "./guc_settings.ts";
+import { flattenSetting, replaysReported, settingElements } from "./guc_settings.ts";
 import { PIN_REASON_NAMES, type PinReason } from "./pin_reasons.ts";
 import { IMMEDIATE_OPS, sessionCommands, type SessionOp } from "./session_commands.ts";
 import { quoteLiteral, quoteSettingName } from "./sql_quote.ts";
@@ -104,7 +104,7 @@ export class SessionState implements SettingsView {
     const baseline = new Map<string, string>();
     for (const [rawName, value] of options.startup ?? []) {
       const name = lowerAscii(rawName);
-      if (!this.#reported.has(name)) baseline.set(name, normalizeSetting(name, value));
+      if (!this.#reported.has(name)) baseline.set(name, value);
     }
     this.#baseline = baseline;
     this.#committed = new SessionSnapshot(baseline);
@@ -264,7 +264,8 @@ export class SessionState implements SettingsView {
   /**
    * The SQL that makes a server whose state is `server` match this session: `SET name = 'value'` for each
    * replayable setting that differs, `RESET name` for each unreported one the server has and this session
-   * has not, joined by "; " into one simple Query; "" when nothing differs. Reported settings are set
+   * has not, joined by "; " into one simple Query; "" when nothing differs. (A list setting whose text SET
+   * cannot store, such as `set_config('search_path', '', false)`, is replayed with that same call.) Reported settings are set
    * only when the server reports them too and a client may set them (guc_settings.ts).
    * Send it in the server connection's client_encoding (pgrelay's is UTF8).
    */
@@ -399,9 +400,15 @@ export class SessionState implements SettingsView {
 const byName = (a: readonly [string, string], b: readonly [string, string]) =>
   a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0;
 
-/** `SET name = 'e1', 'e2'`: list-quote settings element by element, others as one literal. */
+/**
+ * `SET name = 'e1', 'e2'`: list-quote settings element by element, others as one literal. A list value
+ * that SET would not store the same way (an empty string, or list text not as SET writes it, from
+ * set_config or the startup packet) is stored exactly with `SELECT pg_catalog.set_config(name, value, false)`.
+ */
 function setStatement(name: string, value: string): string {
   const elements = settingElements(name, value);
-  const list = elements.length === 0 ? "''" : elements.map(quoteLiteral).join(", ");
-  return `SET ${quoteSettingName(name)} = ${list}`;
+  if (elements.length === 0 || flattenSetting(name, elements) !== value) {
+    return `SELECT pg_catalog.set_config(${quoteLiteral(name)}, ${quoteLiteral(value)}, false)`;
+  }
+  return `SET ${quoteSettingName(name)} = ${elements.map(quoteLiteral).join(", ")}`;
 }

@@ -116,15 +116,15 @@ describe("SessionState: settings and transactions", () => {
 
   it("RESET returns to the startup value; RESET ALL and DISCARD ALL to all of them", () => {
     const state = new SessionState({ startup: [["search_path", "a,B"], ["statement_timeout", "1s"]] });
-    assert.deepEqual(settings(state), { search_path: "a, b", statement_timeout: "1s" });
+    assert.deepEqual(settings(state), { search_path: "a,B", statement_timeout: "1s" });
     run(state, "SET search_path = x; SET statement_timeout = 0; SET work_mem = 1", ["SET", "SET", "SET"]);
     run(state, "RESET search_path", ["RESET"]);
-    assert.deepEqual(settings(state), { search_path: "a, b", statement_timeout: "0", work_mem: "1" });
+    assert.deepEqual(settings(state), { search_path: "a,B", statement_timeout: "0", work_mem: "1" });
     run(state, "RESET ALL", ["RESET"]);
-    assert.deepEqual(settings(state), { search_path: "a, b", statement_timeout: "1s" });
+    assert.deepEqual(settings(state), { search_path: "a,B", statement_timeout: "1s" });
     run(state, "SET work_mem = 1", ["SET"]);
     run(state, "DISCARD ALL", ["DISCARD ALL"]);
-    assert.deepEqual(settings(state), { search_path: "a, b", statement_timeout: "1s" });
+    assert.deepEqual(settings(state), { search_path: "a,B", statement_timeout: "1s" });
   });
 
   it("reported settings come from ParameterStatus, not from SET text", () => {
@@ -420,6 +420,13 @@ describe("SessionState.replayFor()", () => {
     const client = new SessionState();
     run(client, `SET a.path = 'C:\\temp'`, ["SET"]);
     assert.equal(client.replayFor(empty), `SET a.path = E'C:\\\\temp'`);
+  });
+
+  it("list text SET would not store the same way is replayed exactly with set_config", () => {
+    const client = new SessionState({ startup: [["search_path", "a,B"]] });
+    assert.equal(client.replayFor(empty), `SELECT pg_catalog.set_config('search_path', 'a,B', false)`);
+    run(client, "SELECT set_config('search_path', '', false)", ["SELECT 1"]);
+    assert.equal(client.replayFor(empty), `SELECT pg_catalog.set_config('search_path', '', false)`);
   });
 
   it("quotes setting names that need it", () => {
