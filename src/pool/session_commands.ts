@@ -4,7 +4,7 @@
  * A statement that does none of these has no operations. The text is never executed or rewritten.
  * https://www.postgresql.org/docs/current/sql-set.html
  */
-import { SQL_TOKEN } from "../audit/sql_lexer.ts";
+import { SQL_TOKEN, SqlLexer } from "../audit/sql_lexer.ts";
 import { flattenSetting } from "./guc_settings.ts";
 import type { PinReason } from "./pin_reasons.ts";
 import { type SplitOptions, splitStatements, type SqlStatement, type SqlWord } from "./sql_statements.ts";
@@ -66,9 +66,35 @@ export const TRANSACTION_OPS: ReadonlySet<SessionOpKind> = new Set<SessionOpKind
 
 const NONE: readonly SessionOp[] = Object.freeze([]);
 
+/** First words of the statements {@link statementOps} reads beyond function calls. */
+const FIRST_WORDS = new Set([
+  "set", "reset", "begin", "start", "commit", "end", "abort", "rollback", "savepoint", "release", "prepare",
+  "deallocate", "discard", "listen", "unlisten", "declare", "close", "load", "create", "drop",
+]);
+/** Text that may hold a function call or SELECT INTO that matters, wherever it is. */
+const ANYWHERE = /advisory|set_config|into/i;
+
 /** The operations of each statement of `sql` (a simple Query's text or a Parse's), in order. */
 export function sessionCommands(sql: string, options: SplitOptions = {}): (readonly SessionOp[])[] {
+  if (isPlainSingleStatement(sql, options)) return [NONE];
   return splitStatements(sql, options).map(statementOps);
+}
+
+/**
+ * The fast path for most queries: one statement (no semicolon but a trailing one), nothing of
+ * {@link ANYWHERE} in it, and a first word not in {@link FIRST_WORDS}: no operations, no words built.
+ */
+function isPlainSingleStatement(sql: string, options: SplitOptions): boolean {
+  const semicolon = sql.indexOf(";");
+  if (semicolon >= 0 && sql.slice(semicolon).replace(/[;\s]+/g, "") !== "") return false;
+  if (ANYWHERE.test(sql)) return false;
+  const lexer = new SqlLexer(sql, { standardConformingStrings: options.standardConformingStrings ?? true });
+  for (let type = lexer.next(); type !== undefined; type = lexer.next()) {
+    if (type === SQL_TOKEN.LINE_COMMENT || type === SQL_TOKEN.BLOCK_COMMENT) continue;
+    if (type === SQL_TOKEN.OTHER && /\s/.test(sql[lexer.start]!)) continue;
+    return type !== SQL_TOKEN.IDENTIFIER || !FIRST_WORDS.has(sql.slice(lexer.start, lexer.end).toLowerCase());
+  }
+  return true;
 }
 
 /** The reason the first statement of `sql` that would pin its client has, or null (for `on_pin: error`). */

@@ -225,3 +225,23 @@ describe("sessionCommands(): pins", () => {
     assert.match(error.detail ?? "", /"listen"/);
   });
 });
+
+describe("sessionCommands(): the single-statement fast path agrees with the full one", () => {
+  const cases: Array<[string, string | null]> = [
+    ["select * from t", null],
+    ["SELECT 1;", null],
+    ["  /* a comment */ -- another\n LISTEN x", "listen"],
+    ["listen x;  ", "listen"],
+    ["UPDATE t SET a = 1", null],
+    ["INSERT INTO t SELECT pg_advisory_lock(1)", "advisory_lock"],
+    ["SELECT 'a;b'; LISTEN y", "listen"],
+  ];
+  for (const [sql, reason] of cases) {
+    it(`${JSON.stringify(sql)} → ${reason}`, () => assert.equal(pinReasonOf(sql), reason));
+  }
+
+  it("UPDATE ... SET is not a SET statement", () => {
+    assert.deepEqual(ops("UPDATE t SET a = 1"), [[]]);
+    assert.deepEqual(ops("SELECT 1; UPDATE t SET a = 1"), [[], []]);
+  });
+});

@@ -8,12 +8,13 @@ import { after, before, describe, it } from "node:test";
 import { type PostgresCluster, startPostgres } from "../support/postgres.ts";
 import {
   type BackendMessage,
-  commandTag,
   dataRowValues,
   errorFields,
+  frontend,
   parameterStatus,
   RawClient,
 } from "../support/raw_client.ts";
+import { trackClientMessage, trackServerMessage } from "../../src/pool/session_frames.ts";
 import { SessionState } from "../../src/pool/session_state.ts";
 import { pinReasonOf } from "../../src/pool/session_commands.ts";
 
@@ -23,24 +24,24 @@ interface Tracked {
   state: SessionState;
 }
 
-/** Feeds the server's replies to `state`; returns them. */
+/** Feeds the server's replies to `state` as the relay would: whole messages, type byte and body. */
 function feed(state: SessionState, messages: readonly BackendMessage[]): void {
-  for (const m of messages) {
-    if (m.type === "S") state.parameterStatus(...parameterStatus(m.body));
-    else if (m.type === "C") state.commandComplete(commandTag(m.body));
-    else if (m.type === "I") state.emptyQuery();
-    else if (m.type === "s") state.portalSuspended();
-    else if (m.type === "E") state.error();
-    else if (m.type === "Z") state.ready(m.body[0]!);
+  for (const m of messages) trackServerMessage(state, m.type.charCodeAt(0), m.body);
+}
+
+/** Sends client frames to the server and feeds them to the tracker (type byte, body after the length). */
+function send({ client, state }: Tracked, ...frames: Uint8Array[]): void {
+  for (const frame of frames) {
+    trackClientMessage(state, frame[0]!, frame.subarray(5));
+    client.sendBytes(frame);
   }
 }
 
 /** A simple Query through the tracker; returns the error message if one came. */
-async function exec({ client, state }: Tracked, sql: string): Promise<string | undefined> {
-  state.query(sql);
-  client.query(sql);
-  const messages = await client.readUntilReady();
-  feed(state, messages);
+async function exec(tracked: Tracked, sql: string): Promise<string | undefined> {
+  send(tracked, frontend.query(sql));
+  const messages = await tracked.client.readUntilReady();
+  feed(tracked.state, messages);
   const error = messages.find((m) => m.type === "E");
   return error === undefined ? undefined : errorFields(error.body)["M"];
 }
@@ -51,16 +52,9 @@ async function execOk(tracked: Tracked, sql: string): Promise<void> {
 }
 
 /** Parse/Bind/Execute/Sync of one statement through the tracker. */
-async function execExtended({ client, state }: Tracked, sql: string): Promise<void> {
-  state.parse("", sql);
-  state.bind("", "");
-  state.execute("");
-  state.sync();
-  client.parse("", sql);
-  client.bind("", "", []);
-  client.execute("");
-  client.sync();
-  feed(state, await client.readUntilReady());
+async function execExtended(tracked: Tracked, sql: string): Promise<void> {
+  send(tracked, frontend.parse("", sql), frontend.bind("", "", []), frontend.execute(""), frontend.sync());
+  feed(tracked.state, await tracked.client.readUntilReady());
 }
 
 /** What SHOW says (current_setting, so that an unset custom setting is null rather than an error). */
