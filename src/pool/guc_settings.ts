@@ -69,9 +69,7 @@ export const LIST_QUOTE_SETTINGS = new Set([
  * each quoted as an identifier for a list-quote setting.
  */
 export function flattenSetting(name: string, elements: readonly string[]): string {
-  return LIST_QUOTE_SETTINGS.has(name)
-    ? elements.map(quoteListElement).join(", ")
-    : elements.join(", ");
+  return LIST_QUOTE_SETTINGS.has(name) ? elements.map(quoteListElement).join(", ") : elements.join(", ");
 }
 
 /** quote_identifier for list elements: an empty element is `""`. */

@@ -68,8 +68,26 @@ const NONE: readonly SessionOp[] = Object.freeze([]);
 
 /** First words of the statements {@link statementOps} reads beyond function calls. */
 const FIRST_WORDS = new Set([
-  "set", "reset", "begin", "start", "commit", "end", "abort", "rollback", "savepoint", "release", "prepare",
-  "deallocate", "discard", "listen", "unlisten", "declare", "close", "load", "create", "drop",
+  "set",
+  "reset",
+  "begin",
+  "start",
+  "commit",
+  "end",
+  "abort",
+  "rollback",
+  "savepoint",
+  "release",
+  "prepare",
+  "deallocate",
+  "discard",
+  "listen",
+  "unlisten",
+  "declare",
+  "close",
+  "load",
+  "create",
+  "drop",
 ]);
 /** Text that may hold a function call or SELECT INTO that matters, wherever it is. */
 const ANYWHERE = /advisory|set_config|into/i;
@@ -486,7 +504,7 @@ function functionOps(words: SqlStatement): readonly SessionOp[] {
       if (!rows && key !== null) push({ op: "unlock", key: `${mode}:${key}` });
     } else if (name === "set_config" && isWord(words[0], "select") && !rows) {
       const op = setConfig(words, i + 2);
-      if (op !== undefined) for (const o of op) push(o);
+      if (op !== undefined) { for (const o of op) push(o); }
     }
   }
   return ops ?? NONE;

@@ -99,7 +99,7 @@ export function decodeString(raw: string, standardConformingStrings = true): str
       ? raw.slice(tag.length, raw.length - tag.length)
       : raw.slice(tag.length);
   }
-  const prefix = (first | 0x20);
+  const prefix = first | 0x20;
   if (first === 0x27) return quoted(raw, 1, standardConformingStrings ? "standard" : "escape");
   if (prefix === 0x65) return quoted(raw, 2, "escape"); // E'
   if (prefix === 0x75) return unicodeEscapes(quoted(raw, 3, "standard")); // U&'

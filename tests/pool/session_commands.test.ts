@@ -24,14 +24,22 @@ describe("splitStatements()", () => {
   });
 
   it("keeps a BEGIN ATOMIC function body and parenthesized rule actions whole", () => {
-    const sql = "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT CASE WHEN true THEN 1 END; " +
+    const sql =
+      "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT CASE WHEN true THEN 1 END; " +
       "SELECT 2; END; CREATE RULE r AS ON INSERT TO t DO ALSO (NOTIFY a; NOTIFY b); SET x = 1";
     assert.equal(splitStatements(sql).length, 3);
   });
 
   it("decodes strings: doubled quotes, E escapes, U& escapes, continuations", () => {
-    const words = splitStatements("SELECT 'it''s', E'a\\'b\\n\\x41', U&'\\0041\\+000042', 'con'\n  'tinued'")[0]!;
-    assert.deepEqual(words.filter((w) => w.type === 1).map((w) => w.text), ["it's", "a'b\nA", "AB", "continued"]);
+    const words = splitStatements(
+      "SELECT 'it''s', E'a\\'b\\n\\x41', U&'\\0041\\+000042', 'con'\n  'tinued'",
+    )[0]!;
+    assert.deepEqual(words.filter((w) => w.type === 1).map((w) => w.text), [
+      "it's",
+      "a'b\nA",
+      "AB",
+      "continued",
+    ]);
   });
 
   it("with standard_conforming_strings off, backslashes escape in plain strings", () => {
@@ -48,10 +56,22 @@ describe("splitStatements()", () => {
 
 describe("sessionCommands(): settings", () => {
   it("SET name = value / TO value, SESSION, quoted values, numbers", () => {
-    assert.deepEqual(one("SET statement_timeout = '5s'"), [{ op: "set", name: "statement_timeout", value: "5s" }]);
+    assert.deepEqual(one("SET statement_timeout = '5s'"), [{
+      op: "set",
+      name: "statement_timeout",
+      value: "5s",
+    }]);
     assert.deepEqual(one("set SESSION work_mem TO 65536"), [{ op: "set", name: "work_mem", value: "65536" }]);
-    assert.deepEqual(one("SET extra_float_digits = -3"), [{ op: "set", name: "extra_float_digits", value: "-3" }]);
-    assert.deepEqual(one("SET my.app_user = 'O''Brien'"), [{ op: "set", name: "my.app_user", value: "O'Brien" }]);
+    assert.deepEqual(one("SET extra_float_digits = -3"), [{
+      op: "set",
+      name: "extra_float_digits",
+      value: "-3",
+    }]);
+    assert.deepEqual(one("SET my.app_user = 'O''Brien'"), [{
+      op: "set",
+      name: "my.app_user",
+      value: "O'Brien",
+    }]);
     assert.deepEqual(one('SET "My"."Var" = on'), [{ op: "set", name: "My.Var", value: "on" }]);
   });
 
@@ -73,14 +93,21 @@ describe("sessionCommands(): settings", () => {
     assert.deepEqual(one("RESET Work_Mem"), [{ op: "reset", name: "work_mem" }]);
     assert.deepEqual(one("RESET ALL"), [{ op: "reset_all" }]);
     assert.deepEqual(one("SET TIME ZONE LOCAL"), [{ op: "reset", name: "timezone" }]);
-    assert.deepEqual(one("SET TIME ZONE 'Europe/Paris'"), [{ op: "set", name: "timezone", value: "Europe/Paris" }]);
+    assert.deepEqual(one("SET TIME ZONE 'Europe/Paris'"), [{
+      op: "set",
+      name: "timezone",
+      value: "Europe/Paris",
+    }]);
   });
 
   it("SET SESSION CHARACTERISTICS sets the default_transaction_* settings", () => {
-    assert.deepEqual(one("SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"), [
-      { op: "set", name: "default_transaction_isolation", value: "repeatable read" },
-      { op: "set", name: "default_transaction_read_only", value: "on" },
-    ]);
+    assert.deepEqual(
+      one("SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"),
+      [
+        { op: "set", name: "default_transaction_isolation", value: "repeatable read" },
+        { op: "set", name: "default_transaction_read_only", value: "on" },
+      ],
+    );
   });
 
   it("SELECT set_config(name, value, false) with constants is a SET; is_local true is not", () => {
@@ -93,38 +120,51 @@ describe("sessionCommands(): settings", () => {
   });
 
   it("function SET clauses and ALTER ... SET are not session state", () => {
-    assert.deepEqual(one("CREATE FUNCTION f() RETURNS int SET search_path = a AS 'select 1' LANGUAGE sql"), []);
+    assert.deepEqual(
+      one("CREATE FUNCTION f() RETURNS int SET search_path = a AS 'select 1' LANGUAGE sql"),
+      [],
+    );
     assert.deepEqual(one("ALTER ROLE bob SET work_mem = '1MB'"), []);
   });
 
   it("keywords inside strings and comments do nothing", () => {
-    assert.deepEqual(ops("SELECT 'SET work_mem = 1; LISTEN x' -- LISTEN y\n/* PREPARE p AS SELECT 1 */"), [[]]);
+    assert.deepEqual(ops("SELECT 'SET work_mem = 1; LISTEN x' -- LISTEN y\n/* PREPARE p AS SELECT 1 */"), [
+      [],
+    ]);
     assert.equal(pinReasonOf("SELECT $$ LISTEN a $$, 'pg_advisory_lock(1)'"), null);
   });
 });
 
 describe("sessionCommands(): transaction control", () => {
   it("BEGIN, START TRANSACTION, COMMIT, END, ROLLBACK, ABORT, AND CHAIN", () => {
-    assert.deepEqual(ops("BEGIN; START TRANSACTION READ ONLY; COMMIT; END WORK; ROLLBACK; ABORT; COMMIT AND CHAIN; ROLLBACK AND NO CHAIN"), [
-      [{ op: "begin" }],
-      [{ op: "begin" }],
-      [{ op: "commit", chain: false }],
-      [{ op: "commit", chain: false }],
-      [{ op: "rollback", chain: false }],
-      [{ op: "rollback", chain: false }],
-      [{ op: "commit", chain: true }],
-      [{ op: "rollback", chain: false }],
-    ]);
+    assert.deepEqual(
+      ops(
+        "BEGIN; START TRANSACTION READ ONLY; COMMIT; END WORK; ROLLBACK; ABORT; COMMIT AND CHAIN; ROLLBACK AND NO CHAIN",
+      ),
+      [
+        [{ op: "begin" }],
+        [{ op: "begin" }],
+        [{ op: "commit", chain: false }],
+        [{ op: "commit", chain: false }],
+        [{ op: "rollback", chain: false }],
+        [{ op: "rollback", chain: false }],
+        [{ op: "commit", chain: true }],
+        [{ op: "rollback", chain: false }],
+      ],
+    );
   });
 
   it("savepoints; PREPARE TRANSACTION; COMMIT PREPARED is not this session's", () => {
-    assert.deepEqual(ops("SAVEPOINT A; RELEASE SAVEPOINT a; RELEASE b; ROLLBACK TO c; ROLLBACK WORK TO SAVEPOINT d"), [
-      [{ op: "savepoint", name: "a" }],
-      [{ op: "release", name: "a" }],
-      [{ op: "release", name: "b" }],
-      [{ op: "rollback_to", name: "c" }],
-      [{ op: "rollback_to", name: "d" }],
-    ]);
+    assert.deepEqual(
+      ops("SAVEPOINT A; RELEASE SAVEPOINT a; RELEASE b; ROLLBACK TO c; ROLLBACK WORK TO SAVEPOINT d"),
+      [
+        [{ op: "savepoint", name: "a" }],
+        [{ op: "release", name: "a" }],
+        [{ op: "release", name: "b" }],
+        [{ op: "rollback_to", name: "c" }],
+        [{ op: "rollback_to", name: "d" }],
+      ],
+    );
     assert.deepEqual(ops("PREPARE TRANSACTION 'x'; COMMIT PREPARED 'x'; ROLLBACK PREPARED 'y'"), [
       [{ op: "prepare_transaction" }],
       [],
@@ -195,25 +235,37 @@ describe("sessionCommands(): pins", () => {
   });
 
   it("unpinning statements", () => {
-    assert.deepEqual(ops("UNLISTEN *; UNLISTEN Jobs; CLOSE ALL; CLOSE c; DEALLOCATE ALL; DEALLOCATE PREPARE p; RESET ROLE; RESET SESSION AUTHORIZATION; SET SESSION AUTHORIZATION DEFAULT; DISCARD TEMP; DROP TABLE IF EXISTS a, pg_temp.b, public.c"), [
-      [{ op: "unlisten", channel: null }],
-      [{ op: "unlisten", channel: "jobs" }],
-      [{ op: "close", name: null }],
-      [{ op: "close", name: "c" }],
-      [{ op: "deallocate", name: null }],
-      [{ op: "deallocate", name: "p" }],
-      [{ op: "role", set: false }],
-      [{ op: "session_authorization", set: false }],
-      [{ op: "session_authorization", set: false }],
-      [{ op: "discard_temp" }],
-      [{ op: "drop", names: ["a", "b"] }],
-    ]);
+    assert.deepEqual(
+      ops(
+        "UNLISTEN *; UNLISTEN Jobs; CLOSE ALL; CLOSE c; DEALLOCATE ALL; DEALLOCATE PREPARE p; RESET ROLE; RESET SESSION AUTHORIZATION; SET SESSION AUTHORIZATION DEFAULT; DISCARD TEMP; DROP TABLE IF EXISTS a, pg_temp.b, public.c",
+      ),
+      [
+        [{ op: "unlisten", channel: null }],
+        [{ op: "unlisten", channel: "jobs" }],
+        [{ op: "close", name: null }],
+        [{ op: "close", name: "c" }],
+        [{ op: "deallocate", name: null }],
+        [{ op: "deallocate", name: "p" }],
+        [{ op: "role", set: false }],
+        [{ op: "session_authorization", set: false }],
+        [{ op: "session_authorization", set: false }],
+        [{ op: "discard_temp" }],
+        [{ op: "drop", names: ["a", "b"] }],
+      ],
+    );
   });
 
   it("DISCARD ALL clears everything DISCARD ALL clears", () => {
     const kinds = one("DISCARD ALL")!.map((op) => op.op).sort();
     assert.deepEqual(kinds, [
-      "close", "deallocate", "discard_temp", "reset_all", "role", "session_authorization", "unlisten", "unlock_all",
+      "close",
+      "deallocate",
+      "discard_temp",
+      "reset_all",
+      "role",
+      "session_authorization",
+      "unlisten",
+      "unlock_all",
     ]);
   });
 

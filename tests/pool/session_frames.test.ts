@@ -16,7 +16,8 @@ function body(...parts: Array<string | number>): Uint8Array {
   return new Uint8Array(bytes).subarray(3);
 }
 
-const client = (state: SessionState, frame: Uint8Array) => trackClientMessage(state, frame[0]!, frame.subarray(5));
+const client = (state: SessionState, frame: Uint8Array) =>
+  trackClientMessage(state, frame[0]!, frame.subarray(5));
 const server = (state: SessionState, type: string, payload: Uint8Array) =>
   trackServerMessage(state, type.charCodeAt(0), payload);
 
@@ -49,7 +50,7 @@ describe("trackClientMessage() / trackServerMessage()", () => {
     client(state, frontend.bind("", "s", [])); // the server would refuse it; nothing is run again
     client(state, frontend.execute(""));
     client(state, frontend.sync());
-    server(state, "E", body(0x53, "ERROR", 0x43, "26000", 0x4d, "prepared statement \"s\" does not exist"));
+    server(state, "E", body(0x53, "ERROR", 0x43, "26000", 0x4d, 'prepared statement "s" does not exist'));
     server(state, "Z", body(0x49));
     assert.deepEqual(state.pinReasons, ["sql_prepare"]);
   });

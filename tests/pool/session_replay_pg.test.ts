@@ -1,5 +1,5 @@
 /**
- * SessionState against a real PostgreSQL 15: fed the real server's replies, it tracks what the server
+ * SessionState against a real PostgreSQL 15 (and 18, which reports search_path in ParameterStatus): fed the real server's replies, it tracks what the server
  * really did, and the replay SQL it generates is accepted by another connection and leaves the same SHOW
  * values there.
  */
@@ -86,152 +86,186 @@ const COMPARED = [
   "my.note",
 ];
 
-describe("SessionState with PostgreSQL 15: replay reproduces the session", () => {
-  let pg: PostgresCluster;
-  const open: RawClient[] = [];
+for (const version of [15, 18]) {
+  describe(`SessionState with PostgreSQL ${version}: replay reproduces the session`, () => {
+    let pg: PostgresCluster;
+    const open: RawClient[] = [];
 
-  async function connect(params: Record<string, string> = {}): Promise<Tracked> {
-    const client = await RawClient.connect(pg.host, pg.port);
-    open.push(client);
-    client.startup({ user: pg.users.superuser.user, database: "postgres", ...params });
-    const login = await client.authenticate(pg.users.superuser.password);
-    const parameters = login.filter((m) => m.type === "S").map((m) => parameterStatus(m.body));
-    return { client, state: new SessionState({ parameters }) };
-  }
-
-  /** Replays `from` onto `to` and checks the SHOW values agree and nothing is left to replay. */
-  async function replayAndCompare(from: Tracked, to: Tracked): Promise<string> {
-    const replay = from.state.replayFor(to.state);
-    if (replay !== "") await execOk(to, replay);
-    for (const name of COMPARED) {
-      assert.equal(await show(to.client, name), await show(from.client, name), `SHOW ${name} after: ${replay}`);
+    async function connect(params: Record<string, string> = {}): Promise<Tracked> {
+      const client = await RawClient.connect(pg.host, pg.port);
+      open.push(client);
+      client.startup({ user: pg.users.superuser.user, database: "postgres", ...params });
+      const login = await client.authenticate(pg.users.superuser.password);
+      const parameters = login.filter((m) => m.type === "S").map((m) => parameterStatus(m.body));
+      return { client, state: new SessionState({ parameters }) };
     }
-    assert.equal(from.state.replayFor(to.state), "", "after the replay, nothing differs");
-    return replay;
-  }
 
-  before(async () => {
-    pg = await startPostgres();
-    await pg.sql(`CREATE SCHEMA "My Schema"; CREATE SCHEMA "it's"; CREATE SCHEMA "a""b"; CREATE SCHEMA "Select"`);
-  });
+    /** Replays `from` onto `to` and checks the SHOW values agree and nothing is left to replay. */
+    async function replayAndCompare(from: Tracked, to: Tracked): Promise<string> {
+      const replay = from.state.replayFor(to.state);
+      if (replay !== "") await execOk(to, replay);
+      for (const name of COMPARED) {
+        assert.equal(
+          await show(to.client, name),
+          await show(from.client, name),
+          `SHOW ${name} after: ${replay}`,
+        );
+      }
+      assert.equal(from.state.replayFor(to.state), "", "after the replay, nothing differs");
+      return replay;
+    }
 
-  after(async () => {
-    for (const client of open) await client.close();
-    await pg?.stop();
-  });
+    before(async () => {
+      pg = await startPostgres(version === 18 ? { version: 18 } : {});
+      assert.equal(pg.version, version);
+      await pg.sql(
+        `CREATE SCHEMA "My Schema"; CREATE SCHEMA "it's"; CREATE SCHEMA "a""b"; CREATE SCHEMA "Select"`,
+      );
+    });
 
-  it("odd time zones, quoted schemas, quotes and backslashes in values", async () => {
-    const a = await connect({ application_name: "client-a" });
-    const b = await connect({ application_name: "pool" });
-    await execOk(a, `SET search_path = "My Schema", "it's", "a""b", "Select", public, '$user'`);
-    await execOk(a, `SET TIME ZONE INTERVAL '+05:30' HOUR TO MINUTE`);
-    await execOk(a, `SET application_name = 'O''Brien \\ app'`);
-    await execOk(a, `SET my.note = E'it\\'s a \\\\ back\\\\slash'`);
-    await execOk(a, "SET statement_timeout = 4500; SET work_mem TO '3MB'; SET extra_float_digits = -2");
-    await execOk(a, "SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL REPEATABLE READ");
-    await execOk(a, "SET IntervalStyle = iso_8601; SET DateStyle = 'SQL, DMY'");
-    await execOk(b, "SET lock_timeout = '2s'");
-    const replay = await replayAndCompare(a, b);
-    assert.match(replay, /SET timezone = '<\+05:30>-05:30'/);
-    assert.match(replay, /RESET lock_timeout/);
-    assert.equal(await show(b.client, "search_path"), `"My Schema", "it's", "a""b", "Select", public, "$user"`);
-    assert.equal(await show(b.client, "my.note"), "it's a \\ back\\slash");
-  });
+    after(async () => {
+      for (const client of open) await client.close();
+      await pg?.stop();
+    });
 
-  for (const zone of ["America/Argentina/Buenos_Aires", "EST5EDT", "<+03>-03", "UTC+3", "-7.5"]) {
-    it(`TimeZone ${zone} replays to the same value`, async () => {
+    it("odd time zones, quoted schemas, quotes and backslashes in values", async () => {
+      const a = await connect({ application_name: "client-a" });
+      const b = await connect({ application_name: "pool" });
+      await execOk(a, `SET search_path = "My Schema", "it's", "a""b", "Select", public, '$user'`);
+      await execOk(a, `SET TIME ZONE INTERVAL '+05:30' HOUR TO MINUTE`);
+      await execOk(a, `SET application_name = 'O''Brien \\ app'`);
+      await execOk(a, `SET my.note = E'it\\'s a \\\\ back\\\\slash'`);
+      await execOk(a, "SET statement_timeout = 4500; SET work_mem TO '3MB'; SET extra_float_digits = -2");
+      await execOk(a, "SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL REPEATABLE READ");
+      await execOk(a, "SET IntervalStyle = iso_8601; SET DateStyle = 'SQL, DMY'");
+      await execOk(b, "SET lock_timeout = '2s'");
+      const replay = await replayAndCompare(a, b);
+      assert.match(replay, /SET timezone = '<\+05:30>-05:30'/);
+      assert.match(replay, /RESET lock_timeout/);
+      assert.equal(
+        await show(b.client, "search_path"),
+        `"My Schema", "it's", "a""b", "Select", public, "$user"`,
+      );
+      assert.equal(await show(b.client, "my.note"), "it's a \\ back\\slash");
+    });
+
+    for (const zone of ["America/Argentina/Buenos_Aires", "EST5EDT", "<+03>-03", "UTC+3", "-7.5"]) {
+      it(`TimeZone ${zone} replays to the same value`, async () => {
+        const a = await connect();
+        const b = await connect();
+        await execOk(a, /^-?[\d.]+$/.test(zone) ? `SET TIME ZONE ${zone}` : `SET TimeZone = '${zone}'`);
+        await replayAndCompare(a, b);
+      });
+    }
+
+    it("a server with standard_conforming_strings off accepts values with backslashes", async () => {
       const a = await connect();
       const b = await connect();
-      await execOk(a, /^-?[\d.]+$/.test(zone) ? `SET TIME ZONE ${zone}` : `SET TimeZone = '${zone}'`);
+      await execOk(a, `SET my.note = 'C:\\temp\\new'`);
+      await execOk(b, "SET standard_conforming_strings = off");
+      await replayAndCompare(a, b);
+      assert.equal(await show(b.client, "my.note"), "C:\\temp\\new");
+    });
+
+    it("tracks only what committed: rolled-back and failed SETs are not replayed", async () => {
+      const a = await connect();
+      const b = await connect();
+      await execOk(
+        a,
+        "BEGIN; SET work_mem = '5MB'; SAVEPOINT s; SET statement_timeout = 111; ROLLBACK TO s; COMMIT",
+      );
+      await exec(a, "SET lock_timeout = 222; SELECT 1/0");
+      await execOk(a, "BEGIN; SET extra_float_digits = 1");
+      await exec(a, "SELECT 1/0");
+      await exec(a, "COMMIT");
+      await execOk(a, "SET LOCAL search_path = nowhere");
+      await execExtended(a, "SET my.note = 'extended'");
+      assert.deepEqual(Object.fromEntries(a.state.settings), { work_mem: "5MB", "my.note": "extended" });
       await replayAndCompare(a, b);
     });
-  }
 
-  it("a server with standard_conforming_strings off accepts values with backslashes", async () => {
-    const a = await connect();
-    const b = await connect();
-    await execOk(a, `SET my.note = 'C:\\temp\\new'`);
-    await execOk(b, "SET standard_conforming_strings = off");
-    await replayAndCompare(a, b);
-    assert.equal(await show(b.client, "my.note"), "C:\\temp\\new");
+    it("RESET ALL, DISCARD ALL and set_config are followed", async () => {
+      const a = await connect();
+      const b = await connect();
+      await execOk(a, "SET work_mem = '7MB'; RESET ALL");
+      await execOk(a, "SELECT pg_catalog.set_config('search_path', '', false)");
+      await replayAndCompare(a, b);
+      await execOk(a, "SELECT set_config('search_path', '\"My Schema\",public', false)");
+      await replayAndCompare(a, b);
+      const failed = await exec(a, "SET statement_timeout = 9; DISCARD ALL");
+      assert.match(failed ?? "", /cannot run inside a transaction block/);
+      assert.equal(a.state.settings.get("statement_timeout"), undefined, "rolled back with the failed Query");
+      await execOk(a, "SET statement_timeout = 9");
+      await execOk(a, "DISCARD ALL");
+      assert.deepEqual(Object.fromEntries(a.state.settings), {});
+      await replayAndCompare(a, b);
+    });
+
+    it("pins follow what the server really holds", async () => {
+      const a = await connect();
+      const count = (sql: string) => scalar(a.client, sql);
+      await execOk(a, 'LISTEN jobs; LISTEN "Other"');
+      assert.equal(a.state.pinned, "listen");
+      await execOk(a, "UNLISTEN jobs");
+      assert.equal(await count("SELECT count(*) FROM pg_listening_channels()"), "1");
+      assert.equal(a.state.pinned, "listen");
+      await execOk(a, 'UNLISTEN "Other"');
+      assert.equal(await count("SELECT count(*) FROM pg_listening_channels()"), "0");
+      assert.equal(a.state.pinned, null);
+
+      await execOk(a, "SELECT pg_advisory_lock(5), pg_advisory_lock(5)");
+      await execOk(a, "SELECT pg_advisory_unlock(5)");
+      assert.equal(
+        await count("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"),
+        "1",
+      );
+      assert.equal(a.state.pinned, "advisory_lock");
+      await execOk(a, "SELECT pg_advisory_unlock(5)");
+      assert.equal(
+        await count("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"),
+        "0",
+      );
+      assert.equal(a.state.pinned, null);
+
+      await execOk(a, "BEGIN; CREATE TEMP TABLE t (a int); ROLLBACK");
+      assert.equal(a.state.pinned, null);
+      await execOk(
+        a,
+        "CREATE TEMP TABLE t (a int); DECLARE c CURSOR WITH HOLD FOR SELECT 1; PREPARE p AS SELECT 1",
+      );
+      assert.deepEqual(a.state.pinReasons, ["temp_table", "with_hold_cursor", "sql_prepare"]);
+      const failed = await exec(a, "LISTEN x; CREATE TEMP TABLE t (a int)");
+      assert.match(failed ?? "", /already exists/);
+      assert.deepEqual(
+        a.state.pinReasons,
+        ["temp_table", "with_hold_cursor", "sql_prepare"],
+        "the failed LISTEN did not pin",
+      );
+      await execOk(a, "DISCARD ALL");
+      assert.equal(a.state.pinned, null);
+
+      await execOk(a, "SET ROLE scram_user");
+      assert.equal(a.state.pinned, "set_role");
+      await execOk(a, "RESET ROLE");
+      assert.equal(a.state.pinned, null);
+      await execOk(a, "SET SESSION AUTHORIZATION scram_user");
+      assert.equal(a.state.pinned, "set_role");
+      await execOk(a, "RESET SESSION AUTHORIZATION");
+      assert.equal(a.state.pinned, null);
+    });
+
+    it("pinReasonOf() flags the statements whose state the server then shows", async () => {
+      const a = await connect();
+      const sql = "SELECT pg_try_advisory_lock(77)";
+      assert.equal(pinReasonOf(sql), "advisory_lock");
+      await execOk(a, sql);
+      assert.equal(
+        await scalar(
+          a.client,
+          "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()",
+        ),
+        "1",
+      );
+    });
   });
-
-  it("tracks only what committed: rolled-back and failed SETs are not replayed", async () => {
-    const a = await connect();
-    const b = await connect();
-    await execOk(a, "BEGIN; SET work_mem = '5MB'; SAVEPOINT s; SET statement_timeout = 111; ROLLBACK TO s; COMMIT");
-    await exec(a, "SET lock_timeout = 222; SELECT 1/0");
-    await execOk(a, "BEGIN; SET extra_float_digits = 1");
-    await exec(a, "SELECT 1/0");
-    await exec(a, "COMMIT");
-    await execOk(a, "SET LOCAL search_path = nowhere");
-    await execExtended(a, "SET my.note = 'extended'");
-    assert.deepEqual(Object.fromEntries(a.state.settings), { work_mem: "5MB", "my.note": "extended" });
-    await replayAndCompare(a, b);
-  });
-
-  it("RESET ALL, DISCARD ALL and set_config are followed", async () => {
-    const a = await connect();
-    const b = await connect();
-    await execOk(a, "SET work_mem = '7MB'; RESET ALL");
-    await execOk(a, "SELECT pg_catalog.set_config('search_path', '', false)");
-    await replayAndCompare(a, b);
-    await execOk(a, "SELECT set_config('search_path', '\"My Schema\",public', false)");
-    await replayAndCompare(a, b);
-    const failed = await exec(a, "SET statement_timeout = 9; DISCARD ALL");
-    assert.match(failed ?? "", /cannot run inside a transaction block/);
-    assert.equal(a.state.settings.get("statement_timeout"), undefined, "rolled back with the failed Query");
-    await execOk(a, "SET statement_timeout = 9");
-    await execOk(a, "DISCARD ALL");
-    assert.deepEqual(Object.fromEntries(a.state.settings), {});
-    await replayAndCompare(a, b);
-  });
-
-  it("pins follow what the server really holds", async () => {
-    const a = await connect();
-    const count = (sql: string) => scalar(a.client, sql);
-    await execOk(a, "LISTEN jobs; LISTEN \"Other\"");
-    assert.equal(a.state.pinned, "listen");
-    await execOk(a, "UNLISTEN jobs");
-    assert.equal(await count("SELECT count(*) FROM pg_listening_channels()"), "1");
-    assert.equal(a.state.pinned, "listen");
-    await execOk(a, "UNLISTEN \"Other\"");
-    assert.equal(await count("SELECT count(*) FROM pg_listening_channels()"), "0");
-    assert.equal(a.state.pinned, null);
-
-    await execOk(a, "SELECT pg_advisory_lock(5), pg_advisory_lock(5)");
-    await execOk(a, "SELECT pg_advisory_unlock(5)");
-    assert.equal(await count("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"), "1");
-    assert.equal(a.state.pinned, "advisory_lock");
-    await execOk(a, "SELECT pg_advisory_unlock(5)");
-    assert.equal(await count("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"), "0");
-    assert.equal(a.state.pinned, null);
-
-    await execOk(a, "BEGIN; CREATE TEMP TABLE t (a int); ROLLBACK");
-    assert.equal(a.state.pinned, null);
-    await execOk(a, "CREATE TEMP TABLE t (a int); DECLARE c CURSOR WITH HOLD FOR SELECT 1; PREPARE p AS SELECT 1");
-    assert.deepEqual(a.state.pinReasons, ["temp_table", "with_hold_cursor", "sql_prepare"]);
-    const failed = await exec(a, "LISTEN x; CREATE TEMP TABLE t (a int)");
-    assert.match(failed ?? "", /already exists/);
-    assert.deepEqual(a.state.pinReasons, ["temp_table", "with_hold_cursor", "sql_prepare"], "the failed LISTEN did not pin");
-    await execOk(a, "DISCARD ALL");
-    assert.equal(a.state.pinned, null);
-
-    await execOk(a, "SET ROLE scram_user");
-    assert.equal(a.state.pinned, "set_role");
-    await execOk(a, "RESET ROLE");
-    assert.equal(a.state.pinned, null);
-    await execOk(a, "SET SESSION AUTHORIZATION scram_user");
-    assert.equal(a.state.pinned, "set_role");
-    await execOk(a, "RESET SESSION AUTHORIZATION");
-    assert.equal(a.state.pinned, null);
-  });
-
-  it("pinReasonOf() flags the statements whose state the server then shows", async () => {
-    const a = await connect();
-    const sql = "SELECT pg_try_advisory_lock(77)";
-    assert.equal(pinReasonOf(sql), "advisory_lock");
-    await execOk(a, sql);
-    assert.equal(await scalar(a.client, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"), "1");
-  });
-});
+}

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { type SettingsView, SessionState } from "../../src/pool/session_state.ts";
+import { SessionState, type SettingsView } from "../../src/pool/session_state.ts";
 import type { PinReason } from "../../src/pool/pin_reasons.ts";
 
 const I = "I".charCodeAt(0);
@@ -84,8 +84,21 @@ describe("SessionState: settings and transactions", () => {
       state,
       "BEGIN; SET a.x = 1; SAVEPOINT one; SET a.y = 2; SAVEPOINT two; SET a.z = 3; RELEASE two; " +
         "ROLLBACK TO SAVEPOINT one; SET a.w = 4; SAVEPOINT three; SET a.v = 5; RELEASE three; COMMIT",
-      ["BEGIN", "SET", "SAVEPOINT", "SET", "SAVEPOINT", "SET", "RELEASE", "ROLLBACK", "SET", "SAVEPOINT", "SET",
-        "RELEASE", "COMMIT"],
+      [
+        "BEGIN",
+        "SET",
+        "SAVEPOINT",
+        "SET",
+        "SAVEPOINT",
+        "SET",
+        "RELEASE",
+        "ROLLBACK",
+        "SET",
+        "SAVEPOINT",
+        "SET",
+        "RELEASE",
+        "COMMIT",
+      ],
     );
     assert.deepEqual(settings(state), { "a.x": "1", "a.w": "4", "a.v": "5" });
   });
@@ -93,7 +106,13 @@ describe("SessionState: settings and transactions", () => {
   it("a savepoint name reused: ROLLBACK TO goes to the innermost", () => {
     const state = new SessionState();
     run(state, "BEGIN; SAVEPOINT s; SET a.x = 1; SAVEPOINT s; SET a.y = 2; ROLLBACK TO s; COMMIT", [
-      "BEGIN", "SAVEPOINT", "SET", "SAVEPOINT", "SET", "ROLLBACK", "COMMIT",
+      "BEGIN",
+      "SAVEPOINT",
+      "SET",
+      "SAVEPOINT",
+      "SET",
+      "ROLLBACK",
+      "COMMIT",
     ]);
     assert.deepEqual(settings(state), { "a.x": "1" });
   });
@@ -290,7 +309,10 @@ describe("SessionState: pins", () => {
     const { state } = tracked();
     run(state, "CREATE TEMP TABLE t1 (a int) ON COMMIT DROP", ["CREATE TABLE"]);
     assert.equal(state.pinned, null);
-    run(state, "CREATE TEMP TABLE t1 (a int); CREATE TEMP TABLE T2 (a int)", ["CREATE TABLE", "CREATE TABLE"]);
+    run(state, "CREATE TEMP TABLE t1 (a int); CREATE TEMP TABLE T2 (a int)", [
+      "CREATE TABLE",
+      "CREATE TABLE",
+    ]);
     assert.equal(state.pinned, "temp_table");
     run(state, "DROP TABLE t1", ["DROP TABLE"]);
     assert.equal(state.pinned, "temp_table");
@@ -309,9 +331,16 @@ describe("SessionState: pins", () => {
 
   it("WITH HOLD cursors: CLOSE of the last, CLOSE ALL", () => {
     const { state } = tracked();
-    run(state, "BEGIN; DECLARE a CURSOR WITH HOLD FOR SELECT 1; DECLARE b CURSOR WITH HOLD FOR SELECT 1; COMMIT", [
-      "BEGIN", "DECLARE CURSOR", "DECLARE CURSOR", "COMMIT",
-    ]);
+    run(
+      state,
+      "BEGIN; DECLARE a CURSOR WITH HOLD FOR SELECT 1; DECLARE b CURSOR WITH HOLD FOR SELECT 1; COMMIT",
+      [
+        "BEGIN",
+        "DECLARE CURSOR",
+        "DECLARE CURSOR",
+        "COMMIT",
+      ],
+    );
     assert.equal(state.pinned, "with_hold_cursor");
     run(state, "CLOSE a", ["CLOSE CURSOR"]);
     assert.equal(state.pinned, "with_hold_cursor");
@@ -376,7 +405,10 @@ describe("SessionState: pins", () => {
     assert.equal(state.pinned, "listen");
     run(state, "DISCARD ALL", ["DISCARD ALL"]);
     assert.equal(state.pinned, null);
-    assert.deepEqual(events, [["sql_prepare", true], ["listen", true], ["sql_prepare", false], ["listen", false]]);
+    assert.deepEqual(events, [["sql_prepare", true], ["listen", true], ["sql_prepare", false], [
+      "listen",
+      false,
+    ]]);
   });
 });
 
@@ -388,7 +420,9 @@ describe("SessionState.replayFor()", () => {
   it("sets the unreported settings the server lacks or has otherwise, resets the ones it has extra", () => {
     const client = new SessionState();
     run(client, `SET search_path = "My Schema", public; SET statement_timeout = '5s'; SET a.b = 'it''s'`, [
-      "SET", "SET", "SET",
+      "SET",
+      "SET",
+      "SET",
     ]);
     const server: SettingsView = {
       reported: new Map(),
@@ -408,7 +442,10 @@ describe("SessionState.replayFor()", () => {
       ], ["DateStyle", "ISO, MDY"]],
     });
     const server = new SessionState({
-      parameters: [["TimeZone", "UTC"], ["application_name", ""], ["server_version", "15.2"], ["is_superuser", "on"], [
+      parameters: [["TimeZone", "UTC"], ["application_name", ""], ["server_version", "15.2"], [
+        "is_superuser",
+        "on",
+      ], [
         "DateStyle",
         "ISO, MDY",
       ]],
