@@ -76,6 +76,11 @@ interface Layer {
 
 /** Requests in flight past this many are not tracked one by one (see {@link SessionState.overflowed}). */
 export const MAX_TRACKED_REQUESTS = 10_000;
+/** Named statements with session operations (SET, LISTEN...) tracked at once; past it, {@link SessionState.overflowed}. */
+export const MAX_TRACKED_STATEMENTS = 1_000;
+
+/** Reported settings that change with the session's role: a change not made by a tracked statement pins. */
+const IDENTITY_SETTINGS: readonly string[] = ["session_authorization", "is_superuser"];
 
 export class SessionState implements SettingsView {
   readonly #reported = new Map<string, string>();
@@ -92,7 +97,8 @@ export class SessionState implements SettingsView {
   /** Pin reasons held now → the order they started in. */
   readonly #held = new Map<PinReason, number>();
   #pinSequence = 0;
-  #authorization: string | undefined;
+  /** session_authorization and is_superuser as at login: a later difference means the role changed. */
+  readonly #identity = new Map<string, string>();
   #roleDrift = false;
   #overflowed = false;
   readonly #isReported = (name: string) => this.#reported.has(name);
@@ -100,7 +106,10 @@ export class SessionState implements SettingsView {
   constructor(options: SessionStateOptions = {}) {
     this.#onPinChange = options.onPinChange;
     for (const [name, value] of options.parameters ?? []) this.#reported.set(lowerAscii(name), value);
-    this.#authorization = this.#reported.get("session_authorization");
+    for (const name of IDENTITY_SETTINGS) {
+      const value = this.#reported.get(name);
+      if (value !== undefined) this.#identity.set(name, value);
+    }
     const baseline = new Map<string, string>();
     for (const [rawName, value] of options.startup ?? []) {
       const name = lowerAscii(rawName);
@@ -141,7 +150,11 @@ export class SessionState implements SettingsView {
     return this.#inBlock;
   }
 
-  /** True once more than {@link MAX_TRACKED_REQUESTS} requests were in flight at once. */
+  /**
+   * True once more than {@link MAX_TRACKED_REQUESTS} requests were in flight at once, or more than
+   * {@link MAX_TRACKED_STATEMENTS} prepared statements held session operations: from then on the state may
+   * be incomplete (treat the session as pinned, or close its server when it leaves).
+   */
   get overflowed(): boolean {
     return this.#overflowed;
   }
@@ -158,8 +171,13 @@ export class SessionState implements SettingsView {
   /** Parse (`P`) of `sql` as prepared statement `name` ("" for the unnamed one). */
   parse(name: string, sql: string): void {
     const ops = sessionCommands(sql, this.#lexing()).flat();
-    if (ops.length > 0) this.#statements.set(name, ops);
-    else this.#statements.delete(name);
+    if (ops.length > 0) {
+      if (this.#statements.size >= MAX_TRACKED_STATEMENTS && !this.#statements.has(name)) {
+        this.#overflowed = true;
+        return;
+      }
+      this.#statements.set(name, ops);
+    } else this.#statements.delete(name);
   }
 
   /** Bind (`B`) of prepared statement `statement` to portal `portal` ("" for the unnamed ones). */
@@ -199,9 +217,11 @@ export class SessionState implements SettingsView {
   parameterStatus(name: string, value: string): void {
     const key = lowerAscii(name);
     this.#reported.set(key, value);
-    if (key === "session_authorization") {
-      this.#authorization ??= value;
-      this.#roleDrift = value !== this.#authorization;
+    if (IDENTITY_SETTINGS.includes(key)) {
+      if (!this.#identity.has(key)) this.#identity.set(key, value);
+      this.#roleDrift = IDENTITY_SETTINGS.some((name) =>
+        this.#reported.get(name) !== this.#identity.get(name)
+      );
       this.#refreshPins();
     }
   }

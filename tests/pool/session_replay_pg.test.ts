@@ -252,6 +252,10 @@ for (const version of [15, 18]) {
       assert.equal(a.state.pinned, "set_role");
       await execOk(a, "RESET SESSION AUTHORIZATION");
       assert.equal(a.state.pinned, null);
+      await execOk(a, "DO $$ BEGIN SET ROLE scram_user; END $$");
+      assert.equal(a.state.pinned, "set_role", "is_superuser went off: the role changed where pgrelay cannot read");
+      await execOk(a, "RESET ROLE");
+      assert.equal(a.state.pinned, null);
     });
 
     it("pinReasonOf() flags the statements whose state the server then shows", async () => {

@@ -388,6 +388,17 @@ describe("SessionState: pins", () => {
     assert.equal(state.pinned, null);
   });
 
+  it("an is_superuser ParameterStatus that differs from login pins set_role (SET ROLE inside a DO block)", () => {
+    const state = new SessionState({
+      parameters: [["is_superuser", "on"], ["session_authorization", "postgres"]],
+    });
+    run(state, "DO $$ BEGIN SET ROLE app; END $$", ["DO"]);
+    state.parameterStatus("is_superuser", "off");
+    assert.equal(state.pinned, "set_role");
+    state.parameterStatus("is_superuser", "on");
+    assert.equal(state.pinned, null);
+  });
+
   it("LOAD pins for good; DISCARD ALL does not unload", () => {
     const { state } = tracked();
     run(state, "LOAD 'auto_explain'", ["LOAD"]);
