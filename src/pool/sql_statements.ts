@@ -33,8 +33,8 @@ const isSpace = (c: number) => c === 0x20 || (c >= 0x09 && c <= 0x0d);
 
 /**
  * The statements of `sql`, as the server splits a simple Query: at semicolons outside parentheses and
- * outside a `BEGIN ATOMIC ... END` function body (counted the way psql does: in a CREATE statement, BEGIN
- * and CASE open and END closes). Empty statements are dropped, as the server drops them.
+ * outside a `BEGIN ATOMIC ... END` function body (counted the way psql does: in CREATE [OR REPLACE]
+ * FUNCTION | PROCEDURE, outside parentheses, BEGIN and CASE open and END closes). Empty statements are dropped, as the server drops them.
  */
 export function splitStatements(sql: string, options: SplitOptions = {}): SqlStatement[] {
   const scs = options.standardConformingStrings ?? true;
@@ -57,7 +57,7 @@ export function splitStatements(sql: string, options: SplitOptions = {}): SqlSta
       else if ((c === CLOSE[0] || c === CLOSE[1]) && parens > 0) parens--;
     }
     const word = { type, text: wordText(sql, lexer.start, lexer.end, type, scs) };
-    if (type === SQL_TOKEN.IDENTIFIER && words.length > 0 && words[0]!.text === "create") {
+    if (type === SQL_TOKEN.IDENTIFIER && parens === 0 && isRoutineDefinition(words)) {
       if (word.text === "begin" || (word.text === "case" && atomic > 0)) atomic++;
       else if (word.text === "end" && atomic > 0) atomic--;
     }
@@ -65,6 +65,14 @@ export function splitStatements(sql: string, options: SplitOptions = {}): SqlSta
   }
   if (words.length > 0) statements.push(words);
   return statements;
+}
+
+/** The statement so far starts CREATE [OR REPLACE] FUNCTION | PROCEDURE. */
+function isRoutineDefinition(words: readonly SqlWord[]): boolean {
+  if (words[0]?.text !== "create" || words[0].type !== SQL_TOKEN.IDENTIFIER) return false;
+  const kind = words[1]?.text === "or" && words[2]?.text === "replace" ? words[3] : words[1];
+  return kind !== undefined && kind.type === SQL_TOKEN.IDENTIFIER &&
+    (kind.text === "function" || kind.text === "procedure");
 }
 
 function wordText(sql: string, start: number, end: number, type: SqlToken, scs: boolean): string {

@@ -30,6 +30,14 @@ describe("splitStatements()", () => {
     assert.equal(splitStatements(sql).length, 3);
   });
 
+  it("BEGIN in other CREATE statements does not hold the semicolon", () => {
+    assert.equal(splitStatements("CREATE TABLE begin (a int); SELECT 1").length, 2);
+    assert.equal(
+      splitStatements("CREATE OR REPLACE PROCEDURE p() BEGIN ATOMIC SELECT 1; END; SELECT 2").length,
+      2,
+    );
+  });
+
   it("decodes strings: doubled quotes, E escapes, U& escapes, continuations", () => {
     const words = splitStatements(
       "SELECT 'it''s', E'a\\'b\\n\\x41', U&'\\0041\\+000042', 'con'\n  'tinued'",

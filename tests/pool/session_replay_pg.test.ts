@@ -184,6 +184,18 @@ for (const version of [15, 18]) {
       await replayAndCompare(a, b);
     });
 
+    it("statements are matched to their CommandComplete through BEGIN ATOMIC bodies and rule actions", async () => {
+      const a = await connect();
+      await execOk(
+        a,
+        "CREATE TEMP TABLE rt (a int) ON COMMIT DROP; " +
+          "CREATE FUNCTION pg_temp.f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; SELECT CASE WHEN true THEN 2 END; END; " +
+          "CREATE RULE r AS ON INSERT TO rt DO ALSO (SELECT 1; SELECT 2); SET work_mem = '9MB'; LISTEN after_atomic",
+      );
+      assert.equal(a.state.settings.get("work_mem"), "9MB");
+      assert.deepEqual(a.state.pinReasons, ["listen", "temp_table"], "pg_temp.f is a temporary function");
+    });
+
     it("RESET ALL, DISCARD ALL and set_config are followed", async () => {
       const a = await connect();
       const b = await connect();
@@ -253,7 +265,11 @@ for (const version of [15, 18]) {
       await execOk(a, "RESET SESSION AUTHORIZATION");
       assert.equal(a.state.pinned, null);
       await execOk(a, "DO $$ BEGIN SET ROLE scram_user; END $$");
-      assert.equal(a.state.pinned, "set_role", "is_superuser went off: the role changed where pgrelay cannot read");
+      assert.equal(
+        a.state.pinned,
+        "set_role",
+        "is_superuser went off: the role changed where pgrelay cannot read",
+      );
       await execOk(a, "RESET ROLE");
       assert.equal(a.state.pinned, null);
     });
