@@ -4,7 +4,7 @@
  * is rendered, with HELP and TYPE, even when no pool exists, so dashboards can rely on it. The `pool` label
  * is `route:user@host/database` (see poolLabel in src/pool/pool_registry.ts).
  */
-import { PIN_REASONS, type PinReason } from "../pool/pin_reasons.ts";
+import { PIN_REASON_NAMES, type PinReason } from "../pool/pin_reasons.ts";
 import type { PoolMetricsSink, PoolSnapshot } from "../pool/pool_registry.ts";
 import { Counter, Gauge, type HistogramSeries, LabeledHistogram, LATENCY_BUCKETS } from "./prometheus.ts";
 
@@ -33,7 +33,7 @@ export class PoolMetrics implements PoolMetricsSink {
   );
 
   constructor() {
-    for (const reason of PIN_REASONS) this.#pinned.add(0, { reason });
+    for (const reason of PIN_REASON_NAMES) this.#pinned.add(0, { reason });
     for (const result of PREPARED_RESULTS) this.#prepared.add(0, { result });
   }
 

@@ -29,5 +29,5 @@ export {
   type PoolSnapshot,
 } from "./pool_registry.ts";
 export { HostSlots } from "./host_slots.ts";
-export { PIN_REASONS, type PinReason } from "./pin_reasons.ts";
+export { PIN_REASON_NAMES, PIN_REASONS, pinError, type PinReason } from "./pin_reasons.ts";
 export { type PoolTimers, SYSTEM_TIMERS } from "./pool_timers.ts";
