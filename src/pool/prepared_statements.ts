@@ -35,7 +35,7 @@
  * statement (PostgreSQL keeps the previous one).
  */
 import { bindStatementEnd, bindStatementStart, encodeBindHead } from "../protocol/bind_message.ts";
-import { FRONTEND, TRANSACTION_STATUS } from "../protocol/codes.ts";
+import { FRONTEND } from "../protocol/codes.ts";
 import { encodeClose } from "../protocol/close_message.ts";
 import { TARGET } from "../protocol/describe_message.ts";
 import { encodeErrorResponse } from "../protocol/error_response.ts";
@@ -58,6 +58,13 @@ export const ACTION = {
    * `replacedBodyBytes` on after it (a Bind renamed without copying its parameters).
    */
   REPLACE_HEAD: 2,
+  /**
+   * Nothing was done: hold this frame (and the client's frames after it: stop reading the client) and call
+   * frontend() with it again once the server's next replies have gone through RequestQueue.backend(). Only a
+   * Parse that reuses a name whose earlier Parse, sent before a Sync, is still unanswered: whether it is a
+   * duplicate (42P05) depends on that answer.
+   */
+  WAIT: 3,
 } as const;
 export type Action = typeof ACTION[keyof typeof ACTION];
 
@@ -76,7 +83,7 @@ export interface PreparedStatementsOptions {
 const CLOSE_UNNAMED = encodeClose(TARGET.STATEMENT, "");
 
 type Op =
-  | { kind: "parse"; name: string; statement: Statement; server: ServerStatements; sent: boolean }
+  | { kind: "parse"; name: string; statement: Statement; server: ServerStatements; sent: boolean; syncs: number }
   | { kind: "server_parse"; id: number; server: ServerStatements }
   | { kind: "unnamed_parse"; version: number; server: ServerStatements; own: boolean }
   | { kind: "evict"; id: number; server: ServerStatements }
@@ -96,6 +103,9 @@ export class PreparedStatements implements RequestListener {
   #server: ServerStatements | undefined;
   /** pgrelay answered an error itself: drop the client's messages until its Sync, as the server would. */
   #skipping = false;
+  /** Named Parses not answered yet: name → Syncs sent before it. */
+  readonly #pendingParses = new Map<string, number>();
+  #syncs = 0;
   readonly #ops = new Map<number, Op>();
   #nextTag = 1;
   /** After REPLACE_HEAD: where the rest of the client's frame body starts. */
@@ -143,6 +153,7 @@ export class PreparedStatements implements RequestListener {
    * RequestQueue.nextLocal(). Needs `queue.room >= 4`. Throws ProtocolError on a malformed frame.
    */
   frontend(type: number, body: Uint8Array, bodyLength = body.length): Action {
+    if (type === FRONTEND.SYNC) this.#syncs++;
     if (this.#skipping) {
       if (type === FRONTEND.SYNC) {
         this.#skipping = false;
@@ -178,6 +189,7 @@ export class PreparedStatements implements RequestListener {
     this.#ops.delete(tag);
     switch (op.kind) {
       case "parse":
+        if (this.#pendingParses.get(op.name) === op.syncs) this.#pendingParses.delete(op.name);
         if (outcome !== OUTCOME.OK) {
           if (op.sent) op.server.delete(op.statement.id);
           this.#unmap(op.name, op.statement);
@@ -241,9 +253,11 @@ export class PreparedStatements implements RequestListener {
       return ACTION.FORWARD;
     }
     const name = decodeName(body, 0, nameEnd);
-    const failed = this.#queue.transactionStatus === TRANSACTION_STATUS.FAILED;
     if (this.#named.has(name)) {
-      return failed ? this.#failedTransaction() : this.#fail(SQLSTATE.DUPLICATE_PREPARED_STATEMENT, `prepared statement "${name}" already exists`);
+      // Not known yet whether the earlier Parse made it; before its Sync, a failure would skip this one anyway.
+      const pending = this.#pendingParses.get(name);
+      if (pending !== undefined && pending < this.#syncs) return ACTION.WAIT;
+      return this.#fail(SQLSTATE.DUPLICATE_PREPARED_STATEMENT, `prepared statement "${name}" already exists`);
     }
     if (!whole) {
       return this.#fail(SQLSTATE.PROGRAM_LIMIT_EXCEEDED, `prepared statement "${name}" is too long for pgrelay (${bodyLength} bytes, more than ${body.length})`);
@@ -253,23 +267,20 @@ export class PreparedStatements implements RequestListener {
     }
     const statement = this.#registry.acquire(body.subarray(nameEnd + 1));
     this.#named.set(name, statement);
-    if (server.has(statement.id) && !failed) {
+    const syncs = this.#syncs;
+    this.#pendingParses.set(name, syncs);
+    if (server.has(statement.id)) {
+      // RequestQueue answers 25P02 instead if the transaction has failed by the time this is answered.
       this.#registry.hits++;
       server.use(statement.id);
-      this.#queue.enqueue(REQUEST.LOCAL_PARSE_COMPLETE, this.#tag({ kind: "parse", name, statement, server, sent: false }));
+      this.#queue.enqueue(REQUEST.LOCAL_PARSE_COMPLETE, this.#tag({ kind: "parse", name, statement, server, sent: false, syncs }));
       return ACTION.DROP;
     }
-    if (server.has(statement.id)) {
-      // In a failed transaction PostgreSQL answers 25P02 to any Parse: let the server say it, which needs the
-      // statement gone from it first (the Parse would otherwise fail with 42P05 under pgrelay's name).
-      this.#evict(server, statement.id);
-    } else {
-      this.#registry.misses++;
-      this.#makeRoom(server);
-    }
+    this.#registry.misses++;
+    this.#makeRoom(server);
     this.#send(statement.parse);
     server.use(statement.id);
-    this.#queue.enqueue(REQUEST.PARSE, this.#tag({ kind: "parse", name, statement, server, sent: true }));
+    this.#queue.enqueue(REQUEST.PARSE, this.#tag({ kind: "parse", name, statement, server, sent: true, syncs }));
     return ACTION.DROP;
   }
 
@@ -344,18 +355,19 @@ export class PreparedStatements implements RequestListener {
 
   #query(body: Uint8Array): Action {
     const server = this.#serverOrThrow();
-    // A simple Query drops the unnamed statement.
+    // A simple Query drops the unnamed statement: the client's, and the server's when it gets the Query.
     this.#unnamed = undefined;
     this.#unnamedVersion++;
-    server.unnamedOwner = null;
     const command = readDeallocate(body);
     if (command === undefined) {
+      server.unnamedOwner = null;
       this.#queue.frontend(FRONTEND.QUERY);
       return ACTION.FORWARD;
     }
     if (!command.all) {
       const statement = this.#named.get(command.name);
       if (statement === undefined) {
+        server.unnamedOwner = null;
         this.#queue.frontend(FRONTEND.QUERY); // an SQL-level PREPARE, or nothing: the server answers
         return ACTION.FORWARD;
       }
@@ -366,6 +378,7 @@ export class PreparedStatements implements RequestListener {
     const named = this.#named;
     this.#named = new Map();
     const ids = server.clear();
+    server.unnamedOwner = null;
     this.#queue.enqueue(REQUEST.QUERY, this.#tag({ kind: "forget_all", named, ids, server }));
     return ACTION.FORWARD;
   }
@@ -420,15 +433,14 @@ export class PreparedStatements implements RequestListener {
     this.#registry.release(statement);
   }
 
-  /** Answers an error in order and drops the client's messages up to its Sync, as the server would. */
+  /**
+   * Answers a Parse with an error in order (25P02 instead if the transaction has failed by then, as
+   * PostgreSQL checks that first) and drops the client's messages up to its Sync, as the server would.
+   */
   #fail(code: SqlState, message: string): Action {
-    this.#queue.enqueueLocalFrames(encodeErrorResponse({ severity: "ERROR", code, message }));
+    this.#queue.enqueueLocalError(encodeErrorResponse({ severity: "ERROR", code, message }));
     this.#skipping = true;
     return ACTION.DROP;
-  }
-
-  #failedTransaction(): Action {
-    return this.#fail(SQLSTATE.IN_FAILED_SQL_TRANSACTION, "current transaction is aborted, commands ignored until end of transaction block");
   }
 }
 

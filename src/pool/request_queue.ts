@@ -48,7 +48,11 @@ export const REQUEST = {
   OWN_PARSE: 9,
   /** A Close pgrelay sent itself (an eviction): its CloseComplete is swallowed. */
   OWN_CLOSE: 10,
-  /** pgrelay owes the client a ParseComplete (the server already had the statement). */
+  /**
+   * pgrelay owes the client a ParseComplete (the server already had the statement). If the transaction has
+   * failed by then, it owes what PostgreSQL answers a Parse there: ERROR 25P02, after which the server's
+   * replies up to the next Sync's ReadyForQuery are swallowed (PostgreSQL would have skipped those messages).
+   */
   LOCAL_PARSE_COMPLETE: 11,
   /** pgrelay owes the client a CloseComplete (Close of a named statement, answered locally). */
   LOCAL_CLOSE_COMPLETE: 12,
@@ -56,6 +60,11 @@ export const REQUEST = {
   LOCAL_FRAMES: 13,
   /** A simple Query `DEALLOCATE name` pgrelay answers: CommandComplete DEALLOCATE and ReadyForQuery. */
   LOCAL_DEALLOCATE: 14,
+  /**
+   * pgrelay owes the client the ErrorResponse given to enqueueLocalError, or ERROR 25P02 if the transaction
+   * has failed by then (PostgreSQL checks that first).
+   */
+  LOCAL_ERROR: 15,
 } as const;
 export type RequestKind = typeof REQUEST[keyof typeof REQUEST];
 
@@ -95,6 +104,11 @@ const COPY_BOTH = 3;
 const NO_KINDS = new Uint8Array(0);
 const NO_TAGS = new Int32Array(0);
 
+const FAILED_TRANSACTION_ERROR = encodeErrorResponse({
+  severity: "ERROR",
+  code: SQLSTATE.IN_FAILED_SQL_TRANSACTION,
+  message: "current transaction is aborted, commands ignored until end of transaction block",
+});
 const DEALLOCATE_COMPLETE = encodeFrame(BACKEND.COMMAND_COMPLETE, new TextEncoder().encode("DEALLOCATE\0"));
 const readyFor = (status: number) => encodeFrame(BACKEND.READY_FOR_QUERY, Uint8Array.of(status));
 const join = (...parts: Uint8Array[]) => {
@@ -110,18 +124,15 @@ const join = (...parts: Uint8Array[]) => {
 const DEALLOCATE_REPLY = {
   idle: join(DEALLOCATE_COMPLETE, readyFor(TRANSACTION_STATUS.IDLE)),
   inTransaction: join(DEALLOCATE_COMPLETE, readyFor(TRANSACTION_STATUS.IN_TRANSACTION)),
-  failed: join(
-    encodeErrorResponse({
-      severity: "ERROR",
-      code: SQLSTATE.IN_FAILED_SQL_TRANSACTION,
-      message: "current transaction is aborted, commands ignored until end of transaction block",
-    }),
-    readyFor(TRANSACTION_STATUS.FAILED),
-  ),
+  failed: join(FAILED_TRANSACTION_ERROR, readyFor(TRANSACTION_STATUS.FAILED)),
 } as const;
 
 function isExtended(kind: number): boolean {
-  return kind >= REQUEST.PARSE && kind <= REQUEST.LOCAL_FRAMES;
+  return kind >= REQUEST.PARSE && kind !== REQUEST.LOCAL_DEALLOCATE;
+}
+
+function isLocal(kind: number): boolean {
+  return kind >= REQUEST.LOCAL_PARSE_COMPLETE;
 }
 
 export interface RequestQueueOptions {
@@ -153,6 +164,8 @@ export class RequestQueue {
   #clientCopyIn = false;
   /** Syncs queued behind the Execute that started COPY FROM STDIN: the server consumes them while copying. */
   #copySyncs = 0;
+  /** pgrelay answered 25P02 for a Parse: swallow the server's replies up to the next Sync's ReadyForQuery. */
+  #swallowing = false;
 
   constructor(options: RequestQueueOptions = {}) {
     this.#capacity = options.capacity ?? MAX_QUEUED_REQUESTS;
@@ -167,7 +180,7 @@ export class RequestQueue {
   /** The server connection may go back to the pool: idle, nothing outstanding, no COPY, no skip to Sync. */
   get releasable(): boolean {
     return this.#size === 0 && this.#status === TRANSACTION_STATUS.IDLE && this.#serverCopy === COPY_NONE &&
-      !this.#clientCopyIn && !this.#skipping;
+      !this.#clientCopyIn && !this.#skipping && !this.#swallowing;
   }
 
   /** Entries awaiting their reply (or, for pgrelay's own answers, their turn). */
@@ -269,11 +282,25 @@ export class RequestQueue {
     return true;
   }
 
+  /** Like enqueue(LOCAL_ERROR): `error` (an ErrorResponse) is owed unless the transaction has failed by then. */
+  enqueueLocalError(error: Uint8Array, tag = 0): boolean {
+    if (!this.enqueue(REQUEST.LOCAL_ERROR, tag)) return false;
+    this.#localFrames.push(error);
+    return true;
+  }
+
   /**
    * Tracks a server frame; `body` is needed for ReadyForQuery (its status byte). Returns SWALLOW for the reply
    * to a request pgrelay sent itself. Call nextLocal() after it until it returns undefined.
    */
   backend(type: number, body?: Uint8Array): Verdict {
+    if (!this.#swallowing) return this.#track(type, body);
+    this.#track(type, body);
+    // #ready() stops swallowing at the ReadyForQuery of a Sync, which the client is owed.
+    return type === BACKEND.READY_FOR_QUERY && !this.#swallowing ? VERDICT.FORWARD : VERDICT.SWALLOW;
+  }
+
+  #track(type: number, body: Uint8Array | undefined): Verdict {
     switch (type) {
       case BACKEND.PARSE_COMPLETE:
         return this.#answer(REQUEST.PARSE, REQUEST.OWN_PARSE);
@@ -287,6 +314,9 @@ export class RequestQueue {
       case BACKEND.COMMAND_COMPLETE:
         this.#serverCopy = COPY_NONE;
         if (this.#headKind() === REQUEST.EXECUTE) {
+          // What succeeds in a failed transaction ends it (ROLLBACK, COMMIT, ROLLBACK TO SAVEPOINT): no
+          // longer failed, and not known to be idle until the ReadyForQuery.
+          if (this.#status === TRANSACTION_STATUS.FAILED) this.#status = TRANSACTION_STATUS.IN_TRANSACTION;
           this.#pop(OUTCOME.OK);
           this.#dropCopySyncs();
         }
@@ -323,9 +353,17 @@ export class RequestQueue {
    * The bytes are whole frames; shared constants must not be written to.
    */
   nextLocal(): Uint8Array | undefined {
+    // While swallowing, PostgreSQL would have skipped these too.
+    while (this.#swallowing && this.#size > 0 && isLocal(this.#kinds[this.#head]!)) this.#pop(OUTCOME.SKIPPED);
     if (this.#size === 0) return undefined;
+    const failed = this.#status === TRANSACTION_STATUS.FAILED;
     switch (this.#kinds[this.#head]) {
       case REQUEST.LOCAL_PARSE_COMPLETE:
+        if (failed) {
+          this.#pop(OUTCOME.FAILED);
+          this.#swallowing = true;
+          return FAILED_TRANSACTION_ERROR;
+        }
         this.#pop(OUTCOME.OK);
         return PARSE_COMPLETE_FRAME;
       case REQUEST.LOCAL_CLOSE_COMPLETE:
@@ -335,6 +373,11 @@ export class RequestQueue {
         const frames = this.#localFrames[this.#localHead]!;
         this.#pop(OUTCOME.OK);
         return frames;
+      }
+      case REQUEST.LOCAL_ERROR: {
+        const error = this.#localFrames[this.#localHead]!;
+        this.#pop(OUTCOME.OK);
+        return failed ? FAILED_TRANSACTION_ERROR : error;
       }
       case REQUEST.LOCAL_DEALLOCATE:
         // In a failed transaction PostgreSQL refuses DEALLOCATE (25P02): the statement stays.
@@ -358,6 +401,7 @@ export class RequestQueue {
     this.#serverCopy = COPY_NONE;
     this.#clientCopyIn = false;
     this.#copySyncs = 0;
+    this.#swallowing = false;
   }
 
   #headKind(): number {
@@ -395,7 +439,10 @@ export class RequestQueue {
     this.#serverCopy = COPY_NONE;
     // Defensive: extended requests still ahead of the Sync were never answered.
     while (this.#size > 0 && isExtended(this.#kinds[this.#head]!)) this.#pop(OUTCOME.SKIPPED);
-    if (this.#size > 0) this.#pop(failed ? OUTCOME.FAILED : OUTCOME.OK);
+    if (this.#size > 0) {
+      if (this.#kinds[this.#head] === REQUEST.SYNC) this.#swallowing = false;
+      this.#pop(failed ? OUTCOME.FAILED : OUTCOME.OK);
+    }
     this.#headFailed = false;
   }
 
@@ -420,7 +467,7 @@ export class RequestQueue {
     this.#head = (this.#head + 1) & (this.#kinds.length - 1);
     this.#size--;
     this.#headFailed = false;
-    if (kind === REQUEST.LOCAL_FRAMES) {
+    if (kind === REQUEST.LOCAL_FRAMES || kind === REQUEST.LOCAL_ERROR) {
       this.#localFrames[this.#localHead++] = EMPTY;
       if (this.#localHead === this.#localFrames.length) {
         this.#localFrames.length = 0;

@@ -46,11 +46,29 @@ export class PreparedRelay {
     this.statements.detach();
   }
 
-  /** Client frames in; returns the bytes the server gets. Replies owed at once go to takeClient(). */
+  /** Client frames held after ACTION.WAIT. */
+  #held: Uint8Array[] = [];
+
+  /** True while client frames are held (ACTION.WAIT) until more server replies come. */
+  get waiting(): boolean {
+    return this.#held.length > 0;
+  }
+
+  /**
+   * Client frames in; returns the bytes the server gets. Replies owed at once go to takeClient(). After
+   * ACTION.WAIT the rest is held: feed server replies, then call client() again (with no frames) to resume.
+   */
   client(...input: Uint8Array[]): Uint8Array {
-    for (const frame of input.flatMap((bytes) => frames(bytes))) {
+    const queue = [...this.#held, ...input.flatMap((bytes) => frames(bytes))];
+    this.#held = [];
+    for (let i = 0; i < queue.length; i++) {
+      const frame = queue[i]!;
       const body = frame.subarray(5);
       const action = this.statements.frontend(frame[0]!, body);
+      if (action === ACTION.WAIT) {
+        this.#held = queue.slice(i);
+        break;
+      }
       if (action === ACTION.FORWARD) this.#toServer.push(frame.slice());
       else if (action === ACTION.REPLACE_HEAD) this.#toServer.push(body.slice(this.statements.replacedBodyBytes));
       this.#drainLocal();

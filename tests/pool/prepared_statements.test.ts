@@ -130,17 +130,28 @@ describe("PreparedStatements", () => {
     assert.equal(errorFields(parseBackendFrames(relay.takeClient())[0]!.body)["C"], "25P02");
   });
 
-  it("a Parse the server already has, in a failed transaction, goes to the server (Close first) so it answers 25P02", () => {
-    const { relay, a, registry } = setup();
+  it("a Parse the server already has, answered once the transaction has failed, gets 25P02 and what follows to Sync is swallowed", () => {
+    const { relay, a } = setup();
     relay.attach(a);
     relay.client(fe.parse("s1", SQL), fe.sync());
-    relay.server(join(be.parseComplete, be.ready("E")));
-    assert.deepEqual(relay.client(fe.parse("s2", SQL), fe.sync()), join(fe.close("S", "pgrelay_1"), fe.parse("pgrelay_1", SQL), fe.sync()));
-    const reply = relay.server(join(be.closeComplete, be.error("25P02", "current transaction is aborted"), be.ready("E")));
-    assert.equal(types(reply), "EZ");
-    assert.equal(relay.statements.statementId("s2"), undefined, "the failed Parse maps nothing");
-    assert.deepEqual(a.ids(), [], "nor does the server hold it");
-    assert.equal(registry.evictions, 0, "not an eviction");
+    relay.server(join(be.parseComplete, be.ready()));
+    // Pipelined: the failure is not known when the Parse is read.
+    const sent = relay.client(fe.query("SELECT 1/0"), fe.parse("s2", SQL), fe.bind("", "s2", ["1"]), fe.execute(""), fe.sync(), fe.query("ROLLBACK"));
+    assert.deepEqual(sent, join(fe.query("SELECT 1/0"), fe.bind("", "pgrelay_1", ["1"]), fe.execute(""), fe.sync(), fe.query("ROLLBACK")));
+    const reply = relay.server(join(
+      be.error("22012", "division by zero"),
+      be.ready("E"),
+      be.error("25P02", "current transaction is aborted"), // the server's answer to the Bind: swallowed
+      be.ready("E"),
+      be.complete("ROLLBACK"),
+      be.ready("I"),
+    ));
+    const frames = parseBackendFrames(reply);
+    assert.equal(frames.map((m) => m.type).join(""), "EZEZCZ");
+    assert.deepEqual(frames.filter((m) => m.type === "E").map((m) => errorFields(m.body)["C"]), ["22012", "25P02"]);
+    assert.equal(relay.statements.statementId("s2"), undefined, "the refused Parse maps nothing");
+    assert.deepEqual(a.ids(), [1], "the server keeps the shared statement");
+    assert.equal(relay.queue.releasable, true);
   });
 
   it("a Parse the server fails maps nothing: the name can be parsed again", () => {
