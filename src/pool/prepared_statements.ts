@@ -176,7 +176,7 @@ export class PreparedStatements implements RequestListener {
       case FRONTEND.CLOSE:
         return this.#close(body);
       case FRONTEND.QUERY:
-        return this.#query(body);
+        return this.#query(body, bodyLength > body.length);
       default:
         this.#queue.frontend(type);
         return ACTION.FORWARD;
@@ -353,12 +353,12 @@ export class PreparedStatements implements RequestListener {
     return ACTION.DROP;
   }
 
-  #query(body: Uint8Array): Action {
+  #query(body: Uint8Array, truncated: boolean): Action {
     const server = this.#serverOrThrow();
     // A simple Query drops the unnamed statement: the client's, and the server's when it gets the Query.
     this.#unnamed = undefined;
     this.#unnamedVersion++;
-    const command = readDeallocate(body);
+    const command = truncated ? undefined : readDeallocate(body);
     if (command === undefined) {
       server.unnamedOwner = null;
       this.#queue.frontend(FRONTEND.QUERY);

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { ACTION, PreparedStatements } from "../../src/pool/prepared_statements.ts";
+import { RequestQueue } from "../../src/pool/request_queue.ts";
 import { ServerStatements } from "../../src/pool/server_statements.ts";
 import { StatementRegistry } from "../../src/pool/statement_registry.ts";
 import { encodeFrame } from "../../src/protocol/encode_frame.ts";
@@ -355,6 +357,62 @@ describe("PreparedStatements", () => {
     relay.attach(a);
     assert.throws(() => relay.statements.frontend(c("P"), Uint8Array.of(0x61)), ProtocolError);
     assert.throws(() => relay.statements.frontend(c("D"), Uint8Array.of(0x51, 0)), ProtocolError);
+  });
+
+  it("frames without a statement name are forwarded as they are, with nothing sent in their stead", () => {
+    const registry = new StatementRegistry();
+    const queue = new RequestQueue();
+    let sends = 0;
+    const ps = new PreparedStatements({ registry, queue, send: () => sends++ });
+    ps.attach(new ServerStatements());
+    const frames = [fe.parse("", "SELECT 1"), fe.bind("", "", []), fe.describe("P", ""), fe.execute(""), fe.close("P", "c"), fe.flush(), fe.sync(), fe.query("SELECT 1")];
+    for (const frame of frames) assert.equal(ps.frontend(frame[0]!, frame.subarray(5)), ACTION.FORWARD, String.fromCharCode(frame[0]!));
+    assert.equal(sends, 0);
+    assert.equal(queue.outstanding, 7, "each request is tracked (Flush expects nothing)");
+  });
+
+  it("WAITs on a re-Parse of a name whose Parse before a Sync is unanswered, then decides by its answer", () => {
+    const { relay, a } = setup();
+    relay.attach(a);
+    // The first Parse fails; PostgreSQL would then accept the second one.
+    assert.deepEqual(relay.client(fe.parse("s5", "SELEC 5"), fe.sync(), fe.parse("s5", "SELECT 5"), fe.sync()), join(fe.parse("pgrelay_1", "SELEC 5"), fe.sync()));
+    assert.equal(relay.waiting, true);
+    relay.server(join(be.error("42601", "syntax error"), be.ready()));
+    assert.deepEqual(relay.client(), join(fe.parse("pgrelay_2", "SELECT 5"), fe.sync()));
+    assert.equal(types(relay.server(join(be.parseComplete, be.ready()))), "1Z");
+    // The first succeeds: the second is a duplicate.
+    relay.client(fe.parse("s6", "SELECT 6"), fe.sync(), fe.parse("s6", "SELECT 66"), fe.sync());
+    assert.equal(relay.waiting, true);
+    relay.server(join(be.parseComplete, be.ready()));
+    assert.deepEqual(relay.client(), fe.sync());
+    assert.equal(types(relay.takeClient()), "E");
+    // Without a Sync between, no wait: a failed first Parse makes the server skip the second anyway.
+    relay.server(be.ready());
+    relay.client(fe.parse("s7", "SELEC 7"), fe.parse("s7", "SELECT 7"), fe.sync());
+    assert.equal(relay.waiting, false);
+    assert.equal(types(relay.server(join(be.error("42601", "syntax error"), be.ready()))), "EZ", "the local 42P05 is skipped");
+  });
+
+  it("a DEALLOCATE pgrelay answers leaves the server's unnamed statement known", () => {
+    const { relay, a } = setup();
+    relay.attach(a);
+    relay.client(fe.parse("s1", SQL), fe.parse("", "SELECT 1"), fe.sync());
+    relay.server(join(be.parseComplete, be.parseComplete, be.ready()));
+    relay.client(fe.query("DEALLOCATE s1"));
+    relay.takeClient();
+    assert.equal(a.unnamedOwner === null, false, "the server never got the Query");
+    // The client's unnamed statement is gone (PostgreSQL drops it at any simple Query): Close it on the server.
+    assert.deepEqual(relay.client(fe.bind("", "", []), fe.sync()), join(fe.close("S", ""), fe.bind("", "", []), fe.sync()));
+  });
+
+  it("a Query longer than what was captured is never taken for DEALLOCATE", () => {
+    const { relay, a } = setup();
+    relay.attach(a);
+    relay.client(fe.parse("s1", SQL), fe.sync());
+    relay.server(join(be.parseComplete, be.ready()));
+    const frame = fe.query(`DEALLOCATE s1${" ".repeat(100)}; SELECT 1`);
+    assert.equal(relay.statements.frontend(c("Q"), frame.subarray(5, 5 + 20), frame.length - 5), 0 /* FORWARD */);
+    assert.equal(relay.statements.statementId("s1"), 1);
   });
 
   it("dispose() releases the client's statements from the registry", () => {
