@@ -445,7 +445,18 @@ export class PreparedStatements implements RequestListener {
 }
 
 const nameDecoder = new TextDecoder();
-const decodeName = (body: Uint8Array, start: number, end: number) => nameDecoder.decode(body.subarray(start, end));
+
+/** Statement names are short and mostly ASCII: skip TextDecoder for those. */
+function decodeName(body: Uint8Array, start: number, end: number): string {
+  if (end - start > 64) return nameDecoder.decode(body.subarray(start, end));
+  let name = "";
+  for (let i = start; i < end; i++) {
+    const b = body[i]!;
+    if (b >= 0x80) return nameDecoder.decode(body.subarray(start, end));
+    name += String.fromCharCode(b);
+  }
+  return name;
+}
 
 /** The NUL ending the name of a Describe or Close body, after checking its target byte. */
 function targetNameEnd(body: Uint8Array, message: string): number {

@@ -14,6 +14,8 @@ export class ServerStatements {
   /** id → checkout in which it was last used; Map order is least recently used first. */
   readonly #ids = new Map<number, number>();
   #checkout = 0;
+  /** The id used last (the end of the Map's order), or -1. */
+  #last = -1;
   /**
    * Who set the server's unnamed statement: a client's token (with unnamedVersion), null when it holds none,
    * undefined when unknown.
@@ -41,12 +43,15 @@ export class ServerStatements {
 
   /** Marks `id` (prepared, or about to be) as the most recently used. */
   use(id: number): void {
+    if (id === this.#last && this.#ids.get(id) === this.#checkout) return; // already the most recent
     this.#ids.delete(id);
     this.#ids.set(id, this.#checkout);
+    this.#last = id;
   }
 
   delete(id: number): void {
     this.#ids.delete(id);
+    if (id === this.#last) this.#last = -1;
   }
 
   /** The least recently used id not used in this checkout, or -1. */
@@ -59,6 +64,7 @@ export class ServerStatements {
   clear(): number[] {
     const ids = [...this.#ids.keys()];
     this.#ids.clear();
+    this.#last = -1;
     return ids;
   }
 

@@ -34,7 +34,7 @@ export function encodeBindHead(body: Uint8Array, bodyLength: number, statementSt
   const newBodyLength = bodyLength - (statementEnd + 1 - statementStart) + statement.length;
   const head = new Uint8Array(5 + statementStart + statement.length);
   writeHeader(head, FRONTEND.BIND, newBodyLength);
-  head.set(body.subarray(0, statementStart), 5);
+  for (let i = 0; i < statementStart; i++) head[5 + i] = body[i]!; // the portal name: short, no view needed
   head.set(statement, 5 + statementStart);
   return head;
 }
