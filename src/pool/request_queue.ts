@@ -220,28 +220,20 @@ export class RequestQueue {
   frontend(type: number): boolean {
     switch (type) {
       case FRONTEND.QUERY:
-        this.#clientCopyIn = false;
         return this.enqueue(REQUEST.QUERY);
       case FRONTEND.FUNCTION_CALL:
-        this.#clientCopyIn = false;
         return this.enqueue(REQUEST.FUNCTION_CALL);
       case FRONTEND.SYNC:
-        if (this.#clientCopyIn) return false;
         return this.enqueue(REQUEST.SYNC);
       case FRONTEND.PARSE:
-        this.#clientCopyIn = false;
         return this.enqueue(REQUEST.PARSE);
       case FRONTEND.BIND:
-        this.#clientCopyIn = false;
         return this.enqueue(REQUEST.BIND);
       case FRONTEND.DESCRIBE:
-        this.#clientCopyIn = false;
         return this.enqueue(REQUEST.DESCRIBE);
       case FRONTEND.EXECUTE:
-        this.#clientCopyIn = false;
         return this.enqueue(REQUEST.EXECUTE);
       case FRONTEND.CLOSE:
-        this.#clientCopyIn = false;
         return this.enqueue(REQUEST.CLOSE);
       case FRONTEND.COPY_DONE:
       case FRONTEND.COPY_FAIL:
@@ -261,7 +253,10 @@ export class RequestQueue {
     if (kind === REQUEST.SYNC) {
       if (this.#clientCopyIn) return false;
       this.#skipping = false;
-    } else if (this.#skipping) return false;
+    } else {
+      this.#clientCopyIn = false; // a client that sends a request has left its copy
+      if (this.#skipping) return false;
+    }
     if (this.#size === this.#capacity) {
       throw new ProtocolError(`too many requests awaiting replies (more than ${this.#capacity}): read the replies before sending more`, {
         sqlstate: SQLSTATE.PROGRAM_LIMIT_EXCEEDED,
