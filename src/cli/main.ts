@@ -260,6 +260,7 @@ async function serve(initial: Config, args: CliArgs, logger: JsonLogger, worker:
       sessionIdPrefix: worker === undefined ? undefined : workerSessionIdPrefix(worker),
       workerId: worker ?? 0,
       cancelPeers: worker === undefined ? undefined : cancelPeersOf(process.env[CANCEL_PEERS_ENV]),
+      poolMetrics: metrics.pools,
     });
   } catch (error) {
     complain(`pgrelay: cannot listen on ${formatAddress(config.listen)}: ${(error as Error).message}`);
@@ -271,6 +272,7 @@ async function serve(initial: Config, args: CliArgs, logger: JsonLogger, worker:
         proxy,
         metrics,
         admission: gate,
+        pools: proxy.pools,
         certificates: () => certificates,
         onTerminated: (context, error) =>
           audit.record("terminated", context, { user: context.user, database: context.database, reason: "admin_terminated", sqlstate: error.code, message: error.message }),
@@ -279,7 +281,7 @@ async function serve(initial: Config, args: CliArgs, logger: JsonLogger, worker:
       // A worker's admin endpoint is internal: the supervisor asks it and serves the combined answer.
       logger.log("info", isWorker ? "worker_admin_listening" : "admin_listening", {
         admin: formatAddress(admin.address),
-        paths: ["/", "/metrics", "/healthz", "/readyz", "/sessions", "/clusters"],
+        paths: ["/", "/metrics", "/healthz", "/readyz", "/sessions", "/clusters", "/pools"],
         token: adminToken !== undefined,
       });
     } catch (error) {

@@ -23,6 +23,9 @@ import { hostDown } from "./routing_errors.ts";
 import { healthProbe } from "../backend/health_login.ts";
 import type { UpstreamAuthMethod } from "../backend/upstream_auth.ts";
 import type { HostChange, HostState } from "../routing/host_state.ts";
+import { SessionPools } from "../pool/session_pools.ts";
+import type { PoolMetricsSink, PoolRegistry } from "../pool/pool_registry.ts";
+import type { ServerConnection } from "../backend/server_connection.ts";
 
 export interface ProxyOptions extends RelaySettings {
   listen: SocketAddress;
@@ -48,6 +51,8 @@ export interface ProxyOptions extends RelaySettings {
    * a CancelRequest with another worker's key is handed to that worker's.
    */
   cancelPeers?: ReadonlyMap<number, SocketAddress> | undefined;
+  /** Where the pools count waits, logins and pins (the metrics' PoolMetrics). */
+  poolMetrics?: PoolMetricsSink | undefined;
 }
 
 /** Live cancel keys per process at most: one per live session, far above any connection limit. */
@@ -81,6 +86,8 @@ export class Proxy {
   #cancelListener: Listener | undefined;
   /** Connections of the worker cancel listener (each carries one CancelRequest from another worker). */
   readonly #peerCancels = new Set<Frontend>();
+  /** The pools of pooled routes (empty while no route pools). */
+  readonly #pools: SessionPools;
 
   private constructor(adapter: RuntimeAdapter, options: ProxyOptions) {
     this.#adapter = adapter;
@@ -95,7 +102,21 @@ export class Proxy {
       keyOf: (server) => server.key,
     });
     this.#cancelPeers = options.cancelPeers;
+    this.#pools = new SessionPools({
+      router: () => this.#settings.router!,
+      connect: adapter.connect,
+      connectTimeoutMs: () => this.#settings.connectTimeoutMs,
+      loginTimeoutMs: () => this.#settings.startupTimeoutMs,
+      maxMessageBytes: () => this.#settings.maxMessageBytes,
+      upstreamTls: () => this.#settings.upstreamEncryption,
+      requireAuth: () => this.#settings.authentication?.mode === "scram" ? this.#settings.authentication.upstreamRequireAuth : undefined,
+      maxServerConnections: options.maxServerConnections,
+      metrics: options.metrics ?? NO_METRICS,
+      poolMetrics: options.poolMetrics,
+      logger: options.logger,
+    });
     this.#host = {
+      pools: this.#pools,
       connect: adapter.connect,
       logger: options.logger,
       metrics: options.metrics ?? NO_METRICS,
@@ -219,8 +240,15 @@ export class Proxy {
       await this.close();
     }
     this.#settings.router!.stop();
+    // Idle pooled server connections end with the last session (each is told Terminate by its close).
+    this.#pools.registry.closeAll();
     // Open until the sessions are gone: other workers may still hand on cancels for them meanwhile.
     await this.#closeCancelListener();
+  }
+
+  /** The pools of pooled routes, for `GET /pools` and the pool gauges. */
+  get pools(): PoolRegistry<ServerConnection> {
+    return this.#pools.registry;
   }
 
   /** Applies new relay settings to sessions that start from now on. */
@@ -276,6 +304,8 @@ export class Proxy {
     });
     this.#host.metrics.upstreamChanged?.(cluster, host);
     if (!change.wasUp || change.up || host.downReason !== "check") return;
+    // Its idle pooled connections go; clients between transactions get a server elsewhere at their next one.
+    this.#pools.registry.drainHost(host.address);
     for (const session of this.#sessions) {
       if (session.server?.placement.host !== host || session.context.phase === "closed") continue;
       session.terminate(hostDown(session.context.id), "host_down");
@@ -303,6 +333,7 @@ export class Proxy {
   /** Stops accepting and ends every session with FATAL 57P01; resolves once they are closed (at most 2 s). */
   async close(): Promise<void> {
     this.#draining = true;
+    this.#pools.registry.closeAll();
     this.#settings.router!.stop();
     await this.#listener?.close();
     const error = new ClientError({

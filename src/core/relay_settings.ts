@@ -21,6 +21,8 @@ export interface RelaySettings {
   upstreamEncryption?: UpstreamTlsSettings;
   /** Default relay: every auth message passes untouched. */
   authentication?: { mode: "relay" } | ScramAuthSettings;
+  /** `max_server_connections`: pooled server connections to one host over every pool; absent: no cap. */
+  maxServerConnections?: number | undefined;
   /** Bandwidth cap toward the client, bytes per second, per session; 0 or absent: none. */
   bandwidthPerSession?: number;
 }

@@ -776,7 +776,9 @@ export class Frontend {
       if (!(error instanceof ClientError)) throw error;
       if (abandoned()) return undefined;
       if (error.severity === "ERROR" && this.context.phase === "ready") throw error; // the caller answers it
-      this.#fail(error, error.code === SQLSTATE.TOO_MANY_CONNECTIONS ? "limited" : "upstream_unreachable");
+      // Before the client is ready, any failure ends the session: as FATAL, whatever the pool said.
+      const fatal = error.severity === "FATAL" ? error : new ClientError({ ...fieldsOf(error), severity: "FATAL" });
+      this.#fail(fatal, error.code === SQLSTATE.TOO_MANY_CONNECTIONS ? "limited" : "upstream_unreachable");
       return undefined;
     }
     if (abandoned()) {
@@ -1411,6 +1413,9 @@ export class Frontend {
     this.#host.sessionEnded(this);
   }
 }
+
+/** The fields of a ClientError, to make another from (an Error's message is not an own enumerable field). */
+const fieldsOf = (error: ClientError) => ({ severity: error.severity, code: error.code, message: error.message, detail: error.detail, hint: error.hint });
 
 export function formatAddress(address: SocketAddress): string {
   return address.hostname.includes(":") ? `[${address.hostname}]:${address.port}` : `${address.hostname}:${address.port}`;

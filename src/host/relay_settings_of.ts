@@ -130,5 +130,6 @@ export async function relaySettingsOf(config: Config, previous?: Router): Promis
     maxMessageBytes: config.maxMessageBytes,
     clientEncryption,
     upstreamEncryption,
+    maxServerConnections: config.maxServerConnections,
   };
 }

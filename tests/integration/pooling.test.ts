@@ -1,0 +1,220 @@
+/**
+ * Connection pooling against a real PostgreSQL server, through pgrelay as users run it (a YAML config,
+ * auth.mode scram with the server's own verifiers): transaction pooling multiplexes many clients over a few
+ * server connections, a client's settings follow it from server to server, a client that leaves
+ * mid-transaction never hands its transaction to another, a wait that times out answers ERROR 53300 and
+ * keeps the client, session pooling resets a server before reuse, and cancels reach the server held now.
+ */
+import assert from "node:assert/strict";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { connect } from "node:net";
+import pg from "pg";
+import { cancelRequest } from "../../src/protocol/frontend_messages.ts";
+import { runPgbench, runPsql } from "../support/clients.ts";
+import { type PgrelayProcess, spawnPgrelay } from "../support/pgrelay.ts";
+import { type PostgresCluster, startPostgres } from "../support/postgres.ts";
+
+describe("connection pooling", () => {
+  let cluster: PostgresCluster;
+  let relay: PgrelayProcess;
+  let dir = "";
+
+  /** Backends the server has for scram_user now (not counting the one asking). */
+  const serverBackends = async (): Promise<number> => {
+    const result = await runPsql(["-A", "-t", "-c", "select count(*) from pg_stat_activity where usename = 'scram_user' and datname = 'postgres' and pid <> pg_backend_pid()"], {
+      host: cluster.host, port: cluster.port, ...cluster.users.superuser, database: "postgres",
+    });
+    assert.equal(result.code, 0, result.stderr);
+    return Number(result.stdout.trim());
+  };
+
+  const client = (applicationName: string, database = "postgres") =>
+    new pg.Client({
+      host: relay.address.hostname,
+      port: relay.address.port,
+      ...cluster.users.scram,
+      database,
+      application_name: applicationName,
+    });
+
+  const admin = async (path: string) => {
+    const response = await fetch(`http://${relay.admin!.hostname}:${relay.admin!.port}${path}`);
+    return await response.text();
+  };
+
+  before(async () => {
+    cluster = await startPostgres();
+    dir = await mkdtemp(join(tmpdir(), "pgrelay-pooling-"));
+    const verifiers = await runPsql(["-A", "-t", "-F", " ", "-c", "select '\"' || rolname || '\" \"' || rolpassword || '\"' from pg_authid where rolname = 'scram_user'"], {
+      host: cluster.host, port: cluster.port, ...cluster.users.superuser, database: "postgres",
+    });
+    assert.equal(verifiers.code, 0, verifiers.stderr);
+    await writeFile(join(dir, "userlist.txt"), verifiers.stdout, { mode: 0o600 });
+    const setup = await runPsql(["-c", "create database pooled_session owner scram_user"], {
+      host: cluster.host, port: cluster.port, ...cluster.users.superuser, database: "postgres",
+    });
+    assert.equal(setup.code, 0, setup.stderr);
+    await writeFile(
+      join(dir, "pgrelay.yaml"),
+      `
+auth: { mode: scram, file: ${JSON.stringify(join(dir, "userlist.txt"))} }
+admin: { listen: "127.0.0.1:0" }
+clusters:
+  main: { hosts: ["127.0.0.1:${cluster.port}"] }
+routes:
+  - name: sessions
+    match: { database: pooled_session }
+    cluster: main
+    pool: { mode: session, size: 2 }
+  - name: app
+    cluster: main
+    pool: { mode: transaction, size: 3, wait_timeout: 2s }
+`,
+      { mode: 0o600 },
+    );
+    relay = await spawnPgrelay(["--config", join(dir, "pgrelay.yaml"), "--admin", "127.0.0.1:0"]);
+  });
+  after(async () => {
+    await relay?.stop("SIGKILL");
+    await cluster?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it("40 clients on a transaction pool of 3: every query answered, the server never sees more than 3 backends", async () => {
+    const clients = Array.from({ length: 40 }, (_, i) => client(`many-${i}`));
+    await Promise.all(clients.map((c) => c.connect()));
+    let most = 0;
+    const watching = (async () => {
+      for (let i = 0; i < 10; i++) {
+        most = Math.max(most, await serverBackends());
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    })();
+    const answers = await Promise.all(clients.map(async (c, i) => {
+      const rows: number[] = [];
+      for (let round = 0; round < 5; round++) {
+        const result = await c.query("select $1::int as n from pg_sleep(0.005)", [i * 10 + round]);
+        rows.push(result.rows[0].n);
+      }
+      return rows;
+    }));
+    await watching;
+    answers.forEach((rows, i) => assert.deepEqual(rows, [0, 1, 2, 3, 4].map((round) => i * 10 + round)));
+    most = Math.max(most, await serverBackends());
+    assert.ok(most >= 1 && most <= 3, `the server saw ${most} backends for scram_user`);
+    await Promise.all(clients.map((c) => c.end()));
+    const pools = JSON.parse(await admin("/pools")) as { pools: Array<{ route: string; mode: string; servers_idle: number; servers_active: number }> };
+    const app = pools.pools.find((p) => p.route === "app");
+    assert.ok(app, JSON.stringify(pools));
+    assert.equal(app.mode, "transaction");
+    assert.ok(app.servers_idle + app.servers_active <= 3, JSON.stringify(app));
+  });
+
+  it("each client keeps its own settings (TimeZone, application_name) though the clients share servers", async () => {
+    const a = client("alpha");
+    const b = client("beta");
+    await a.connect();
+    await b.connect();
+    await a.query("set timezone = 'Asia/Tokyo'");
+    await b.query("set timezone = 'America/New_York'");
+    for (let i = 0; i < 5; i++) {
+      const [ra, rb] = await Promise.all([
+        a.query("select current_setting('TimeZone') as tz, current_setting('application_name') as app"),
+        b.query("select current_setting('TimeZone') as tz, current_setting('application_name') as app"),
+      ]);
+      assert.deepEqual(ra.rows[0], { tz: "Asia/Tokyo", app: "alpha" });
+      assert.deepEqual(rb.rows[0], { tz: "America/New_York", app: "beta" });
+    }
+    await a.end();
+    await b.end();
+  });
+
+  it("a client that leaves inside a transaction: its server is closed, never handed on mid-transaction", async () => {
+    const leaver = client("leaver");
+    await leaver.connect();
+    await leaver.query("begin");
+    await leaver.query("create table left_behind (n int)");
+    leaver.end().catch(() => {});
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const next = client("next");
+    await next.connect();
+    const status = await next.query("select count(*)::int as n from pg_class where relname = 'left_behind'");
+    assert.equal(status.rows[0].n, 0, "the aborted transaction's table is not visible");
+    const inTransaction = await next.query("select now() = statement_timestamp() as fresh");
+    assert.equal(inTransaction.rows[0].fresh, true, "the next client is not inside the leaver's transaction");
+    await next.end();
+  });
+
+  it("a client that waits past wait_timeout gets ERROR 53300 and stays connected", async () => {
+    const holders = [client("h1"), client("h2"), client("h3")];
+    const waiter = client("waiter");
+    await Promise.all([...holders, waiter].map((c) => c.connect()));
+    await Promise.all(holders.map((c) => c.query("begin")));
+    const error = await waiter.query("select 1").then(() => undefined, (e: Error & { code?: string }) => e);
+    assert.ok(error, "the waiter's query failed");
+    assert.equal((error as { code?: string }).code, "53300", String(error));
+    assert.match(error.message, /wait_timeout/);
+    await Promise.all(holders.map((c) => c.query("commit")));
+    const retried = await waiter.query("select 42 as n");
+    assert.equal(retried.rows[0].n, 42, "the waiter stayed connected and its retry works");
+    await Promise.all([...holders, waiter].map((c) => c.end()));
+  });
+
+  it("session pooling: a server is reset (DISCARD ALL) before the next client gets it", async () => {
+    const first = client("first", "pooled_session");
+    await first.connect();
+    await first.query("set work_mem = '7MB'");
+    const pid = (await first.query("select pg_backend_pid() as pid")).rows[0].pid;
+    await first.end();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const second = client("second", "pooled_session");
+    await second.connect();
+    const row = (await second.query("select pg_backend_pid() as pid, current_setting('work_mem') as work_mem")).rows[0];
+    assert.equal(row.pid, pid, "the same server connection was reused");
+    assert.notEqual(row.work_mem, "7MB", "the previous client's setting was reset");
+    await second.end();
+  });
+
+  it("a cancel reaches the server the client holds now", async () => {
+    const c = client("cancelled");
+    await c.connect();
+    const other = client("bystander");
+    await other.connect();
+    const running = c.query("select pg_sleep(30)").then(() => undefined, (e: Error & { code?: string }) => e.code);
+    const bystander = other.query("select pg_sleep(0.5) as done");
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    // pgrelay's key, as the client got it in BackendKeyData, sent the way libpq sends a CancelRequest.
+    const { processID, secretKey } = c as unknown as { processID: number; secretKey: number };
+    await sendCancel(relay.address.port, processID, secretKey);
+    assert.equal(await running, "57014", "the sleeping query was cancelled");
+    assert.equal((await bystander).rows[0].done, "", "the other client's query went on");
+    await c.end();
+    await other.end();
+  });
+
+  it("pgbench -C (a new connection and SCRAM login per transaction) runs through a transaction pool", async () => {
+    const script = join(dir, "select.sql");
+    await writeFile(script, "select 1;\n");
+    const result = await runPgbench(["-C", "-c", "4", "-t", "25", "-n", "-f", script], {
+      host: relay.address.hostname, port: relay.address.port, ...cluster.users.scram, database: "postgres",
+    });
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /number of transactions actually processed: 100\/100/);
+    assert.ok(await serverBackends() <= 3, "still no more server connections than the pool's size");
+    assert.doesNotMatch(await admin("/metrics"), /pgrelay_pool_server_logins_total\{[^}]*result="failed"[^}]*\} [1-9]/);
+  });
+});
+
+/** Sends a CancelRequest with this key to pgrelay and waits for it to close the connection. */
+function sendCancel(port: number, processId: number, secret: number): Promise<void> {
+  const key = new Uint8Array(4);
+  new DataView(key.buffer).setInt32(0, secret);
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, "127.0.0.1", () => socket.write(cancelRequest(processId, key)));
+    socket.on("close", () => resolve());
+    socket.on("error", reject);
+  });
+}
