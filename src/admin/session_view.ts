@@ -26,6 +26,8 @@ export interface SessionView {
   client_tls: string;
   upstream_tls: boolean;
   backend_pid: number | null;
+  /** Pooled, transaction mode: the pin reason that keeps the client on its server, or null. */
+  pinned: string | null;
   replication: string;
   admitted_by: string | null;
   started_at: string;
@@ -64,6 +66,7 @@ export function sessionView({ context, outstandingRequests }: LiveSession): Sess
     client_tls: context.clientTls,
     upstream_tls: context.upstreamTls,
     backend_pid: context.backendPid ?? null,
+    pinned: context.pinned,
     replication: context.replication,
     admitted_by: context.admittedBy ?? null,
     started_at: new Date(context.startedAt).toISOString(),

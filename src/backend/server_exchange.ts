@@ -8,6 +8,9 @@ import { BACKEND_CAPTURES, type BackendEvents, BackendObserver } from "./backend
 import { FrameScanner } from "../protocol/frame_scanner.ts";
 import { ProtocolError } from "../protocol/protocol_error.ts";
 import { query } from "../protocol/frontend_messages.ts";
+import { BACKEND } from "../protocol/codes.ts";
+
+const NO_BODY = new Uint8Array(0);
 import type { ServerConnection } from "./server_connection.ts";
 
 const IGNORED: BackendEvents = {
@@ -34,7 +37,13 @@ export function observeServer(server: ServerConnection, maxBodyBytes: number): v
  */
 export function exchange(
   server: ServerConnection,
-  options: { send?: Uint8Array; initial?: Uint8Array; timeoutMs: number },
+  options: {
+    send?: Uint8Array;
+    initial?: Uint8Array;
+    timeoutMs: number;
+    /** Sees every captured body, and the EmptyQueryResponse and PortalSuspended frames (empty bodies). */
+    observe?: (type: number, body: Uint8Array) => void;
+  },
 ): Promise<Map<string, string> | undefined> {
   const observer = server.observer!;
   const scanner = server.scanner!;
@@ -52,10 +61,19 @@ export function exchange(
       else resolve(error);
     };
     const timer = setTimeout(() => finish(new Error(`the server sent no ReadyForQuery within ${options.timeoutMs} ms`)), options.timeoutMs);
+    const observe = options.observe;
     observer.events = {
       ...IGNORED,
       error: (fields) => error ??= fields,
       readyForQuery: () => finish(),
+      ...(observe
+        ? {
+          body: observe,
+          frame: (type: number) => {
+            if (type === BACKEND.EMPTY_QUERY_RESPONSE || type === BACKEND.PORTAL_SUSPENDED) observe(type, NO_BODY);
+          },
+        }
+        : {}),
     };
     const take = (chunk: Uint8Array) => {
       if (done) return;
@@ -80,8 +98,12 @@ export function exchange(
 }
 
 /** Runs `sql` as a simple Query without relaying its answer; resolves with the first error's fields. */
-export const runQuietly = (server: ServerConnection, sql: string, timeoutMs: number) =>
-  exchange(server, { send: query(sql), timeoutMs });
+export const runQuietly = (
+  server: ServerConnection,
+  sql: string,
+  timeoutMs: number,
+  observe?: (type: number, body: Uint8Array) => void,
+) => exchange(server, { send: query(sql), timeoutMs, ...(observe ? { observe } : {}) });
 
 /**
  * A server connection no client is bound to (idle in a pool): what it still sends (a NOTICE, a FATAL before

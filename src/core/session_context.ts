@@ -37,6 +37,8 @@ export class SessionContext {
   /** The facts of the server connection the session is bound to now (none before it connects). */
   server: ServerFacts | undefined;
   clientTls: ClientLegTls = "none";
+  /** Pooled (transaction mode): why the client keeps its server between transactions (a pin reason), or null. */
+  pinned: string | null = null;
 
   get backendPid(): number | undefined {
     return this.server?.backendPid;

@@ -43,7 +43,11 @@ import { exchange, runQuietly } from "../backend/server_exchange.ts";
 import { authenticationOk, negotiateProtocolVersion, parameterStatus, readyForQuery } from "../protocol/backend_messages.ts";
 import type { PooledRoute, Pools } from "./pooled_route.ts";
 import type { BackendKey } from "../routing/cancel_keys.ts";
-import { mergeReported, serverSettingsFor, setStatements } from "./replay_settings.ts";
+import { reportedStartupSql, startupSettings } from "./replay_settings.ts";
+import { SessionState } from "../pool/session_state.ts";
+import { trackClientMessage, trackServerMessage } from "../pool/session_frames.ts";
+import { pinReasonOf } from "../pool/session_commands.ts";
+import { pinRefusal } from "./pin_refusal.ts";
 import { noEligibleHost, noRoute, wrongServerRole } from "../core/routing_errors.ts";
 import { readUntilReady } from "../backend/server_ready.ts";
 import type { UpstreamTlsSettings } from "../core/tls_settings.ts";
@@ -101,6 +105,35 @@ export type EndReason =
 const ACCEPT_ENCRYPTION = new Uint8Array(["S".charCodeAt(0)]);
 /** What replaces a frame that must not reach the server (a pooled client's Terminate). */
 const NOTHING = new Uint8Array(0);
+/** The client frames a pooled session reads: its Terminate, and what SessionState tracks. */
+const POOLED_CAPTURES = [
+  FRONTEND.TERMINATE,
+  FRONTEND.QUERY,
+  FRONTEND.PARSE,
+  FRONTEND.BIND,
+  FRONTEND.EXECUTE,
+  FRONTEND.CLOSE,
+  FRONTEND.SYNC,
+  FRONTEND.FUNCTION_CALL,
+];
+/** Each pooled server connection's session state (settings it has, what pins it), fed while it is lent. */
+const serverStates = new WeakMap<ServerConnection, SessionState>();
+function stateOf(server: ServerConnection): SessionState {
+  let state = serverStates.get(server);
+  if (!state) {
+    state = new SessionState({ parameters: server.facts.parameters });
+    serverStates.set(server, state);
+  }
+  return state;
+}
+const textDecoder = new TextDecoder();
+/** The SQL text of a Query or Parse body. */
+function sqlOf(type: number, body: Uint8Array): string {
+  let at = 0;
+  if (type === FRONTEND.PARSE) at = body.indexOf(0) + 1;
+  const end = body.indexOf(0, at);
+  return textDecoder.decode(body.subarray(at, end < 0 ? body.length : end));
+}
 /** After pgrelay ends a client's connection, the longest it waits for the peer to close before destroying it. */
 const CLOSE_GRACE_MS = 1000;
 /** Bytes a closing client may still send (a Terminate, bytes in flight) before pgrelay destroys the connection. */
@@ -147,8 +180,8 @@ export class Frontend {
   #parts: { frontend: FrameScanner; backendEvents: BackendEvents } | undefined;
   /** The pool this client borrows servers from (pooled routes only). */
   #pool: PooledRoute | undefined;
-  /** Pooled: the client's settings, as its startup and the ParameterStatus it was sent left them. */
-  #settingsWanted = new Map<string, string>();
+  /** Pooled: the client's settings and what pins it to its server, fed with what passes (src/pool/session_state.ts). */
+  #state: SessionState | undefined;
   /** Pooled, transaction mode: the server is idle with nothing outstanding and goes back once flushed. */
   #releaseDue = false;
   readonly #acceptedAt = performance.now();
@@ -742,9 +775,18 @@ export class Frontend {
     const startup = decodeStartupPacket(startupPacket);
     if (startup.kind !== "startup") return;
     const pairs = new Map(startup.pairs);
-    this.#settingsWanted = serverSettingsFor(pairs);
-    const server = await this.#borrowServer();
+    const settings = startupSettings(pairs);
+    this.#state = new SessionState({
+      startup: settings,
+      onPinChange: (reason, held) => {
+        this.context.pinned = this.#state?.pinned ?? null;
+        if (held && this.#server) this.#pool?.pinned(this.#server, reason);
+      },
+    });
+    const server = await this.#borrowServer(settings);
     if (!server) return;
+    // The client is told the server's parameters (its own settings applied): from here on they are its own.
+    for (const [name, value] of server.facts.parameters) this.#state.parameterStatus(name, value);
     const frames: Uint8Array[] = [];
     // pgrelay speaks protocol 3.0 to pooled servers: a client asking for more (or for _pq_ options) is told so.
     const unsupported = [...pairs.keys()].filter((name) => name.startsWith("_pq_."));
@@ -766,7 +808,7 @@ export class Frontend {
    * Borrows a server from the pool and applies the client's settings to it; on failure the client has its
    * error (and `ERROR` failures, a wait that timed out, leave the session open) and this returns undefined.
    */
-  async #borrowServer(): Promise<ServerConnection | undefined> {
+  async #borrowServer(startup?: ReadonlyMap<string, string>): Promise<ServerConnection | undefined> {
     const pool = this.#pool!;
     const abandoned = () => !this.#clientOpen || this.#clientClosing || this.#endReason !== undefined;
     let server: ServerConnection;
@@ -785,11 +827,17 @@ export class Frontend {
       pool.release(server, server.facts.transactionStatus === "idle");
       return undefined;
     }
-    const sql = setStatements(this.#settingsWanted, server.facts.parameters, server.facts.applied);
+    const serverState = stateOf(server);
+    const sql = [
+      // At startup, the reported settings the client asked for (application_name, TimeZone, ...).
+      startup ? reportedStartupSql(startup, server.facts.parameters) : "",
+      this.#state!.replayFor(serverState),
+    ].filter((text) => text !== "").join("; ");
     if (sql !== "") {
       let refused: Map<string, string> | undefined;
       try {
-        refused = await runQuietly(server, sql, this.#settings.connectTimeoutMs);
+        serverState.query(sql);
+        refused = await runQuietly(server, sql, this.#settings.connectTimeoutMs, (type, body) => trackServerMessage(serverState, type, body));
       } catch (error) {
         pool.release(server, false);
         if (!abandoned()) this.#upstreamFailed("pgrelay could not apply the client's settings on upstream", error as Error);
@@ -873,6 +921,9 @@ export class Frontend {
   /** Transaction mode: a ReadyForQuery `I` with nothing outstanding ends the binding once it reached the client. */
   #pooledReady(status: string): void {
     if (this.#pool?.mode !== "transaction" || status !== "idle") return;
+    // State that cannot be replayed (LISTEN, a session lock, a temp table...) keeps the server: pinned.
+    const state = this.#state;
+    if (state && (state.pinned !== null || state.overflowed)) return;
     if ((this.#queries?.outstanding ?? 0) === 0) this.#releaseDue = true;
   }
 
@@ -892,7 +943,6 @@ export class Frontend {
     this.#toClient = undefined;
     this.#toServer = undefined;
     this.#cancelKey?.bind(null);
-    this.#settingsWanted = mergeReported(this.#settingsWanted, server.facts.parameters);
     this.#server = null;
     this.context.server = undefined;
     this.context.upstream = undefined;
@@ -951,8 +1001,32 @@ export class Frontend {
   }
 
   /** Pooled: what the client sends that pgrelay must see (its Terminate never reaches a shared server). */
-  #pooledClientMessage(scanner: FrameScanner, type: number, _body: Uint8Array, _truncated: boolean): void {
-    if (type === FRONTEND.TERMINATE) scanner.replaceCurrentFrame(NOTHING);
+  #pooledClientMessage(scanner: FrameScanner, type: number, body: Uint8Array, _truncated: boolean): void {
+    if (type === FRONTEND.TERMINATE) {
+      scanner.replaceCurrentFrame(NOTHING);
+      return;
+    }
+    const server = this.#server;
+    if (!server) return;
+    if (this.#pool!.mode === "transaction" && this.#pool!.onPin === "error" && (type === FRONTEND.QUERY || type === FRONTEND.PARSE)) {
+      // on_pin: error: a statement that would pin the client runs as one that fails with 0A000 instead,
+      // so the server answers in step with everything else the client sent.
+      const reason = pinReasonOf(sqlOf(type, body), { standardConformingStrings: server.facts.parameters.get("standard_conforming_strings") !== "off" });
+      if (reason) {
+        const refusal = pinRefusal(type, body, reason);
+        if (scanner.replaceCurrentFrame(refusal.frame)) body = refusal.body;
+      }
+    }
+    trackClientMessage(this.#state!, type, body);
+    trackClientMessage(stateOf(server), type, body);
+  }
+
+  /** Pooled: what the server says, for the client's state and the server's own. */
+  #pooledServerMessage(type: number, body: Uint8Array): void {
+    const server = this.#server;
+    if (!server || !this.#state) return;
+    trackServerMessage(this.#state, type, body);
+    trackServerMessage(stateOf(server), type, body);
   }
 
   /**
@@ -961,7 +1035,9 @@ export class Frontend {
    */
   #returnServerOfLeavingClient(server: ServerConnection, vanished: boolean): void {
     const pool = this.#pool!;
-    const clean = server.open && server.facts.transactionStatus === "idle" && (this.#queries?.outstanding ?? 0) === 0;
+    // A server that holds state of the client's (a LISTEN, a temp table, a session lock) is not lent again.
+    const clean = server.open && server.facts.transactionStatus === "idle" && (this.#queries?.outstanding ?? 0) === 0 &&
+      (pool.mode === "session" || (stateOf(server).pinned === null && !stateOf(server).overflowed));
     this.#toClient?.dispose();
     this.#toServer?.dispose();
     this.#toClient = undefined;
@@ -1006,7 +1082,7 @@ export class Frontend {
     const pooled = this.#pool !== undefined;
     const captures = [
       ...(watchBinding ? [FRONTEND.PASSWORD] : []),
-      ...(pooled ? [FRONTEND.TERMINATE, FRONTEND.QUERY] : []),
+      ...(pooled ? POOLED_CAPTURES : []),
       ...(audit?.frontendCaptures ?? []),
     ];
     const frontend = new FrameScanner({
@@ -1065,7 +1141,20 @@ export class Frontend {
       backendKey: (processId, secretKey) => this.#issueCancelKey(this.#server!.scanner!, processId, secretKey),
     };
     if (audit) backendEvents.body = (type, body) => audit.backend(type, body);
-    if (pooled) backendEvents.readyForQuery = (status) => this.#pooledReady(status);
+    if (pooled) {
+      backendEvents.readyForQuery = (status) => this.#pooledReady(status);
+      const counted = backendEvents.frame;
+      backendEvents.frame = (type) => {
+        counted(type);
+        if (type === BACKEND.EMPTY_QUERY_RESPONSE || type === BACKEND.PORTAL_SUSPENDED) this.#pooledServerMessage(type, NOTHING);
+      };
+      backendEvents.body = audit
+        ? (type, body) => {
+          audit.backend(type, body);
+          this.#pooledServerMessage(type, body);
+        }
+        : (type, body) => this.#pooledServerMessage(type, body);
+    }
     this.#parts = { frontend, backendEvents };
     return this.#parts;
   }

@@ -6,6 +6,7 @@
 import type { ServerConnection } from "../backend/server_connection.ts";
 import type { ClientLogin } from "../core/scram_login.ts";
 import type { RouteFacts } from "../routing/route_table.ts";
+import type { PinReason } from "../pool/pin_reasons.ts";
 
 export type PoolMode = "session" | "transaction";
 
@@ -23,6 +24,8 @@ export interface PooledRoute {
    * connected), FATAL for what ends the session (no route, no eligible host, the server refused the login).
    */
   lease(abandoned: () => boolean): Promise<ServerConnection>;
+  /** The client's state now pins it to `server` (counted in pgrelay_pool_pinned_total). */
+  pinned(server: ServerConnection, reason: PinReason): void;
   /** Takes a server back: `reusable` only when it is idle with nothing outstanding; otherwise it is closed. */
   release(server: ServerConnection, reusable: boolean): void;
 }

@@ -91,6 +91,7 @@ export class SessionPools implements Pools {
       onPin: settings.onPin,
       lease: (abandoned) => pools.#lease(router, cluster, choice.target, route, settings, client, abandoned),
       release: (server, reusable) => pools.#release(server, reusable),
+      pinned: (server, reason) => leases.get(server)?.pin(server, reason),
     };
   }
 

@@ -32,7 +32,7 @@ describe("pgrelay --explain and --check of policy", () => {
     const result = await runPgrelay(["--help"]);
     assert.equal(result.code, 0);
     assert.match(result.stdout, /--explain KEY=VALUE/);
-    assert.match(result.stdout, /policy \(default, enforce_on_reload, rules\)/);
+    assert.match(result.stdout, /policy\s+\(default, enforce_on_reload, rules\)/);
   });
 
   it("prints the deciding rule and why, exits 3 when denied and 0 when allowed, without listening", async () => {

@@ -65,6 +65,10 @@ admin: { listen: "127.0.0.1:0" }
 clusters:
   main: { hosts: ["127.0.0.1:${cluster.port}"] }
 routes:
+  - name: strict
+    match: { application_name: "strict*" }
+    cluster: main
+    pool: { mode: transaction, size: 3, wait_timeout: 2s, on_pin: error }
   - name: sessions
     match: { database: pooled_session }
     cluster: main
@@ -130,6 +134,64 @@ routes:
     }
     await a.end();
     await b.end();
+  });
+
+  it("unreported settings (search_path, statement_timeout) follow their client, and a rolled-back SET does not", async () => {
+    const a = client("paths-a");
+    const b = client("paths-b");
+    await a.connect();
+    await b.connect();
+    await a.query("set search_path = 'pg_catalog', \"it's\"");
+    await a.query("begin");
+    await a.query("set statement_timeout = '7s'");
+    await a.query("rollback");
+    await b.query("set statement_timeout = '9s'");
+    for (let i = 0; i < 6; i++) {
+      const [ra, rb] = await Promise.all([
+        a.query("select current_setting('search_path') as path, current_setting('statement_timeout') as timeout"),
+        b.query("select current_setting('search_path') as path, current_setting('statement_timeout') as timeout"),
+      ]);
+      assert.deepEqual(ra.rows[0], { path: 'pg_catalog, "it\'s"', timeout: "0" });
+      assert.deepEqual(rb.rows[0], { path: '"$user", public', timeout: "9s" });
+    }
+    await a.end();
+    await b.end();
+  });
+
+  it("LISTEN pins the client to its server (shown in /sessions), and unpin when gone", async () => {
+    const pinned = client("pinned");
+    await pinned.connect();
+    await pinned.query("listen pooled_channel");
+    const pid = (await pinned.query("select pg_backend_pid() as pid")).rows[0].pid;
+    const sessions = JSON.parse(await admin("/sessions")) as { sessions: Array<{ application_name: string; pinned: string | null }> };
+    assert.equal(sessions.sessions.find((x) => x.application_name === "pinned")?.pinned, "listen");
+    // Others keep running on the rest of the pool meanwhile.
+    const others = Array.from({ length: 6 }, (_, i) => client(`other-${i}`));
+    await Promise.all(others.map((c) => c.connect()));
+    await Promise.all(others.map((c) => c.query("select 1")));
+    await Promise.all(others.map((c) => c.end()));
+    assert.equal((await pinned.query("select pg_backend_pid() as pid")).rows[0].pid, pid, "still the same server");
+    const notified = new Promise<string>((resolve) => pinned.on("notification", (n: { payload?: string }) => resolve(n.payload ?? "")));
+    const sender = client("sender");
+    await sender.connect();
+    await sender.query("select pg_notify('pooled_channel', 'hello')");
+    assert.equal(await notified, "hello", "the notification reached the pinned client");
+    await sender.end();
+    await pinned.query("unlisten *");
+    const after = JSON.parse(await admin("/sessions")) as { sessions: Array<{ application_name: string; pinned: string | null }> };
+    assert.equal(after.sessions.find((x) => x.application_name === "pinned")?.pinned, null);
+    await pinned.end();
+    assert.match(await admin("/metrics"), /pgrelay_pool_pinned_total\{reason="listen"\} [1-9]/);
+  });
+
+  it("on_pin: error answers a pinning statement with 0A000 and the client goes on", async () => {
+    const strict = client("strict-client");
+    await strict.connect();
+    const error = await strict.query("create temp table t (n int)").then(() => undefined, (e: Error & { code?: string }) => e);
+    assert.equal(error?.code, "0A000", String(error));
+    assert.match(error!.message, /transaction pooling mode/);
+    assert.equal((await strict.query("select 1 as one")).rows[0].one, 1);
+    await strict.end();
   });
 
   it("a client that leaves inside a transaction: its server is closed, never handed on mid-transaction", async () => {
@@ -203,7 +265,10 @@ routes:
     });
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /number of transactions actually processed: 100\/100/);
-    assert.ok(await serverBackends() <= 3, "still no more server connections than the pool's size");
+    const pools = JSON.parse(await admin("/pools")) as { pools: Array<Record<string, number | string>> };
+    const app = pools.pools.find((p) => p.route === "app")!;
+    const open = Number(app.servers_active) + Number(app.servers_idle) + Number(app.servers_used) + Number(app.servers_login);
+    assert.ok(open <= 3, `the app pool holds ${open} server connections: ${JSON.stringify(app)}`);
     assert.doesNotMatch(await admin("/metrics"), /pgrelay_pool_server_logins_total\{[^}]*result="failed"[^}]*\} [1-9]/);
   });
 });
