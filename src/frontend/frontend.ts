@@ -127,6 +127,12 @@ function stateOf(server: ServerConnection): SessionState {
   return state;
 }
 const textDecoder = new TextDecoder();
+/** Named statements a pooled client may hold; one more pins it for good instead of growing the set. */
+const MAX_NAMED_STATEMENTS = 10_000;
+/** Close's target byte for a statement. */
+const STATEMENT = "S".charCodeAt(0);
+/** A simple Query that drops every prepared statement of the session. */
+const CLEARS_STATEMENTS = /^\s*(deallocate\s+(prepare\s+)?all|discard\s+all)\s*;?\s*$/i;
 /** The SQL text of a Query or Parse body. */
 function sqlOf(type: number, body: Uint8Array): string {
   let at = 0;
@@ -182,6 +188,8 @@ export class Frontend {
   #pool: PooledRoute | undefined;
   /** Pooled: the client's settings and what pins it to its server, fed with what passes (src/pool/session_state.ts). */
   #state: SessionState | undefined;
+  /** Pooled, transaction mode: the client's named protocol-level statements (they pin it to its server). */
+  readonly #namedStatements = new Set<string>();
   /** Pooled, transaction mode: the server is idle with nothing outstanding and goes back once flushed. */
   #releaseDue = false;
   readonly #acceptedAt = performance.now();
@@ -779,7 +787,7 @@ export class Frontend {
     this.#state = new SessionState({
       startup: settings,
       onPinChange: (reason, held) => {
-        this.context.pinned = this.#state?.pinned ?? null;
+        this.context.pinned = this.#state?.pinned ?? (this.#namedStatements.size > 0 ? "protocol_prepare" : null);
         if (held && this.#server) this.#pool?.pinned(this.#server, reason);
       },
     });
@@ -924,7 +932,28 @@ export class Frontend {
     // State that cannot be replayed (LISTEN, a session lock, a temp table...) keeps the server: pinned.
     const state = this.#state;
     if (state && (state.pinned !== null || state.overflowed)) return;
+    if (this.#namedStatements.size > 0) return;
     if ((this.#queries?.outstanding ?? 0) === 0) this.#releaseDue = true;
+  }
+
+  /**
+   * Named protocol-level prepared statements live in one server: until pgrelay renames them per server, a
+   * client that holds one keeps its server (pin reason protocol_prepare).
+   */
+  #trackNamedStatements(type: number, body: Uint8Array): void {
+    const before = this.#namedStatements.size;
+    if (type === FRONTEND.PARSE && body[0] !== 0) {
+      if (this.#namedStatements.size < MAX_NAMED_STATEMENTS) this.#namedStatements.add(textDecoder.decode(body.subarray(0, body.indexOf(0))));
+      else this.#namedStatements.add(""); // past the bound: pinned for the rest of the session
+    } else if (type === FRONTEND.CLOSE && body[0] === STATEMENT && body[1] !== 0) {
+      this.#namedStatements.delete(textDecoder.decode(body.subarray(1, body.indexOf(0, 1))));
+    } else if (type === FRONTEND.QUERY && CLEARS_STATEMENTS.test(sqlOf(type, body))) {
+      this.#namedStatements.clear();
+    } else return;
+    if (before === 0 && this.#namedStatements.size > 0) {
+      if (this.#server) this.#pool?.pinned(this.#server, "protocol_prepare");
+    }
+    this.context.pinned = this.#state?.pinned ?? (this.#namedStatements.size > 0 ? "protocol_prepare" : null);
   }
 
   /** Releases the server once the client took every byte of it (the queued bytes are views of its reads). */
@@ -1019,6 +1048,7 @@ export class Frontend {
     }
     trackClientMessage(this.#state!, type, body);
     trackClientMessage(stateOf(server), type, body);
+    if (this.#pool!.mode === "transaction") this.#trackNamedStatements(type, body);
   }
 
   /** Pooled: what the server says, for the client's state and the server's own. */
@@ -1037,7 +1067,7 @@ export class Frontend {
     const pool = this.#pool!;
     // A server that holds state of the client's (a LISTEN, a temp table, a session lock) is not lent again.
     const clean = server.open && server.facts.transactionStatus === "idle" && (this.#queries?.outstanding ?? 0) === 0 &&
-      (pool.mode === "session" || (stateOf(server).pinned === null && !stateOf(server).overflowed));
+      (pool.mode === "session" || (stateOf(server).pinned === null && !stateOf(server).overflowed && this.#namedStatements.size === 0));
     this.#toClient?.dispose();
     this.#toServer?.dispose();
     this.#toClient = undefined;

@@ -39,6 +39,8 @@ export class SessionSnapshot {
         return this.role || this.authorization;
       case "load":
         return this.load;
+      case "protocol_prepare":
+        return false; // the frontend tracks the client's named statements itself
     }
   }
 

@@ -25,6 +25,12 @@ export const PIN_REASONS = {
     statement: "SET ROLE and SET SESSION AUTHORIZATION",
     until: "RESET ROLE, SET ROLE NONE, RESET SESSION AUTHORIZATION, DISCARD ALL",
   },
+  /**
+   * A Parse with a statement name (the extended protocol's prepared statements: pgbench -M prepared, npm
+   * postgres, JDBC after 5 executions). Until pgrelay renames them per server (issue 11), the client keeps
+   * the server that holds them, whatever on_pin says.
+   */
+  protocol_prepare: { statement: "named protocol-level prepared statements", until: "Close of each, DEALLOCATE ALL, DISCARD ALL" },
   /** LOAD: a shared library stays loaded in the process. */
   load: { statement: "LOAD", until: "the end of the session" },
 } as const satisfies Record<string, { statement: string; until: string }>;

@@ -257,6 +257,28 @@ routes:
     await other.end();
   });
 
+  it("named protocol-level statements (pgbench -M prepared, npm pg named queries) pin the client and work", async () => {
+    const script = join(dir, "prepared.sql");
+    await writeFile(script, "select 1;\n");
+    const result = await runPgbench(["-M", "prepared", "-c", "3", "-t", "20", "-n", "-f", script], {
+      host: relay.address.hostname, port: relay.address.port, ...cluster.users.scram, database: "postgres",
+    });
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /number of transactions actually processed: 60\/60/);
+    const named = client("named");
+    await named.connect();
+    for (let i = 0; i < 3; i++) {
+      const rows = await named.query({ name: "double", text: "select $1::int * 2 as n", values: [i] });
+      assert.equal(rows.rows[0].n, i * 2);
+    }
+    const sessions = JSON.parse(await admin("/sessions")) as { sessions: Array<{ application_name: string; pinned: string | null }> };
+    assert.equal(sessions.sessions.find((x) => x.application_name === "named")?.pinned, "protocol_prepare");
+    await named.query("deallocate all");
+    const after = JSON.parse(await admin("/sessions")) as { sessions: Array<{ application_name: string; pinned: string | null }> };
+    assert.equal(after.sessions.find((x) => x.application_name === "named")?.pinned, null);
+    await named.end();
+  });
+
   it("pgbench -C (a new connection and SCRAM login per transaction) runs through a transaction pool", async () => {
     const script = join(dir, "select.sql");
     await writeFile(script, "select 1;\n");
