@@ -12,7 +12,8 @@ import process from "node:process";
 import { BACKEND, FRONTEND } from "../src/protocol/codes.ts";
 import { encodeFrame } from "../src/protocol/encode_frame.ts";
 import { FrameScanner } from "../src/protocol/frame_scanner.ts";
-import { BACKEND_CAPTURES, type BackendEvents, BackendObserver } from "../src/core/backend_observer.ts";
+import { BACKEND_CAPTURES, type BackendEvents, BackendObserver } from "../src/backend/backend_observer.ts";
+import { ServerFacts } from "../src/backend/server_facts.ts";
 import { QueryTimer } from "../src/core/query_timer.ts";
 import { RelayPump } from "../src/core/relay_pump.ts";
 import { SessionContext } from "../src/core/session_context.ts";
@@ -157,13 +158,16 @@ function rewire(client: FakeSocket, server: FakeSocket, toServer: RelayPump, toC
   };
 }
 
-/** The scanners, observer, timer and metrics wired as src/core/session.ts wires them (audit off). */
+/** The scanners, observer, timer and metrics wired as src/frontend/frontend.ts wires them (audit off). */
 function pgrelay(mode: "sync" | "async", issueCancelKey: boolean): Relay {
   const client = new FakeSocket(mode);
   const server = new FakeSocket(mode);
   const context = new SessionContext("micro", { hostname: "127.0.0.1", port: 1 });
   context.phase = "ready";
-  context.transactionStatus = "idle";
+  const facts = new ServerFacts({ hostname: "127.0.0.1", port: 2 });
+  facts.ready = true;
+  facts.transactionStatus = "idle";
+  context.server = facts;
   const metrics = new ProxyMetrics();
   const timer = new QueryTimer((seconds) => metrics.queryFinished(seconds), () => metrics.queryTrackingOverflow());
   let endReason: string | undefined;
@@ -178,6 +182,7 @@ function pgrelay(mode: "sync" | "async", issueCancelKey: boolean): Relay {
   }, { maxBodyBytes: 1 << 30, capture: [], peer: "client" });
   const events: BackendEvents = {
     frame: (type) => {
+      context.framesFromServer++;
       metrics.backendMessages[type]!++;
       timer.backend(type);
     },
@@ -187,7 +192,7 @@ function pgrelay(mode: "sync" | "async", issueCancelKey: boolean): Relay {
     error: () => {},
     backendKey: () => {},
   };
-  const backend = new FrameScanner(new BackendObserver(context, events), {
+  const backend = new FrameScanner(new BackendObserver(facts, events), {
     maxBodyBytes: 1 << 30,
     capture: BACKEND_CAPTURES,
     peer: "server",
