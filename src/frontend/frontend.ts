@@ -901,20 +901,7 @@ export class Frontend {
     if (facts.backendPid !== undefined && facts.backendSecret !== undefined) {
       this.#cancelKey?.bind({ address: facts.address, key: { processId: facts.backendPid, secretKey: facts.backendSecret } });
     }
-    const toServer = new RelayPump(this.#client, server.socket, frontend, (error) => this.#fail(new ClientError({
-      severity: "FATAL",
-      code: error.sqlstate,
-      message: error.message,
-    }), "protocol_error"), this.context.fromClient);
-    const toClient = new RelayPump(server.socket, this.#client, server.scanner, (error) => {
-      this.#host.logger.log("warn", "upstream_protocol_error", {
-        ...this.context.toJSON(),
-        error: `pgrelay received a malformed message from upstream ${formatAddress(facts.address)}: ${error.message}`,
-      });
-      this.#fail(upstreamMalformed(this.context.id), "protocol_error");
-    }, this.context.fromServer, this.#settings.bandwidthPerSession ?? 0);
-    this.#toServer = toServer;
-    this.#toClient = toClient;
+    const { toServer, toClient } = this.#pumpsTo(server, frontend);
     server.listen({
       data: (chunk) => {
         toClient.forward(chunk);
@@ -1196,6 +1183,15 @@ export class Frontend {
   #startPumps(server: ServerConnection, frontend: FrameScanner | null): void {
     this.#server = server;
     this.context.server = server.facts;
+    const { toServer, toClient } = this.#pumpsTo(server, frontend);
+    server.listen({
+      data: (chunk) => toClient.forward(chunk),
+      drain: () => toServer.drained(),
+      close: (error) => this.#serverClosed(server, error),
+    });
+  }
+  /** The two relay pumps between the client's socket and `server`'s (a malformed frame ends the session). */
+  #pumpsTo(server: ServerConnection, frontend: FrameScanner | null): { toServer: RelayPump; toClient: RelayPump } {
     const toServer = new RelayPump(this.#client, server.socket, frontend, (error) => this.#fail(new ClientError({
       severity: "FATAL",
       code: error.sqlstate,
@@ -1204,18 +1200,15 @@ export class Frontend {
     const toClient = new RelayPump(server.socket, this.#client, server.scanner, (error) => {
       this.#host.logger.log("warn", "upstream_protocol_error", {
         ...this.context.toJSON(),
-        error: `pgrelay received a malformed message from upstream ${formatAddress(this.context.upstream ?? this.#settings.upstream)}: ${error.message}`,
+        error: `pgrelay received a malformed message from upstream ${formatAddress(server.facts.address)}: ${error.message}`,
       });
       this.#fail(upstreamMalformed(this.context.id), "protocol_error");
     }, this.context.fromServer, this.#settings.bandwidthPerSession ?? 0);
     this.#toServer = toServer;
     this.#toClient = toClient;
-    server.listen({
-      data: (chunk) => toClient.forward(chunk),
-      drain: () => toServer.drained(),
-      close: (error) => this.#serverClosed(server, error),
-    });
+    return { toServer, toClient };
   }
+
 
   /**
    * The server's BackendKeyData passes: the client gets a key of pgrelay's of the same length instead, bound

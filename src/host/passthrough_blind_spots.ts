@@ -8,6 +8,7 @@ import type { Config } from "./config_schema.ts";
 import type { ConfigIssue } from "../config/config_error.ts";
 import { formatPath } from "../config/config_error.ts";
 import type { RawLayer } from "../config/raw_layer.ts";
+import { at, lastLayerWith } from "./_layer_lines.ts";
 
 /** Match fields that live inside the client's startup message, out of passthrough's sight. */
 export const STARTUP_MATCH_FIELDS = ["user", "database", "application_name", "replication"] as const;
@@ -48,20 +49,4 @@ export function passthroughBlindSpots(config: Config, layers: readonly RawLayer[
     }));
   }
   return issues;
-}
-
-function lastLayerWith(layers: readonly RawLayer[], key: string): RawLayer | undefined {
-  for (let i = layers.length - 1; i >= 0; i--) if (layers[i]!.values[key] !== undefined) return layers[i];
-  return undefined;
-}
-
-function at(
-  layer: RawLayer | undefined,
-  top: string,
-  path: readonly (string | number)[],
-  issue: ConfigIssue,
-): ConfigIssue {
-  if (layer?.source === undefined) return issue;
-  const line = layer.lineAt?.([top, ...path]) ?? layer.lineOf?.(top);
-  return line === undefined ? { ...issue, source: layer.source } : { ...issue, source: layer.source, line };
 }

@@ -6,6 +6,7 @@
 import type { Config } from "./config_schema.ts";
 import { type ConfigIssue, formatPath } from "../config/config_error.ts";
 import type { RawLayer } from "../config/raw_layer.ts";
+import { at, lastLayerWith } from "./_layer_lines.ts";
 
 export const POOLING_NEEDS_SCRAM =
   "pooling needs pgrelay to log in to servers itself: set auth.mode: scram (clients' SCRAM keys are passed " +
@@ -36,20 +37,4 @@ export function poolingChecks(config: Config, layers: readonly RawLayer[]): Conf
     }
   }
   return issues;
-}
-
-function lastLayerWith(layers: readonly RawLayer[], key: string): RawLayer | undefined {
-  for (let i = layers.length - 1; i >= 0; i--) if (layers[i]!.values[key] !== undefined) return layers[i];
-  return undefined;
-}
-
-function at(
-  layer: RawLayer | undefined,
-  top: string,
-  path: readonly (string | number)[],
-  issue: ConfigIssue,
-): ConfigIssue {
-  if (layer?.source === undefined) return issue;
-  const line = layer.lineAt?.([top, ...path]) ?? layer.lineOf?.(top);
-  return line === undefined ? { ...issue, source: layer.source } : { ...issue, source: layer.source, line };
 }
