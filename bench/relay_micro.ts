@@ -119,14 +119,13 @@ function wire(mode: "sync" | "async", up: (c: Uint8Array) => void, down: (c: Uin
 
 /** The do-nothing forwarder: write, and pause/resume on backpressure. */
 function direct(mode: "sync" | "async"): Relay {
-  let relay: Relay;
   const up = (c: Uint8Array) => {
     if (!relay.server.write(c)) relay.client.pause();
   };
   const down = (c: Uint8Array) => {
     if (!relay.client.write(c)) relay.server.pause();
   };
-  relay = wire(mode, up, down, { up: () => relay.client.resume(), down: () => relay.server.resume() });
+  const relay: Relay = wire(mode, up, down, { up: () => relay.client.resume(), down: () => relay.server.resume() });
   return relay;
 }
 

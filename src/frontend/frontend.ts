@@ -39,7 +39,7 @@ import { hostAddress, type Router, singleUpstreamRouter } from "../routing/route
 import { parseServerBoolean, targetAcceptsServer } from "../routing/target.ts";
 import { openServer } from "../backend/open_server.ts";
 import type { ServerConnection } from "../backend/server_connection.ts";
-import { exchange, runQuietly } from "../backend/server_exchange.ts";
+import { runQuietly } from "../backend/server_exchange.ts";
 import { authenticationOk, negotiateProtocolVersion, parameterStatus, readyForQuery } from "../protocol/backend_messages.ts";
 import type { PooledRoute, Pools } from "./pooled_route.ts";
 import type { BackendKey } from "../routing/cancel_keys.ts";

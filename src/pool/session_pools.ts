@@ -83,14 +83,13 @@ export class SessionPools implements Pools {
     this.#logins.set(client.user, client.login);
     const { choice, cluster } = routed;
     const route = choice.route.label;
-    const pools = this;
     return {
       route,
       mode: settings.mode,
       resetQuery: settings.resetQuery ?? "",
       onPin: settings.onPin,
-      lease: (abandoned) => pools.#lease(router, cluster, choice.target, route, settings, client, abandoned),
-      release: (server, reusable) => pools.#release(server, reusable),
+      lease: (abandoned) => this.#lease(router, cluster, choice.target, route, settings, client, abandoned),
+      release: (server, reusable) => this.#release(server, reusable),
       pinned: (server, reason) => leases.get(server)?.pin(server, reason),
     };
   }
