@@ -7,7 +7,7 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 ARGS ?=
 
-.PHONY: setup run demo test test-deno test-bun check lint bench bench-idle bench-failover build build-bun install clean
+.PHONY: setup run demo test test-deno test-bun check lint bench bench-idle bench-failover bench-pooled build build-bun install clean
 
 ## setup: install Debian's postgresql (client and server, as the tests need) and the npm packages
 setup: node_modules/.installed
@@ -62,6 +62,11 @@ bench: setup
 ## bench-idle: RSS per idle session (1,000 logged-in sessions) through pgrelay on Deno and Bun (bench/idle_sessions.ts)
 bench-idle: setup
 	$(BUN) bench/idle_sessions.ts
+
+## bench-pooled: pooled pgrelay (Bun, Deno) vs PgBouncer 1.25 in the same pool mode: pgbench -C -S, -c 50 on a
+## transaction pool of 8 (-M prepared and simple), idle clients on a pool of 5 (bench/pooled.ts)
+bench-pooled: setup
+	$(BUN) bench/pooled.ts
 
 ## bench-failover: primary + streaming standby, 20 busy writers through pgrelay (Deno, then Bun), stop -m immediate
 ## and promote; time to the first write on the promoted server and the errors each client saw (bench/failover.ts)
