@@ -222,7 +222,8 @@ async function pgbench(port: number, args: string[], pid: number | undefined, se
   const run: BenchRun = { tps, transactions, failed, cpuMs };
   if (result.code !== 0 || transactions === 0) {
     const first = result.stderr.split("\n").map((l) => l.trim()).find((l) => /ERROR|error|FATAL/.test(l)) ?? "";
-    run.error = `pgbench exit ${result.code}: ${first.replace(/\s+/g, " ")}`;
+    const aborted = new Set([...result.stderr.matchAll(/client (\d+) (?:script \d+ )?aborted/g)].map((m) => m[1])).size;
+    run.error = `pgbench exit ${result.code}, ${aborted} clients aborted: ${first.replace(/\s+/g, " ")}`;
   }
   return run;
 }
