@@ -419,7 +419,7 @@ function rowStats(row: Row) {
 
 async function main(): Promise<void> {
   const rotate = <T>(xs: T[], n: number) => xs.map((_, i) => xs[(i + n) % xs.length]!);
-  progress(`PostgreSQL (max_connections ${IDLE_CLIENTS + 200} is not needed: pools of ≤ 8), fd limit ${FD_LIMIT}`);
+  progress(`PostgreSQL with max_connections 200 (pools of at most 8); fd limit ${FD_LIMIT}, ${IDLE_CLIENTS} idle clients`);
   cluster = await startPostgres({ conf: { max_connections: "200", shared_buffers: "128MB" } });
   try {
     userlist = `"${cluster.users.scram.user}" "${
@@ -519,7 +519,7 @@ function report(rows: Map<string, Row>, idle: IdleRun[]): void {
       "| target | KiB per idle client | vs PgBouncer | goal | server backends | fill time |",
       "| ------ | ------------------: | -----------: | ---: | --------------: | --------: |",
     );
-    const goal: Record<Kind, string> = { pgbouncer: "", bun: "≤ 8 KB", deno: "≤ 16 KB" };
+    const goal: Record<Kind, string> = { pgbouncer: "", bun: "≤ 8 KiB", deno: "≤ 16 KiB" };
     for (const kind of ["pgbouncer", "bun", "deno"] as const) {
       const mine = idle.filter((r) => r.kind === kind);
       if (mine.length === 0) continue;
@@ -527,7 +527,7 @@ function report(rows: Map<string, Row>, idle: IdleRun[]): void {
       const v = per(kind);
       out.push(
         `| ${LABEL[kind]} | ${err ? `FAILED: ${err}` : fmt(v / 1024, 2)} | ${fmt(v / per("pgbouncer"), 1)}× | ${goal[kind]}${
-          goal[kind] && Number.isFinite(v) ? (v <= (kind === "bun" ? 8000 : 16000) ? " PASS" : " MISS") : ""
+          goal[kind] && Number.isFinite(v) ? (v <= (kind === "bun" ? 8 : 16) * 1024 ? " PASS" : " MISS") : ""
         } | ${mine.map((r) => r.serverBackends).join(", ")} | ${mine.map((r) => `${fmt(r.fillSeconds, 1)} s`).join(", ")} |`,
       );
     }
