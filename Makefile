@@ -52,12 +52,14 @@ FUZZ_RUNTIME ?= bun
 fuzz: node_modules/.installed
 	@if [ "$(FUZZ_RUNTIME)" = deno ]; then $(DENO) run -A scripts/fuzz.ts; else $(BUN) scripts/fuzz.ts; fi
 
-## bench: direct vs pgrelay (Deno, Bun) vs bare relays vs haproxy, and TLS rows vs PgBouncer, in one run (not a test)
+## bench: direct vs pgrelay (Deno, Bun) vs bare relays vs haproxy, and TLS rows vs PgBouncer, in one run (not a test);
+## then idle sessions, then pooled pgrelay vs PgBouncer 1.25 (bench/pooled.ts)
 bench: setup
 	@command -v haproxy >/dev/null || apt-get install -y haproxy
 	@test -x /usr/sbin/pgbouncer || apt-get install -y pgbouncer
 	$(BUN) bench/run.ts
 	$(BUN) bench/idle_sessions.ts
+	$(BUN) bench/pooled.ts
 
 ## bench-idle: RSS per idle session (1,000 logged-in sessions) through pgrelay on Deno and Bun (bench/idle_sessions.ts)
 bench-idle: setup
