@@ -7,7 +7,7 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 ARGS ?=
 
-.PHONY: setup run demo test test-deno test-bun check lint bench bench-idle bench-failover build build-bun install clean
+.PHONY: setup run demo test test-deno test-bun check lint bench bench-idle bench-failover bench-pooled build build-bun install clean
 
 ## setup: install Debian's postgresql (client and server, as the tests need) and the npm packages
 setup: node_modules/.installed
@@ -52,16 +52,23 @@ FUZZ_RUNTIME ?= bun
 fuzz: node_modules/.installed
 	@if [ "$(FUZZ_RUNTIME)" = deno ]; then $(DENO) run -A scripts/fuzz.ts; else $(BUN) scripts/fuzz.ts; fi
 
-## bench: direct vs pgrelay (Deno, Bun) vs bare relays vs haproxy, and TLS rows vs PgBouncer, in one run (not a test)
+## bench: direct vs pgrelay (Deno, Bun) vs bare relays vs haproxy, and TLS rows vs PgBouncer, in one run (not a test);
+## then idle sessions, then pooled pgrelay vs PgBouncer 1.25 (bench/pooled.ts)
 bench: setup
 	@command -v haproxy >/dev/null || apt-get install -y haproxy
 	@test -x /usr/sbin/pgbouncer || apt-get install -y pgbouncer
 	$(BUN) bench/run.ts
 	$(BUN) bench/idle_sessions.ts
+	$(BUN) bench/pooled.ts
 
 ## bench-idle: RSS per idle session (1,000 logged-in sessions) through pgrelay on Deno and Bun (bench/idle_sessions.ts)
 bench-idle: setup
 	$(BUN) bench/idle_sessions.ts
+
+## bench-pooled: pooled pgrelay (Bun, Deno) vs PgBouncer 1.25 in the same pool mode: pgbench -C -S, -c 50 on a
+## transaction pool of 8 (-M prepared and simple), idle clients on a pool of 5 (bench/pooled.ts)
+bench-pooled: setup
+	$(BUN) bench/pooled.ts
 
 ## bench-failover: primary + streaming standby, 20 busy writers through pgrelay (Deno, then Bun), stop -m immediate
 ## and promote; time to the first write on the promoted server and the errors each client saw (bench/failover.ts)
