@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { connect } from "node:net";
 import pg from "pg";
+import postgres from "postgres";
 import { cancelRequest } from "../../src/protocol/frontend_messages.ts";
 import { runPgbench, runPsql } from "../support/clients.ts";
 import { type PgrelayProcess, spawnPgrelay } from "../support/pgrelay.ts";
@@ -277,6 +278,31 @@ routes:
     const after = JSON.parse(await admin("/sessions")) as { sessions: Array<{ application_name: string; pinned: string | null }> };
     assert.equal(after.sessions.find((x) => x.application_name === "named")?.pinned, null);
     await named.end();
+  });
+
+  it("npm postgres (prepares every query by default) works through a transaction pool, pinned; prepare: false multiplexes", async () => {
+    const options = {
+      host: relay.address.hostname,
+      port: relay.address.port,
+      username: cluster.users.scram.user,
+      password: cluster.users.scram.password,
+      database: "postgres",
+      max: 1,
+    };
+    const prepared = postgres({ ...options, connection: { application_name: "postgres-js" } });
+    const unprepared = postgres({ ...options, prepare: false, connection: { application_name: "postgres-js-simple" } });
+    try {
+      const results = await Promise.all(Array.from({ length: 50 }, (_, i) => prepared`select ${i}::int as i`));
+      assert.deepEqual(results.map((rows) => rows[0]!.i), Array.from({ length: 50 }, (_, i) => i));
+      const plain = await Promise.all(Array.from({ length: 50 }, (_, i) => unprepared`select ${i}::int * 3 as i`));
+      assert.deepEqual(plain.map((rows) => rows[0]!.i), Array.from({ length: 50 }, (_, i) => i * 3));
+      const sessions = JSON.parse(await admin("/sessions")) as { sessions: Array<{ application_name: string; pinned: string | null }> };
+      assert.equal(sessions.sessions.find((x) => x.application_name === "postgres-js")?.pinned, "protocol_prepare");
+      assert.equal(sessions.sessions.find((x) => x.application_name === "postgres-js-simple")?.pinned, null);
+    } finally {
+      await prepared.end();
+      await unprepared.end();
+    }
   });
 
   it("pgbench -C (a new connection and SCRAM login per transaction) runs through a transaction pool", async () => {
