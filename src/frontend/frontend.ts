@@ -946,6 +946,11 @@ export class Frontend {
   /** Releases the server once the client took every byte of it (the queued bytes are views of its reads). */
   #releaseWhenFlushed(): void {
     if (!this.#server || this.#toClient?.stalled) return;
+    // The client may have sent more while its slow read held the release back: then a later ReadyForQuery decides.
+    if ((this.#queries?.outstanding ?? 0) > 0 || this.#server.facts.transactionStatus !== "idle") {
+      this.#releaseDue = false;
+      return;
+    }
     this.#releasePooled();
   }
 
