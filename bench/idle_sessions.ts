@@ -21,6 +21,7 @@ import { freePort } from "../tests/support/free_port.ts";
 import { type PostgresCluster, startPostgres } from "../tests/support/postgres.ts";
 import { query, startupMessage } from "../tests/support/frontend_frames.ts";
 import { untilListening } from "./listening.ts";
+import { rssBytes, settledRss } from "./process_memory.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const MOD = join(ROOT, "mod.ts");
@@ -71,11 +72,6 @@ function progress(message: string): void {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function rssBytes(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? NaN) * 1024;
-}
 
 interface Proxy {
   child: ChildProcess;
@@ -161,16 +157,6 @@ async function openMany(port: number, user: string, count: number): Promise<Sock
     sockets.push(...await Promise.all(Array.from({ length: batch }, () => idleSession(port, user))));
   }
   return sockets;
-}
-
-/** Lowest RSS over a few samples a quarter second apart (a collection may run in between). */
-async function settledRss(pid: number): Promise<number> {
-  let low = Infinity;
-  for (let i = 0; i < 8; i++) {
-    await sleep(250);
-    low = Math.min(low, rssBytes(pid));
-  }
-  return low;
 }
 
 interface Measurement {

@@ -31,6 +31,7 @@ import { query, saslInitialResponse, saslResponse, startupMessage } from "../tes
 import { postgresAccount } from "../tests/support/pg_os_user.ts";
 import { type PostgresCluster, startPostgres } from "../tests/support/postgres.ts";
 import { untilListening } from "./listening.ts";
+import { rssBytes, settledRss } from "./process_memory.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const MOD = join(ROOT, "mod.ts");
@@ -93,10 +94,6 @@ function cpuTicks(pid: number): number {
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   return Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14, 15)
 }
-function rssBytes(pid: number): number {
-  return Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? NaN) * 1024;
-}
-
 const ROUTINE = /^\s*$| LOG (kernel file descriptor limit|listening on |process up|got SIGTERM|got SIGINT|shutting down|stats:)/;
 
 async function spawnListening(kind: Kind, mode: Mode, command: string, args: string[], port: number): Promise<Proxy> {
@@ -355,15 +352,6 @@ async function openMany(port: number, count: number): Promise<Socket[]> {
 async function closeAll(sockets: Socket[]): Promise<void> {
   for (const s of sockets) s.destroy();
   await sleep(500);
-}
-
-async function settledRss(pid: number): Promise<number> {
-  let low = Infinity;
-  for (let i = 0; i < 8; i++) {
-    await sleep(250);
-    low = Math.min(low, rssBytes(pid));
-  }
-  return low;
 }
 
 interface IdleRun {
